@@ -1,0 +1,53 @@
+// swift-tools-version: 6.2
+import PackageDescription
+
+let package = Package(
+    name: "ChatFlow",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ChatFlow", targets: ["ChatFlow"]),
+        .library(name: "ChatFlowWatch", targets: ["ChatFlowWatch"]),
+        .executable(name: "chatflow", targets: ["chatflow"]),
+        .executable(name: "chatflow-watch", targets: ["chatflow-watch"]),
+        .executable(name: "chatflow-bench", targets: ["chatflow-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // Header-only shims for the few libc calls Swift cannot import (variadic syscall, macros).
+        .systemLibrary(name: "CChatFlowShims", path: "Sources/CChatFlowShims"),
+        // libinotifytools ships no pkg-config file: the module map links it directly.
+        .systemLibrary(name: "CInotifyTools", path: "Sources/CInotifyTools"),
+        .target(name: "ChatFlow"),
+        .target(
+            name: "ChatFlowWatch",
+            dependencies: [
+                "ChatFlow", "CInotifyTools", "CChatFlowShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "chatflow",
+            dependencies: ["ChatFlow", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(
+            name: "chatflow-watch",
+            dependencies: [
+                "ChatFlowWatch", "ChatFlow",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "chatflow-bench",
+            dependencies: [
+                "ChatFlow", "ChatFlowWatch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ]),
+        .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow"]),
+        .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Every failure of the engine, naming the thing and the reason, and saying what to do.
+public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No instance with this id exists under the root.
+    case notFound(instanceID: String, root: String)
+    /// An identifier that would be unsafe or ambiguous in a path.
+    case invalidIdentifier(kind: IdentifierKind, value: String, reason: String)
+    /// A workflow schema that cannot be run.
+    case invalidSchema(reason: String)
+    /// `--to` named a phase the instance's schema does not have.
+    case unknownPhase(phase: String, instanceID: String, known: [String])
+    /// The instance is completed or failed; nothing was written.
+    case instanceFinished(instanceID: String, status: InstanceStatus)
+    /// A state file exists but cannot be read as ChatFlow state. It is never overwritten.
+    case corruptState(path: String, reason: String)
+    /// Caller-supplied JSON (context, data, meta, schema file) is malformed or of the wrong kind.
+    case invalidJSON(what: String, reason: String)
+    /// A system call failed.
+    case io(operation: String, path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .notFound(let id, let root):
+            return "instance \(id) not found under \(root); list instances with `chatflow list`"
+        case .invalidIdentifier(let kind, let value, let reason):
+            return "invalid \(kind.rawValue) \(IdentifierKind.quote(value)): \(reason)"
+        case .invalidSchema(let reason):
+            return "invalid workflow schema: \(reason)"
+        case .unknownPhase(let phase, let id, let known):
+            return "phase \(IdentifierKind.quote(phase)) is not in the schema of \(id); known phases: \(known.joined(separator: ", "))"
+        case .instanceFinished(let id, let status):
+            return "instance \(id) is \(status.rawValue); nothing was changed (start a new instance to continue the work)"
+        case .corruptState(let path, let reason):
+            return "corrupt state file \(path): \(reason); it was left untouched (inspect it, or run `chatflow doctor`)"
+        case .invalidJSON(let what, let reason):
+            return "invalid \(what): \(reason)"
+        case .io(let operation, let path, let code):
+            return "\(operation) \(path) failed: \(String(cString: strerror(code))) (errno \(code))"
+        }
+    }
+}
+
+/// The kinds of identifier ChatFlow validates before they touch a path.
+public enum IdentifierKind: String, Sendable {
+    case instanceID = "instance id"
+    case featureID = "feature id"
+    case workflowName = "workflow name"
+    case phaseName = "phase name"
+    case artifactName = "artifact name"
+
+    /// Quotes a value for an error message, escaping control characters and truncating long input.
+    static func quote(_ value: String) -> String {
+        var shown = ""
+        for scalar in value.unicodeScalars.prefix(80) {
+            shown += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+        }
+        if value.unicodeScalars.count > 80 { shown += "…" }
+        return "'" + shown + "'"
+    }
+}

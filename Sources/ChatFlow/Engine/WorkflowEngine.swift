@@ -1,0 +1,289 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
+/// The ChatFlow engine: records workflow state under one state directory, shared safely by
+/// every thread, task and process that uses it. It never runs tasks.
+///
+/// Each change is a read-modify-write under an exclusive `flock` on `.locks/<id>.lock`, reading
+/// fresh from disk; reads are served from a cache with a 30 s TTL that this process's own writes
+/// and `invalidate` keep current.
+public final class WorkflowEngine: Sendable {
+    /// Default TTL of the read cache, as in the original design.
+    public static let defaultCacheTTL = 30.0
+
+    private final class Backend: Sendable {
+        let store: StateStore
+        let cache: StateCache
+        init(root: String, ttl: Double) {
+            store = StateStore(layout: Layout(root: root))
+            cache = StateCache(timeToLive: ttl)
+        }
+    }
+
+    private let backendStorage: Mutex<Backend?>
+    private let cacheTTL: Double
+
+    /// An engine on `root` (the state directory itself, e.g. `./.chatflow`).
+    public init(root: String, cacheTTL: Double = WorkflowEngine.defaultCacheTTL) {
+        self.cacheTTL = cacheTTL
+        backendStorage = Mutex(Backend(root: root, ttl: cacheTTL))
+    }
+
+    /// An engine whose root is resolved at first use: `$CHATFLOW_ROOT` or `./.chatflow`.
+    init(lazyWithTTL cacheTTL: Double) {
+        self.cacheTTL = cacheTTL
+        backendStorage = Mutex(nil)
+    }
+
+    private var backend: Backend {
+        backendStorage.withLock { backend in
+            if let backend { return backend }
+            let created = Backend(root: WorkflowEngine.defaultRoot(), ttl: cacheTTL)
+            backend = created
+            return created
+        }
+    }
+
+    /// `$CHATFLOW_ROOT` when set, else `./.chatflow`.
+    public static func defaultRoot() -> String {
+        if let value = getenvString("CHATFLOW_ROOT"), !value.isEmpty { return value }
+        return ".chatflow"
+    }
+
+    /// Switches this engine to another state directory and empties the cache
+    /// (the original's `chatflow.init(path)`).
+    public func use(root: String) {
+        let created = Backend(root: root, ttl: cacheTTL)
+        backendStorage.withLock { $0 = created }
+    }
+
+    /// Where state lives.
+    public var layout: Layout { backend.store.layout }
+
+    /// The absolute state directory.
+    public var root: String { layout.root }
+
+    /// Creates the state directory layout (done implicitly by the first write).
+    public func prepare() throws(ChatFlowError) {
+        try backend.store.prepare()
+    }
+
+    // MARK: Writes
+
+    /// Starts an instance in the schema's first phase and adds it to the feature's link.
+    /// `context` becomes `variables`. Returns the new instance id.
+    /// The original's `start_workflow_instance`.
+    public func start(
+        schema: WorkflowSchema, featureID: String, context: [String: JSONValue] = [:],
+        meta: [String: JSONValue] = [:]
+    ) throws(ChatFlowError) -> String {
+        try schema.validate()
+        try Identifiers.validateName(featureID, kind: .featureID)
+        let backend = backend
+        let store = backend.store
+        try store.prepare()
+        while true {
+            let id = Identifiers.newInstanceID()
+            let created = try store.withExclusiveLock(store.layout.lockFile(id)) { () throws(ChatFlowError) -> Bool in
+                guard !FileSystem.exists(store.layout.stateFile(id)) else { return false }
+                let now = unixNow()
+                let first = schema.phases[0]
+                let state = InstanceState(
+                    instanceID: id, featureID: featureID, workflowName: schema.name, schema: schema,
+                    currentPhase: first.name, status: .created, variables: context, meta: meta,
+                    createdAt: now, updatedAt: now, historyLength: 1, historyBytes: 0,
+                    currentEntry: HistoryEntry(phase: first.name, task: first.task, startedAt: now))
+                try store.createInstanceDirectories(id)
+                // Link first: a crash in between leaves a link to a missing instance (skipped by
+                // readers, removed by `doctor --fix`), never an instance missing from its link.
+                try store.addToLink(feature: featureID, id: id)
+                try store.write(state)
+                backend.cache.store(state)
+                return true
+            }
+            if created { return id }
+        }
+    }
+
+    /// Closes the current phase with `data` as its snapshot, merges `data` (when an object) into
+    /// `variables` and `meta` into `meta` (top-level keys, new values win), and enters the next
+    /// phase, or `target` when given. At the last phase without a target, completes the instance.
+    /// The original's `trigger_next_step`.
+    @discardableResult
+    public func trigger(
+        _ id: String, data: JSONValue = .emptyObject, meta: [String: JSONValue] = [:], to target: String? = nil
+    ) throws(ChatFlowError) -> InstanceState {
+        try Identifiers.validateInstanceID(id)
+        if let target { try Identifiers.validateName(target, kind: .phaseName) }
+        return try modify(id) { (state, store) throws(ChatFlowError) in
+            let nextIndex: Int?
+            if let target {
+                guard let index = state.schema.index(of: target) else {
+                    throw .unknownPhase(phase: target, instanceID: id, known: state.schema.phaseNames)
+                }
+                nextIndex = index
+            } else {
+                let index = state.schema.index(of: state.currentPhase)!
+                nextIndex = index + 1 < state.schema.phases.count ? index + 1 : nil
+            }
+            let now = unixNow()
+            var closing = state.currentEntry!
+            closing.endedAt = now
+            closing.status = .completed
+            closing.triggerDataSnapshot = data
+            try store.appendHistory(closing, to: &state)
+            if let members = data.objectValue { state.variables.merge(members) { _, new in new } }
+            state.meta.merge(meta) { _, new in new }
+            state.updatedAt = now
+            if let nextIndex {
+                let phase = state.schema.phases[nextIndex]
+                state.currentPhase = phase.name
+                state.currentEntry = HistoryEntry(phase: phase.name, task: phase.task, startedAt: now)
+                state.historyLength += 1
+                state.status = .running
+            } else {
+                state.currentEntry = nil
+                state.status = .completed
+            }
+        }
+    }
+
+    /// Marks the instance failed, closing its current phase with `{"reason": …}` as the snapshot.
+    @discardableResult
+    public func fail(_ id: String, reason: String? = nil, meta: [String: JSONValue] = [:]) throws(ChatFlowError)
+        -> InstanceState
+    {
+        try Identifiers.validateInstanceID(id)
+        return try modify(id) { (state, store) throws(ChatFlowError) in
+            let now = unixNow()
+            var closing = state.currentEntry!
+            closing.endedAt = now
+            closing.status = .failed
+            closing.triggerDataSnapshot = ["reason": JSONValue(reason)]
+            try store.appendHistory(closing, to: &state)
+            state.meta.merge(meta) { _, new in new }
+            state.updatedAt = now
+            state.currentEntry = nil
+            state.status = .failed
+        }
+    }
+
+    /// The read-modify-write every change goes through: lock, read fresh from disk (never the
+    /// cache), refuse finished instances, change, write atomically, refresh the cache.
+    private func modify(
+        _ id: String, _ change: (inout InstanceState, StateStore) throws(ChatFlowError) -> Void
+    ) throws(ChatFlowError) -> InstanceState {
+        let backend = backend
+        let store = backend.store
+        guard FileSystem.exists(store.layout.stateFile(id)) else {
+            throw .notFound(instanceID: id, root: store.layout.root)
+        }
+        return try store.withExclusiveLock(store.layout.lockFile(id)) { () throws(ChatFlowError) -> InstanceState in
+            guard var state = try store.read(id) else { throw .notFound(instanceID: id, root: store.layout.root) }
+            guard !state.status.isFinished else { throw .instanceFinished(instanceID: id, status: state.status) }
+            try change(&state, store)
+            try store.write(state)
+            backend.cache.store(state)
+            return state
+        }
+    }
+
+    // MARK: Reads
+
+    /// The instance's state, or `nil` if it does not exist; served from the cache when fresh.
+    /// The original's `get_workflow_instance_status`.
+    public func status(_ id: String) throws(ChatFlowError) -> InstanceState? {
+        try Identifiers.validateInstanceID(id)
+        let backend = backend
+        if let cached = backend.cache.state(id) { return cached }
+        let generation = backend.cache.generation
+        guard let state = try backend.store.read(id) else { return nil }
+        backend.cache.insert(state, readAt: generation)
+        return state
+    }
+
+    /// The state read fresh from disk, bypassing and not filling the cache.
+    public func freshStatus(_ id: String) throws(ChatFlowError) -> InstanceState? {
+        try Identifiers.validateInstanceID(id)
+        return try backend.store.read(id)
+    }
+
+    /// The whole history of an instance, oldest first, the open entry last.
+    public func history(_ id: String) throws(ChatFlowError) -> [HistoryEntry] {
+        guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: root) }
+        return try backend.store.history(of: state)
+    }
+
+    /// History entries of `state` from index `start` on (the watcher's way to recover every
+    /// phase entered since it last looked).
+    public func history(of state: InstanceState, from start: Int) throws(ChatFlowError) -> [HistoryEntry] {
+        try backend.store.history(of: state, from: start)
+    }
+
+    /// Aggregate status of a feature, from its `.link` index (no directory scan).
+    /// The original's `get_feature_status`.
+    public func featureStatus(_ featureID: String) throws(ChatFlowError) -> FeatureStatus {
+        try Identifiers.validateName(featureID, kind: .featureID)
+        var result = FeatureStatus(
+            featureID: featureID, totalInstances: 0, runningCount: 0, completedCount: 0, failedCount: 0,
+            latestInstanceID: nil, status: "empty")
+        var latestCreated = -Double.infinity
+        for id in try backend.store.readLink(feature: featureID) {
+            guard let state = try status(id) else { continue }
+            result.totalInstances += 1
+            switch state.status {
+            case .created, .running: result.runningCount += 1
+            case .completed: result.completedCount += 1
+            case .failed: result.failedCount += 1
+            }
+            if state.createdAt > latestCreated || (state.createdAt == latestCreated && id > result.latestInstanceID ?? "") {
+                latestCreated = state.createdAt
+                result.latestInstanceID = id
+            }
+        }
+        if result.totalInstances > 0 {
+            result.status =
+                result.failedCount > 0 ? "failed" : result.completedCount == result.totalInstances ? "completed" : "running"
+        }
+        return result
+    }
+
+    /// Instances, optionally of one feature (through its link) and/or in one status, by id.
+    public func list(feature: String? = nil, status wanted: InstanceStatus? = nil) throws(ChatFlowError) -> [InstanceState] {
+        let store = backend.store
+        let ids: [String]
+        if let feature {
+            try Identifiers.validateName(feature, kind: .featureID)
+            ids = try store.readLink(feature: feature)
+        } else {
+            ids = try store.instanceIDs()
+        }
+        var states: [InstanceState] = []
+        for id in ids {
+            guard let state = try status(id) else { continue }
+            if let wanted, state.status != wanted { continue }
+            states.append(state)
+        }
+        return states
+    }
+
+    /// Ids of every state file in `instances/` (by file name; contents unchecked).
+    public func instanceIDs() throws(ChatFlowError) -> [String] {
+        try backend.store.instanceIDs()
+    }
+
+    // MARK: Cache
+
+    /// Drops one cached state, so the next read goes to disk.
+    public func invalidate(_ id: String) { backend.cache.invalidate(id) }
+
+    /// Drops every cached state.
+    public func invalidateAll() { backend.cache.invalidateAll() }
+}
+
+func getenvString(_ name: String) -> String? {
+    guard let value = getenv(name) else { return nil }
+    return String(cString: value)
+}

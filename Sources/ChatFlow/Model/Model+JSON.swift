@@ -1,0 +1,213 @@
+/// A reason why a JSON document is not valid ChatFlow state; the store adds the path.
+struct StateDecodingError: Error {
+    let reason: String
+}
+
+/// Typed member access on a JSON object, with errors that name the key.
+struct JSONObjectReader {
+    let members: [String: JSONValue]
+    let context: String
+
+    init(_ value: JSONValue, context: String) throws(StateDecodingError) {
+        guard let members = value.objectValue else { throw StateDecodingError(reason: "\(context) is not a JSON object") }
+        self.members = members
+        self.context = context
+    }
+
+    private func missing(_ key: String) -> StateDecodingError {
+        StateDecodingError(reason: "\(context) has no '\(key)'")
+    }
+
+    private func wrongType(_ key: String, _ expected: String) -> StateDecodingError {
+        StateDecodingError(reason: "'\(key)' in \(context) is not \(expected)")
+    }
+
+    func string(_ key: String) throws(StateDecodingError) -> String {
+        guard let value = members[key] else { throw missing(key) }
+        guard let text = value.stringValue else { throw wrongType(key, "a string") }
+        return text
+    }
+
+    func optionalString(_ key: String) throws(StateDecodingError) -> String? {
+        guard let value = members[key], !value.isNull else { return nil }
+        guard let text = value.stringValue else { throw wrongType(key, "a string or null") }
+        return text
+    }
+
+    func double(_ key: String) throws(StateDecodingError) -> Double {
+        guard let value = members[key] else { throw missing(key) }
+        guard let number = value.doubleValue, number.isFinite else { throw wrongType(key, "a number") }
+        return number
+    }
+
+    func optionalDouble(_ key: String) throws(StateDecodingError) -> Double? {
+        guard let value = members[key], !value.isNull else { return nil }
+        guard let number = value.doubleValue, number.isFinite else { throw wrongType(key, "a number or null") }
+        return number
+    }
+
+    func int(_ key: String) throws(StateDecodingError) -> Int {
+        guard let value = members[key] else { throw missing(key) }
+        guard let number = value.intValue, number >= 0 else { throw wrongType(key, "a non-negative integer") }
+        return number
+    }
+
+    func object(_ key: String) throws(StateDecodingError) -> [String: JSONValue] {
+        guard let value = members[key] else { throw missing(key) }
+        guard let object = value.objectValue else { throw wrongType(key, "an object") }
+        return object
+    }
+
+    func value(_ key: String) -> JSONValue { members[key] ?? .null }
+}
+
+extension JSONValue {
+    init(_ text: String?) { self = text.map(JSONValue.string) ?? .null }
+    init(_ number: Double?) { self = number.map { .number(JSONNumber($0)) } ?? .null }
+    init(_ number: Int) { self = .number(JSONNumber(number)) }
+}
+
+extension WorkflowSchema {
+    /// The schema as stored: `{"name": …, "phases": [{"name": …, "task": …}]}`.
+    public var json: JSONValue {
+        .object([
+            "name": .string(name),
+            "phases": .array(phases.map { phase in
+                var members: [String: JSONValue] = ["name": .string(phase.name)]
+                if let task = phase.task { members["task"] = .string(task) }
+                return .object(members)
+            }),
+        ])
+    }
+
+    /// Reads a schema from JSON; also accepts `phases` as a list of plain names.
+    public init(json: JSONValue) throws(ChatFlowError) {
+        do throws(StateDecodingError) {
+            let reader = try JSONObjectReader(json, context: "the schema")
+            let name = try reader.string("name")
+            guard let elements = reader.value("phases").arrayValue else {
+                throw StateDecodingError(reason: "'phases' in the schema is not a list")
+            }
+            var phases: [Phase] = []
+            for element in elements {
+                if let plain = element.stringValue {
+                    phases.append(Phase(name: plain))
+                } else {
+                    let phase = try JSONObjectReader(element, context: "a phase")
+                    phases.append(Phase(name: try phase.string("name"), task: try phase.optionalString("task")))
+                }
+            }
+            self.init(name: name, phases: phases)
+        } catch {
+            throw .invalidSchema(reason: error.reason)
+        }
+        try validate()
+    }
+}
+
+extension HistoryEntry {
+    /// The entry as stored, one object per line of `history.ndjson`.
+    public var json: JSONValue {
+        .object([
+            "phase": .string(phase),
+            "task": JSONValue(task),
+            "started_at": JSONValue(startedAt),
+            "ended_at": JSONValue(endedAt),
+            "status": .string(status.rawValue),
+            "trigger_data_snapshot": triggerDataSnapshot,
+        ])
+    }
+
+    init(json: JSONValue) throws(StateDecodingError) {
+        let reader = try JSONObjectReader(json, context: "a history entry")
+        let statusText = try reader.string("status")
+        guard let status = EntryStatus(rawValue: statusText) else {
+            throw StateDecodingError(reason: "history entry status '\(statusText)' is not running, completed or failed")
+        }
+        let phase = try reader.string("phase")
+        self.init(
+            phase: phase, task: try reader.optionalString("task"), startedAt: try reader.double("started_at"),
+            endedAt: try reader.optionalDouble("ended_at"), status: status,
+            triggerDataSnapshot: reader.value("trigger_data_snapshot"))
+    }
+}
+
+extension InstanceState {
+    /// The state as stored in `instances/wfi_<id>.json`, snake_case keys.
+    public var json: JSONValue {
+        .object([
+            "format_version": JSONValue(InstanceState.formatVersion),
+            "instance_id": .string(instanceID),
+            "feature_id": .string(featureID),
+            "workflow_name": .string(workflowName),
+            "workflow_schema": schema.json,
+            "current_phase": .string(currentPhase),
+            "status": .string(status.rawValue),
+            "variables": .object(variables),
+            "meta": .object(meta),
+            "created_at": JSONValue(createdAt),
+            "updated_at": JSONValue(updatedAt),
+            "history_length": JSONValue(historyLength),
+            "history_bytes": JSONValue(historyBytes),
+            "current_entry": currentEntry?.json ?? .null,
+        ])
+    }
+
+    /// Reads and checks a stored state: every key present with the right type, ids and phase
+    /// names valid (a hostile file must not smuggle `../` into a hook path), counts consistent.
+    init(json: JSONValue) throws(StateDecodingError) {
+        let reader = try JSONObjectReader(json, context: "the state")
+        let statusText = try reader.string("status")
+        guard let status = InstanceStatus(rawValue: statusText) else {
+            throw StateDecodingError(reason: "status '\(statusText)' is not created, running, completed or failed")
+        }
+        let schema: WorkflowSchema
+        do {
+            schema = try WorkflowSchema(json: reader.value("workflow_schema"))
+        } catch {
+            throw StateDecodingError(reason: error.description)
+        }
+        let currentEntryValue = reader.value("current_entry")
+        let currentEntry = currentEntryValue.isNull ? nil : try HistoryEntry(json: currentEntryValue)
+        self.init(
+            instanceID: try reader.string("instance_id"), featureID: try reader.string("feature_id"),
+            workflowName: try reader.string("workflow_name"), schema: schema,
+            currentPhase: try reader.string("current_phase"), status: status,
+            variables: try reader.object("variables"), meta: try reader.object("meta"),
+            createdAt: try reader.double("created_at"), updatedAt: try reader.double("updated_at"),
+            historyLength: try reader.int("history_length"), historyBytes: try reader.int("history_bytes"),
+            currentEntry: currentEntry)
+        guard Identifiers.isInstanceID(instanceID) else {
+            throw StateDecodingError(reason: "instance_id '\(instanceID)' is not a valid instance id")
+        }
+        if let problem = Identifiers.nameProblem(featureID) {
+            throw StateDecodingError(reason: "feature_id: \(problem)")
+        }
+        guard schema.index(of: currentPhase) != nil else {
+            throw StateDecodingError(reason: "current_phase is not a phase of workflow_schema")
+        }
+        if let entry = currentEntry, entry.phase != currentPhase {
+            throw StateDecodingError(reason: "current_entry.phase differs from current_phase")
+        }
+        guard historyLength >= 1, closedEntryCount >= 0 else {
+            throw StateDecodingError(reason: "history_length \(historyLength) is inconsistent with current_entry")
+        }
+        guard (currentEntry == nil) == status.isFinished else {
+            throw StateDecodingError(reason: "current_entry must be null exactly when status is completed or failed")
+        }
+    }
+}
+
+extension FeatureStatus {
+    public var json: JSONValue {
+        .object([
+            "feature_id": .string(featureID),
+            "total_instances": JSONValue(totalInstances),
+            "running_count": JSONValue(runningCount),
+            "completed_count": JSONValue(completedCount),
+            "failed_count": JSONValue(failedCount),
+            "latest_instance_id": JSONValue(latestInstanceID),
+            "status": .string(status),
+        ])
+    }
+}

@@ -1,0 +1,93 @@
+/// How one hook run ended. A value, not an error: a failing hook is the user's business.
+public enum HookOutcome: Sendable, Hashable {
+    case exited(code: Int32)
+    case signaled(signal: Int32)
+    case timedOut(after: Double)
+    case failedToLaunch(reason: String)
+
+    /// Exit 0.
+    public var succeeded: Bool { self == .exited(code: 0) }
+
+    public var summary: String {
+        switch self {
+        case .exited(let code): "exit \(code)"
+        case .signaled(let signal): "signal \(signal)"
+        case .timedOut(let seconds): "timed out after \(seconds) s"
+        case .failedToLaunch(let reason): "failed to launch: \(reason)"
+        }
+    }
+}
+
+/// One hook run, as appended to the run journal `.watch/runs.ndjson`.
+public struct RunRecord: Sendable, Hashable {
+    public var instanceID: String
+    /// Index in `history` of the phase entered (with the instance id: an idempotency key).
+    public var transition: Int
+    public var phase: String
+    /// The event that selected the hook: a phase name, `@any`, `@completed` or `@failed`.
+    public var event: String
+    /// The hook's path relative to the hooks directory.
+    public var hook: String
+    public var startedAt: Double
+    public var endedAt: Double
+    public var outcome: HookOutcome
+    public var logPath: String
+    /// Output bytes the hook wrote beyond the kept tail.
+    public var droppedOutputBytes: Int
+
+    public init(
+        instanceID: String, transition: Int, phase: String, event: String, hook: String, startedAt: Double,
+        endedAt: Double, outcome: HookOutcome, logPath: String, droppedOutputBytes: Int
+    ) {
+        self.instanceID = instanceID
+        self.transition = transition
+        self.phase = phase
+        self.event = event
+        self.hook = hook
+        self.startedAt = startedAt
+        self.endedAt = endedAt
+        self.outcome = outcome
+        self.logPath = logPath
+        self.droppedOutputBytes = droppedOutputBytes
+    }
+
+    public var json: JSONValue {
+        var exitCode: JSONValue = .null
+        var signal: JSONValue = .null
+        var error: JSONValue = .null
+        var timedOut = false
+        switch outcome {
+        case .exited(let code): exitCode = JSONValue(Int(code))
+        case .signaled(let number): signal = JSONValue(Int(number))
+        case .timedOut: timedOut = true
+        case .failedToLaunch(let reason): error = .string(reason)
+        }
+        return .object([
+            "instance_id": .string(instanceID), "transition": JSONValue(transition), "phase": .string(phase),
+            "event": .string(event), "hook": .string(hook), "started_at": JSONValue(startedAt),
+            "ended_at": JSONValue(endedAt), "exit_code": exitCode, "signal": signal, "timed_out": .bool(timedOut),
+            "error": error, "log_path": .string(logPath), "dropped_output_bytes": JSONValue(droppedOutputBytes),
+        ])
+    }
+
+    init(json: JSONValue) throws(StateDecodingError) {
+        let reader = try JSONObjectReader(json, context: "a run record")
+        let startedAt = try reader.double("started_at")
+        let endedAt = try reader.double("ended_at")
+        let outcome: HookOutcome
+        if reader.value("timed_out") == .bool(true) {
+            outcome = .timedOut(after: endedAt - startedAt)
+        } else if let code = reader.value("exit_code").intValue {
+            outcome = .exited(code: Int32(truncatingIfNeeded: code))
+        } else if let signal = reader.value("signal").intValue {
+            outcome = .signaled(signal: Int32(truncatingIfNeeded: signal))
+        } else {
+            outcome = .failedToLaunch(reason: try reader.optionalString("error") ?? "unknown")
+        }
+        self.init(
+            instanceID: try reader.string("instance_id"), transition: try reader.int("transition"),
+            phase: try reader.string("phase"), event: try reader.string("event"), hook: try reader.string("hook"),
+            startedAt: startedAt, endedAt: endedAt, outcome: outcome, logPath: try reader.string("log_path"),
+            droppedOutputBytes: reader.value("dropped_output_bytes").intValue ?? 0)
+    }
+}

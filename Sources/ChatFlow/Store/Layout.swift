@@ -1,0 +1,35 @@
+/// Where everything lives under a state directory. docs/FORMAT.md is the contract.
+public struct Layout: Sendable, Hashable {
+    /// The state directory itself (default `./.chatflow`).
+    public let root: String
+
+    public init(root: String) { self.root = FileSystem.absolute(root) }
+
+    public var instancesDirectory: String { root + "/instances" }
+    public var featuresDirectory: String { root + "/features" }
+    public var locksDirectory: String { root + "/.locks" }
+    public var hooksDirectory: String { root + "/hooks" }
+    /// The watcher's own durable files (ledger, run journal, lock).
+    public var watchDirectory: String { root + "/.watch" }
+
+    public func stateFile(_ id: String) -> String { instancesDirectory + "/" + id + ".json" }
+    /// Fixed temp name: only the lock holder writes it, so a crash leaves at most one per instance.
+    public func stateTempFile(_ id: String) -> String { instancesDirectory + "/." + id + ".json.tmp" }
+    public func instanceDirectory(_ id: String) -> String { instancesDirectory + "/" + id }
+    public func historyFile(_ id: String) -> String { instanceDirectory(id) + "/history.ndjson" }
+    public func tasksDirectory(_ id: String) -> String { instanceDirectory(id) + "/tasks" }
+    /// Hook run logs, written by the watcher.
+    public func runsDirectory(_ id: String) -> String { instanceDirectory(id) + "/runs" }
+    public func lockFile(_ id: String) -> String { locksDirectory + "/" + id + ".lock" }
+    public var featuresLockFile: String { locksDirectory + "/features.lock" }
+    public func linkFile(_ feature: String) -> String { featuresDirectory + "/" + feature + ".link" }
+    public func linkTempFile(_ feature: String) -> String { featuresDirectory + "/." + feature + ".link.tmp" }
+
+    /// The instance id of a state file name (`wfi_<12 hex>.json`), or `nil` for anything else:
+    /// temp files, lock files and strays are never mistaken for state.
+    public static func instanceID(fromStateFileName name: String) -> String? {
+        guard name.utf8.count == 21, name.hasSuffix(".json") else { return nil }
+        let id = String(name.utf8.prefix(16))!
+        return Identifiers.isInstanceID(id) ? id : nil
+    }
+}

@@ -1,0 +1,14 @@
+import ArgumentParser
+import ChatFlow
+
+struct Init: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create the state directory layout.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() throws {
+        let engine = global.engine
+        try engine.prepare()
+        print(engine.root)
+    }
+}

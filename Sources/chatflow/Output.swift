@@ -1,0 +1,47 @@
+import ChatFlow
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Results go to stdout, diagnostics to stderr, so `--json` output stays clean.
+enum Output {
+    static func error(_ message: String) {
+        let line = Array(("chatflow: error: " + message + "\n").utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    static func json(_ value: JSONValue) {
+        print(value.prettyText)
+    }
+
+    /// `2026-11-25 14:03:12Z` from Unix seconds.
+    static func time(_ seconds: Double?) -> String {
+        guard let seconds else { return "-" }
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%SZ", &parts)
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+
+    static func summary(_ state: InstanceState) -> String {
+        """
+        instance  \(state.instanceID)
+        feature   \(state.featureID)
+        workflow  \(state.workflowName) (\(state.schema.phaseNames.joined(separator: " → ")))
+        phase     \(state.currentPhase)
+        status    \(state.status.rawValue)
+        history   \(state.historyLength) entries
+        variables \(JSONValue.object(state.variables).compactText)
+        meta      \(JSONValue.object(state.meta).compactText)
+        created   \(time(state.createdAt))
+        updated   \(time(state.updatedAt))
+        """
+    }
+
+    static func line(_ state: InstanceState) -> String {
+        "\(state.instanceID)  \(state.featureID)  \(state.currentPhase)  \(state.status.rawValue)"
+    }
+}

@@ -1,0 +1,61 @@
+import ArgumentParser
+import ChatFlow
+
+struct Trigger: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Close the current phase and enter the next one (or --to PHASE); completes at the last phase.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The instance id (wfi_ and 12 hex digits).")
+    var id: String
+
+    @Option(help: ArgumentHelp("Trigger data (any JSON); an object is merged into the variables.", valueName: "JSON"))
+    var data: String?
+
+    @Option(help: ArgumentHelp("Metadata to merge, a JSON object.", valueName: "JSON"))
+    var meta: String?
+
+    @Option(help: ArgumentHelp("Enter this phase instead of the next one (e.g. send a review back).", valueName: "PHASE"))
+    var to: String?
+
+    @Flag(help: "Print the new state as JSON.")
+    var json = false
+
+    func run() throws {
+        let previous = try global.engine.status(id)?.currentPhase
+        let state = try global.engine.trigger(
+            id, data: try data.map { try JSONValue(argument: $0, name: "--data") } ?? .emptyObject,
+            meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to)
+        if json {
+            Output.json(state.json)
+        } else {
+            let from = previous.map { $0 + " → " } ?? ""
+            print("\(state.instanceID): \(from)\(state.currentPhase) (\(state.status.rawValue))")
+        }
+    }
+}
+
+struct Fail: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Mark an instance failed.")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The instance id.")
+    var id: String
+
+    @Option(help: "Why it failed (stored in the history snapshot).")
+    var reason: String?
+
+    @Flag(help: "Print the new state as JSON.")
+    var json = false
+
+    func run() throws {
+        let state = try global.engine.fail(id, reason: reason)
+        if json {
+            Output.json(state.json)
+        } else {
+            print("\(state.instanceID): failed at \(state.currentPhase)")
+        }
+    }
+}
