@@ -1,0 +1,51 @@
+import ArgumentParser
+import ChatFlow
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A writer process: triggers instances in a loop and reports each committed trigger on stdout
+/// (`<id> <seq>` per line, written after the trigger returned). Used by benchmarks and tests.
+struct Writer: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Trigger instances in a loop (a benchmark/test helper).")
+
+    @Option(help: "The state directory.")
+    var root: String
+
+    @Option(help: "Comma-separated instance ids to trigger, round robin.")
+    var ids: String
+
+    @Option(help: "Triggers to make in all (0: until killed).")
+    var count: Int = 0
+
+    @Option(help: "Milliseconds to sleep between triggers.")
+    var intervalMs: Double = 0
+
+    @Flag(help: "Cycle through the schema with --to so the instance never completes.")
+    var cycle = false
+
+    @Flag(help: "Print a line per committed trigger.")
+    var report = false
+
+    func run() throws {
+        let engine = WorkflowEngine(root: root)
+        let instances = ids.split(separator: ",").map(String.init)
+        var sequence = 0
+        while count == 0 || sequence < count {
+            let id = instances[sequence % instances.count]
+            var target: String?
+            if cycle, let state = try engine.freshStatus(id) {
+                let names = state.schema.phaseNames
+                target = names[(names.firstIndex(of: state.currentPhase)! + 1) % names.count]
+            }
+            try engine.trigger(id, data: ["seq": .number(JSONNumber(sequence)), "pid": .number(JSONNumber(Int(getpid())))], to: target)
+            if report {
+                let line = Array("\(id) \(sequence)\n".utf8)
+                _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
+            }
+            sequence += 1
+            if intervalMs > 0 { usleep(useconds_t(intervalMs * 1000)) }
+        }
+    }
+}

@@ -1,0 +1,202 @@
+import Testing
+@testable import ChatFlow
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Engine")
+struct EngineTests {
+    @Test("start creates the layout, entry 0, the link and a created status")
+    func start() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "login", context: ["k": "v"], meta: ["user": "u1"])
+        let state = try #require(try engine.status(id))
+        #expect(state.status == .created)
+        #expect(state.currentPhase == "design")
+        #expect(state.historyLength == 1)
+        #expect(state.variables == ["k": "v"])
+        #expect(state.meta == ["user": "u1"])
+        #expect(try engine.history(id).map(\.phase) == ["design"])
+        #expect(FileSystem.isDirectory(engine.layout.tasksDirectory(id)))
+        #expect(try StateStore(layout: engine.layout).readLink(feature: "login") == [id])
+    }
+
+    @Test("trigger closes the entry, merges data and meta, enters the next phase, completes at the end")
+    func triggerFlow() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "f", context: ["a": 1, "keep": true])
+        var state = try engine.trigger(id, data: ["a": 2, "b": ["nested": [1, 2]]], meta: ["m": "x"])
+        #expect(state.currentPhase == "implement")
+        #expect(state.status == .running)
+        #expect(state.variables == ["a": 2, "keep": true, "b": ["nested": [1, 2]]])
+        #expect(state.meta == ["m": "x"])
+        state = try engine.trigger(id, data: "not merged")
+        #expect(state.variables["a"] == 2)
+        state = try engine.trigger(id)
+        state = try engine.trigger(id)
+        #expect(state.status == .completed)
+        #expect(state.currentEntry == nil)
+        let history = try engine.history(id)
+        #expect(history.map(\.phase) == ["design", "implement", "testing", "review"])
+        #expect(history.allSatisfy { $0.status == .completed && $0.endedAt != nil })
+        #expect(history[0].triggerDataSnapshot == ["a": 2, "b": ["nested": [1, 2]]])
+        #expect(history[1].triggerDataSnapshot == "not merged")
+        #expect(throws: ChatFlowError.instanceFinished(instanceID: id, status: .completed)) { try engine.trigger(id) }
+        #expect(try engine.history(id).count == 4)
+    }
+
+    @Test("--to sends work back to an earlier phase; unknown phases are refused and nothing is written")
+    func explicitTarget() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "f")
+        try engine.trigger(id, to: "review")
+        let state = try engine.trigger(id, data: ["verdict": "rework"], to: "implement")
+        #expect(state.currentPhase == "implement")
+        #expect(try engine.history(id).map(\.phase) == ["design", "review", "implement"])
+        let before = try engine.freshStatus(id)
+        #expect(throws: ChatFlowError.self) { try engine.trigger(id, to: "deploy") }
+        #expect(throws: ChatFlowError.self) { try engine.trigger(id, to: "../x") }
+        #expect(try engine.freshStatus(id) == before)
+    }
+
+    @Test("fail records the reason and refuses further triggers")
+    func fail() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "f")
+        let state = try engine.fail(id, reason: "tests broke")
+        #expect(state.status == .failed)
+        #expect(try engine.history(id).last?.triggerDataSnapshot == ["reason": "tests broke"])
+        #expect(throws: ChatFlowError.instanceFinished(instanceID: id, status: .failed)) { try engine.fail(id) }
+    }
+
+    @Test("unknown and invalid ids")
+    func unknownIDs() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        try engine.prepare()
+        #expect(try engine.status("wfi_000000000000") == nil)
+        #expect(throws: ChatFlowError.self) { try engine.trigger("wfi_000000000000") }
+        #expect(throws: ChatFlowError.self) { try engine.status("../../etc/passwd") }
+        #expect(throws: ChatFlowError.self) { try engine.start(schema: fourPhases, featureID: "../x") }
+    }
+
+    @Test("feature status aggregates through the link")
+    func featureStatus() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let a = try engine.start(schema: fourPhases, featureID: "f")
+        let b = try engine.start(schema: fourPhases, featureID: "f")
+        let c = try engine.start(schema: fourPhases, featureID: "f")
+        _ = try engine.start(schema: fourPhases, featureID: "other")
+        for _ in 0..<4 { try engine.trigger(a) }
+        try engine.fail(b)
+        let status = try engine.featureStatus("f")
+        #expect(status.totalInstances == 3)
+        #expect(status.completedCount == 1)
+        #expect(status.failedCount == 1)
+        #expect(status.runningCount == 1)
+        #expect(status.latestInstanceID == c)
+        #expect(status.status == "failed")
+        #expect(try engine.featureStatus("none").status == "empty")
+        #expect(try engine.list(feature: "f", status: .completed).map(\.instanceID) == [a])
+        #expect(try engine.list().count == 4)
+    }
+
+    @Test("corrupt state files are reported with the path and never overwritten")
+    func corruptState() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "f")
+        let path = engine.layout.stateFile(id)
+        let garbage = Array("{\"instance_id\": \"\(id)\", broken".utf8)
+        try StateStore.replace(path, temp: path + ".x", bytes: garbage, directory: engine.layout.instancesDirectory)
+        engine.invalidateAll()
+        #expect {
+            try engine.status(id)
+        } throws: { error in
+            guard case .corruptState(let reported, _) = error as? ChatFlowError else { return false }
+            return reported == path
+        }
+        #expect(throws: ChatFlowError.self) { try engine.trigger(id) }
+        let file = try FileDescriptor(opening: path, flags: O_RDONLY)
+        #expect(try file.readAll(limit: 1000) == garbage)
+    }
+
+    @Test("a history tail left by a crashed writer is cut off by the next trigger")
+    func uncommittedHistoryTail() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "f")
+        try engine.trigger(id)
+        let history = engine.layout.historyFile(id)
+        let file = try FileDescriptor(opening: history, flags: O_WRONLY | O_APPEND)
+        try file.write(Array("{\"half\": tru".utf8), at: try file.size())
+        #expect(try engine.history(id).count == 2)
+        try engine.trigger(id)
+        #expect(try engine.history(id).map(\.phase) == ["design", "implement", "testing"])
+    }
+
+    @Test("threads of one process never lose an update")
+    func threadsDoNotLoseUpdates() async throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let schema = WorkflowSchema(name: "long", phaseNames: (0..<1000).map { "p\($0)" })
+        let id = try engine.start(schema: schema, featureID: "f")
+        let path = root.path
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    let own = WorkflowEngine(root: path)
+                    for _ in 0..<50 { try own.trigger(id) }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let state = try #require(try engine.freshStatus(id))
+        #expect(state.historyLength == 401)
+        #expect(state.currentPhase == "p400")
+        #expect(try engine.history(id).count == 401)
+    }
+
+    @Test("the cache serves within the TTL; invalidation and the TTL bound staleness")
+    func cacheStaleness() throws {
+        let root = TemporaryRoot()
+        let reader = WorkflowEngine(root: root.path, cacheTTL: 0.3)
+        let writer = root.engine
+        let id = try writer.start(schema: fourPhases, featureID: "f")
+        #expect(try reader.status(id)?.currentPhase == "design")
+        try writer.trigger(id)
+        #expect(try reader.status(id)?.currentPhase == "design", "a cached read within the TTL")
+        reader.invalidate(id)
+        #expect(try reader.status(id)?.currentPhase == "implement")
+        try writer.trigger(id)
+        let deadline = monotonicNow() + 5
+        while try reader.status(id)?.currentPhase != "testing" && monotonicNow() < deadline { usleep(20_000) }
+        #expect(try reader.status(id)?.currentPhase == "testing", "the TTL ends staleness")
+    }
+
+    @Test("the process-wide engine switches root with one call")
+    func singleton() throws {
+        let root = TemporaryRoot()
+        ChatFlow.engine.use(root: root.path)
+        let id = try ChatFlow.engine.start(schema: fourPhases, featureID: "f")
+        #expect(ChatFlow.engine.root == root.path)
+        #expect(try WorkflowEngine(root: root.path).status(id) != nil)
+    }
+
+    @Test("artifacts are saved atomically and listed; names are validated")
+    func artifacts() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "f")
+        try engine.saveArtifact(id, name: "report.txt", bytes: Array("ok".utf8))
+        #expect(try engine.artifacts(id) == ["report.txt"])
+        #expect(try engine.artifact(id, name: "report.txt") == Array("ok".utf8))
+        #expect(throws: ChatFlowError.self) { try engine.saveArtifact(id, name: "../x", bytes: []) }
+    }
+}
