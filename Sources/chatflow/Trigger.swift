@@ -31,7 +31,8 @@ struct Trigger: ParsableCommand {
             Output.json(state.json)
         } else {
             let from = previous.map { $0 + " → " } ?? ""
-            print("\(state.instanceID): \(from)\(state.currentPhase) (\(state.status.rawValue))")
+            let to = state.status == .completed ? "completed" : "\(state.currentPhase) (\(state.status.rawValue))"
+            print("\(state.instanceID): \(from)\(to)")
         }
     }
 }

@@ -139,6 +139,7 @@ public final class WorkflowEngine: Sendable {
             state.updatedAt = now
             if let nextIndex {
                 let phase = state.schema.phases[nextIndex]
+                state.previousPhase = state.currentPhase
                 state.currentPhase = phase.name
                 state.currentEntry = HistoryEntry(phase: phase.name, task: phase.task, startedAt: now)
                 state.historyLength += 1

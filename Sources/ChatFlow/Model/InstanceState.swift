@@ -48,6 +48,8 @@ public struct InstanceState: Sendable, Hashable {
     public var workflowName: String
     public var schema: WorkflowSchema
     public var currentPhase: String
+    /// The phase entered before `currentPhase` (`nil` for the first), so a reader needs no history.
+    public var previousPhase: String?
     public var status: InstanceStatus
     public var variables: [String: JSONValue]
     public var meta: [String: JSONValue]
@@ -68,7 +70,7 @@ public struct InstanceState: Sendable, Hashable {
 
     public init(
         instanceID: String, featureID: String, workflowName: String, schema: WorkflowSchema,
-        currentPhase: String, status: InstanceStatus, variables: [String: JSONValue],
+        currentPhase: String, previousPhase: String? = nil, status: InstanceStatus, variables: [String: JSONValue],
         meta: [String: JSONValue], createdAt: Double, updatedAt: Double, historyLength: Int,
         historyBytes: Int, currentEntry: HistoryEntry?
     ) {
@@ -77,6 +79,7 @@ public struct InstanceState: Sendable, Hashable {
         self.workflowName = workflowName
         self.schema = schema
         self.currentPhase = currentPhase
+        self.previousPhase = previousPhase
         self.status = status
         self.variables = variables
         self.meta = meta

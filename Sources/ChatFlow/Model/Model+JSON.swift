@@ -142,6 +142,7 @@ extension InstanceState {
             "workflow_name": .string(workflowName),
             "workflow_schema": schema.json,
             "current_phase": .string(currentPhase),
+            "previous_phase": JSONValue(previousPhase),
             "status": .string(status.rawValue),
             "variables": .object(variables),
             "meta": .object(meta),
@@ -172,7 +173,8 @@ extension InstanceState {
         self.init(
             instanceID: try reader.string("instance_id"), featureID: try reader.string("feature_id"),
             workflowName: try reader.string("workflow_name"), schema: schema,
-            currentPhase: try reader.string("current_phase"), status: status,
+            currentPhase: try reader.string("current_phase"), previousPhase: try reader.optionalString("previous_phase"),
+            status: status,
             variables: try reader.object("variables"), meta: try reader.object("meta"),
             createdAt: try reader.double("created_at"), updatedAt: try reader.double("updated_at"),
             historyLength: try reader.int("history_length"), historyBytes: try reader.int("history_bytes"),
@@ -182,6 +184,9 @@ extension InstanceState {
         }
         if let problem = Identifiers.nameProblem(featureID) {
             throw StateDecodingError(reason: "feature_id: \(problem)")
+        }
+        if let previousPhase, schema.index(of: previousPhase) == nil {
+            throw StateDecodingError(reason: "previous_phase is not a phase of workflow_schema")
         }
         guard schema.index(of: currentPhase) != nil else {
             throw StateDecodingError(reason: "current_phase is not a phase of workflow_schema")

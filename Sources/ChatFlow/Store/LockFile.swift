@@ -1,0 +1,40 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An exclusive `flock` held for the life of this object, e.g. one watcher per state directory.
+/// The holder's pid is written into the file so a refused contender can name it.
+public final class LockFile: Sendable {
+    public let path: String
+    private let descriptor: Int32
+
+    private init(path: String, descriptor: Int32) {
+        self.path = path
+        self.descriptor = descriptor
+    }
+
+    deinit { close(descriptor) }
+
+    /// Takes the lock without waiting; `nil` (and the holder's pid, if recorded) when another
+    /// process holds it.
+    public static func tryAcquire(_ path: String) throws(ChatFlowError) -> (lock: LockFile?, holder: String) {
+        if let slash = path.lastIndex(of: "/") { try FileSystem.createDirectory(String(path[..<slash])) }
+        let file = try FileDescriptor(opening: path, flags: O_RDWR | O_CREAT)
+        guard try file.tryLockExclusive() else {
+            let holder = (try? file.readAll(limit: 64)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return (nil, holder.trimmingNewlines)
+        }
+        try file.truncate(to: 0)
+        try file.write(Array("\(getpid())\n".utf8), at: 0)
+        let duplicate = dup(file.rawValue)
+        guard duplicate >= 0 else { throw .io(operation: "dup", path: path, errno: errno) }
+        // The duplicate shares the open file description, so the lock outlives `file`.
+        return (LockFile(path: path, descriptor: duplicate), "")
+    }
+}
+
+extension String {
+    var trimmingNewlines: String {
+        String(self.reversed().drop(while: { $0 == "\n" || $0 == " " }).reversed())
+    }
+}

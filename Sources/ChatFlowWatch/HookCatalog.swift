@@ -1,0 +1,171 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A hook that passed the trust checks.
+public struct Hook: Sendable, Hashable {
+    /// Absolute path to execute.
+    public var path: String
+    /// Path relative to the hooks directory (`testing`, `testing.d/10-unit`).
+    public var name: String
+    /// Per-hook timeout from a `# chatflow-timeout: SECONDS` line near the top of the file.
+    public var timeout: Double?
+}
+
+/// A hook file that will not be run, and why.
+public struct RefusedHook: Sendable, Hashable {
+    public var path: String
+    /// What is wrong and how to fix it.
+    public var reason: String
+}
+
+/// Finds the hooks for an event under the hooks directory and checks that each may be trusted.
+///
+/// For event `E` (a phase name, `@any`, `@completed`, `@failed`): the file `E`, then the
+/// executables in `E.d/` in name order. Dot files, `*.sample` and editor backups are ignored.
+/// A hook runs only if it is a regular file (or a symlink to one inside the hooks directory)
+/// owned by the watcher's user or root, not group- or world-writable, and executable, in a
+/// directory with the same ownership and permissions.
+public struct HookCatalog: Sendable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    /// The runnable hooks for `event`, in order, and the ones refused.
+    public func hooks(for event: String) -> (hooks: [Hook], refused: [RefusedHook]) {
+        var hooks: [Hook] = []
+        var refused: [RefusedHook] = []
+        guard HookCatalog.isSafeEventName(event) else { return ([], []) }
+        var candidates: [String] = []
+        let single = directory + "/" + event
+        if pathExists(single) { candidates.append(single) }
+        let folder = directory + "/" + event + ".d"
+        if isDirectory(folder) {
+            if let problem = directoryProblem(folder) {
+                refused.append(RefusedHook(path: folder, reason: problem))
+            } else {
+                candidates += listNames(folder).filter { !HookCatalog.isIgnored($0) }.sorted().map { folder + "/" + $0 }
+            }
+        }
+        guard !candidates.isEmpty else { return ([], refused) }
+        if let problem = directoryProblem(directory) {
+            return ([], refused + candidates.map { RefusedHook(path: $0, reason: problem) })
+        }
+        for path in candidates {
+            if let problem = fileProblem(path) {
+                refused.append(RefusedHook(path: path, reason: problem))
+            } else {
+                let name = String(path.dropFirst(directory.count + 1))
+                hooks.append(Hook(path: path, name: name, timeout: HookCatalog.timeoutDirective(path)))
+            }
+        }
+        return (hooks, refused)
+    }
+
+    /// Whether any hook file exists for the event (trusted or not), cheaply.
+    public func hasCandidates(for event: String) -> Bool {
+        guard HookCatalog.isSafeEventName(event) else { return false }
+        return pathExists(directory + "/" + event) || isDirectory(directory + "/" + event + ".d")
+    }
+
+    static func isSafeEventName(_ event: String) -> Bool {
+        let name = event.hasPrefix("@") ? String(event.dropFirst()) : event
+        return Identifiers.nameProblem(name) == nil
+    }
+
+    static func isIgnored(_ name: String) -> Bool {
+        name.hasPrefix(".") || name.hasSuffix(".sample") || name.hasSuffix("~") || name.hasSuffix(".bak")
+            || name.hasSuffix(".orig") || name.hasSuffix(".swp") || name.hasSuffix(".tmp") || name.hasSuffix(".disabled")
+    }
+
+    private func directoryProblem(_ path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return "cannot read \(path): \(String(cString: strerror(errno)))" }
+        if let problem = ownershipProblem(info, path: path, what: "directory") { return problem }
+        return nil
+    }
+
+    private func ownershipProblem(_ info: stat, path: String, what: String) -> String? {
+        let user = geteuid()
+        if info.st_uid != user && info.st_uid != 0 {
+            return "\(what) \(path) is owned by uid \(info.st_uid), not by the watcher's user (uid \(user)) or root; fix: chown \(user) '\(path)'"
+        }
+        if info.st_mode & 0o022 != 0 {
+            return "\(what) \(path) is group- or world-writable, so others could change what runs; fix: chmod go-w '\(path)'"
+        }
+        return nil
+    }
+
+    private func fileProblem(_ path: String) -> String? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return "cannot read \(path): \(String(cString: strerror(errno)))" }
+        if info.st_mode & S_IFMT == S_IFLNK {
+            guard let resolved = realPath(path), let base = realPath(directory), resolved.hasPrefix(base + "/") else {
+                return "\(path) is a symbolic link that leads out of the hooks directory; fix: copy the script into \(directory) or call it from a small wrapper hook"
+            }
+            guard stat(resolved, &info) == 0 else { return "\(path) is a broken symbolic link" }
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            return "\(path) is not a regular file; hooks must be executable files"
+        }
+        if let problem = ownershipProblem(info, path: path, what: "hook") { return problem }
+        if info.st_mode & 0o100 == 0 {
+            return "hook \(path) is not executable; fix: chmod u+x '\(path)' (or rename it to \(baseName(path)).sample to silence this)"
+        }
+        return nil
+    }
+
+    /// `# chatflow-timeout: 30` in the first kilobyte sets the hook's own timeout in seconds.
+    static func timeoutDirective(_ path: String) -> Double? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return nil }
+        let text = String(decoding: buffer[0..<count], as: UTF8.self)
+        for line in text.split(separator: "\n") {
+            guard let range = line.firstRange(of: "chatflow-timeout:") else { continue }
+            let value = line[range.upperBound...].trimmingCharacters(in: " \t\r")
+            if let seconds = Double(value), seconds > 0, seconds.isFinite { return seconds }
+        }
+        return nil
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in characters: String) -> String {
+        String(drop(while: { characters.contains($0) }).reversed().drop(while: { characters.contains($0) }).reversed())
+    }
+}
+
+func pathExists(_ path: String) -> Bool {
+    var info = stat()
+    return lstat(path, &info) == 0
+}
+
+func isDirectory(_ path: String) -> Bool {
+    var info = stat()
+    return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
+}
+
+func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
+
+func listNames(_ path: String) -> [String] {
+    guard let directory = opendir(path) else { return [] }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafePointer(to: entry.pointee.d_name) {
+            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+import ChatFlow

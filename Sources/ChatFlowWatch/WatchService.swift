@@ -1,0 +1,355 @@
+import ChatFlow
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How `chatflow-watch` runs.
+public struct WatchConfiguration: Sendable {
+    /// The state directory.
+    public var root: String
+    /// Where hooks live (default `<root>/hooks`).
+    public var hooksDirectory: String?
+    /// Hooks running at once, across instances.
+    public var jobs: Int
+    /// Default per-hook timeout in seconds.
+    public var timeout: Double = 600
+    /// Between SIGTERM and SIGKILL when a hook times out.
+    public var killGrace: Double = 5
+    /// How long running hooks may take to finish after SIGTERM/SIGINT.
+    public var shutdownGrace: Double = 30
+    /// Skip transitions made while the watcher was down.
+    public var fromNow = false
+    /// Process the backlog, then exit.
+    public var once = false
+    /// Bytes of each run's output kept in its log (the tail).
+    public var outputLimit = 1 << 20
+
+    public init(root: String, jobs: Int) {
+        self.root = root
+        self.jobs = jobs
+    }
+}
+
+/// The watcher: sees every phase change under `<root>/instances`, invalidates caches, and runs
+/// the hooks of each transition once, in order per instance, recording each run.
+public final class WatchService: Sendable {
+    public let configuration: WatchConfiguration
+    let logger: Logger
+    let layout: Layout
+    let engine: WorkflowEngine
+    let catalog: HookCatalog
+
+    private let ledger = Mutex<Ledger?>(nil)
+    private let journal = Mutex<AppendLog?>(nil)
+    /// Next position to schedule per instance (ledger position plus what is queued).
+    private let scheduled = Mutex<[String: Int]>([:])
+    /// Problems already logged per file, so a broken file is reported once per change.
+    private let reported = Mutex<[String: String]>([:])
+    private let mailboxes = Mailboxes()
+    private let semaphore: AsyncSemaphore
+    private let runningHooks = Mutex<Set<Int32>>([])
+    private let invalidatesGlobalEngine: Bool
+
+    public init(configuration: WatchConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+        layout = Layout(root: configuration.root)
+        engine = WorkflowEngine(root: configuration.root)
+        catalog = HookCatalog(directory: FileSystemPath.absolute(configuration.hooksDirectory ?? layout.hooksDirectory))
+        semaphore = AsyncSemaphore(configuration.jobs)
+        invalidatesGlobalEngine = ChatFlow.engine.root == layout.root
+    }
+
+    /// Runs until `shutdown` is requested (or, with `once`, until the backlog is done).
+    /// `onReady` gets the instances directory once events are being received.
+    public func run(shutdown: ShutdownSignal, onReady: @Sendable (String) -> Void) async throws(WatchError) {
+        let lock: LockFile
+        do {
+            try engine.prepare()
+            let (acquired, holder) = try LockFile.tryAcquire(layout.locksDirectory + "/watch.lock")
+            guard let acquired else { throw WatchError.alreadyWatching(root: layout.root, pid: holder) }
+            lock = acquired
+            let loaded = try Ledger(layout: layout)
+            ledger.withLock { $0 = loaded }
+            let opened = try AppendLog(path: RunJournal(layout: layout).path)
+            journal.withLock { $0 = opened }
+        } catch let error as WatchError {
+            throw error
+        } catch {
+            throw .state(ChatFlowErrorDescription(text: "\(error)"))
+        }
+        defer { withExtendedLifetime(lock) {} }
+
+        let pending = Mutex<(ids: Set<String>, rescan: String?)>(([], nil))
+        let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        var token: Int?
+        if !configuration.once {
+            let engine = engine
+            let global = invalidatesGlobalEngine
+            token = try await FileEventSource.shared.subscribe(directory: layout.instancesDirectory) { event in
+                switch event {
+                case .changed(let name):
+                    guard let id = Layout.instanceID(fromStateFileName: name) else { return }
+                    engine.invalidate(id)
+                    if global { ChatFlow.engine.invalidate(id) }
+                    pending.withLock { _ = $0.ids.insert(id) }
+                case .rescan(let reason):
+                    engine.invalidateAll()
+                    if global { ChatFlow.engine.invalidateAll() }
+                    pending.withLock { $0.rescan = reason }
+                }
+                wake.yield()
+            }
+        }
+        shutdown.onRequest { wake.finish() }
+
+        await withDiscardingTaskGroup { group in
+            let start = monotonicSeconds()
+            let ids = scanInstances()
+            reconcile(ids, initial: true, group: &group)
+            logger.info(
+                "caught up",
+                metadata: ["instances": "\(ids.count)", "seconds": "\(String(format3(monotonicSeconds() - start)))"])
+            if configuration.once { return }
+            onReady(layout.instancesDirectory)
+            for await _ in wakes {
+                let batch = pending.withLock { pending in
+                    defer { pending = ([], nil) }
+                    return pending
+                }
+                if let reason = batch.rescan {
+                    logger.warning("rescanning instances", metadata: ["reason": "\(reason)"])
+                    reconcile(scanInstances(), initial: false, group: &group)
+                } else {
+                    reconcile(batch.ids.sorted(), initial: false, group: &group)
+                }
+            }
+            stopping.withLock { $0 = true }
+            logger.info("stopping: letting running hooks finish", metadata: ["grace": "\(configuration.shutdownGrace)"])
+            group.addTask { await self.enforceShutdownGrace() }
+        }
+        if let token { await FileEventSource.shared.unsubscribe(token) }
+    }
+
+    // MARK: Detection
+
+    /// Ids of the state files in `instances/`; other entries are logged once and skipped.
+    private func scanInstances() -> [String] {
+        var ids: [String] = []
+        for name in listNames(layout.instancesDirectory) {
+            if let id = Layout.instanceID(fromStateFileName: name) {
+                ids.append(id)
+            } else if !name.hasPrefix("."), !Identifiers.isInstanceID(name) {
+                reportOnce(name, "ignoring a file whose name is not wfi_<12 hex>.json", nil)
+            }
+        }
+        return ids.sorted()
+    }
+
+    private func reportOnce(_ key: String, _ message: Logger.Message, _ detail: String?) {
+        let text = detail ?? "\(message)"
+        let isNew = reported.withLock { reported in
+            defer { reported[key] = text }
+            return reported[key] != text
+        }
+        if isNew { logger.warning(message, metadata: ["file": "\(key)", "reason": "\(detail ?? "")"]) }
+    }
+
+    /// Reads each instance fresh and schedules the transitions it has made since the last look.
+    /// Transitions with no hook to run are recorded straight away (one fdatasync per batch).
+    private func reconcile(_ ids: [String], initial: Bool, group: inout DiscardingTaskGroup) {
+        var hookless: [(id: String, next: Int)] = []
+        let ledger = ledger.withLock { $0! }
+        for id in ids {
+            let state: InstanceState
+            do {
+                guard let read = try engine.freshStatus(id) else { continue }
+                state = read
+            } catch {
+                reportOnce(id, "skipping an unreadable state file", "\(error)")
+                continue
+            }
+            reported.withLock { $0[id] = nil }
+            let end = TransitionDetector.end(of: state)
+            let next = scheduled.withLock { $0[id] } ?? ledger.next(id) ?? (initial && configuration.fromNow ? end : 0)
+            if next > end {
+                logger.warning(
+                    "instance history went backwards; resuming from its current state",
+                    metadata: ["instance.id": "\(id)", "recorded": "\(next)", "now": "\(end)"])
+                scheduled.withLock { $0[id] = end }
+                hookless.append((id, end))
+                continue
+            }
+            if ledger.next(id) == nil && next == end { hookless.append((id, end)) }
+            guard next < end else { continue }
+            let (transitions, usedFallback) = TransitionDetector.transitions(of: state, from: next, engine: engine)
+            if usedFallback {
+                logger.warning(
+                    "history does not explain the phase change; using current_phase",
+                    metadata: ["instance.id": "\(id)", "from": "\(next)", "to": "\(end)"])
+            }
+            scheduled.withLock { $0[id] = end }
+            if mailboxes.isIdle(id) && !transitions.contains(where: { hasHooks($0.event) }) {
+                for transition in transitions { logTransition(transition, hooks: 0) }
+                hookless.append((id, end))
+                continue
+            }
+            if mailboxes.enqueue(id, transitions) {
+                group.addTask { await self.work(id) }
+            }
+        }
+        do {
+            try ledger.record(hookless)
+        } catch {
+            logger.error("cannot record the ledger", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func hasHooks(_ event: String) -> Bool {
+        catalog.hasCandidates(for: event) || catalog.hasCandidates(for: "@any")
+    }
+
+    private func logTransition(_ transition: Transition, hooks: Int) {
+        logger.info(
+            "transition",
+            metadata: [
+                "instance.id": "\(transition.instanceID)", "transition": "\(transition.position)",
+                "event": "\(transition.event)", "previous": "\(transition.previousPhase ?? "-")", "hooks": "\(hooks)",
+            ])
+    }
+
+    // MARK: Dispatch
+
+    private func work(_ id: String) async {
+        let shutdown = ShutdownProbe(service: self)
+        while let transition = mailboxes.next(id, stopping: shutdown.stopping) {
+            guard await dispatch(transition) else { continue }
+            do {
+                try ledger.withLock { $0! }.record([(id, transition.position + 1)])
+            } catch {
+                logger.error("cannot record the ledger", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    /// `stopping` is true once the event loop has ended (shutdown requested).
+    private struct ShutdownProbe {
+        let service: WatchService
+        var stopping: Bool { service.stopping.withLock { $0 } }
+    }
+
+    let stopping = Mutex(false)
+
+    /// Runs the hooks of one transition in order; `false` if shutdown stopped it part way.
+    private func dispatch(_ transition: Transition) async -> Bool {
+        let (hooks, refused) = catalog.hooks(for: transition.event)
+        let (anyHooks, anyRefused) = catalog.hooks(for: "@any")
+        for hook in refused + anyRefused {
+            logger.warning("hook refused", metadata: ["hook.path": "\(hook.path)", "reason": "\(hook.reason)"])
+        }
+        let all = hooks + anyHooks
+        logTransition(transition, hooks: all.count)
+        guard !all.isEmpty else { return true }
+        let stateText = (try? engine.freshStatus(transition.instanceID))?.json.prettyText ?? "{}"
+        for hook in all {
+            if stopping.withLock({ $0 }) { return false }
+            await semaphore.acquire()
+            let result = await HookRunner.run(invocation(for: hook, transition, stdin: Array(stateText.utf8))) { pid in
+                self.runningHooks.withLock { _ = $0.insert(pid) }
+            }
+            runningHooks.withLock { _ = $0.remove(result.pid) }
+            semaphore.release()
+            record(result, hook: hook, transition: transition)
+        }
+        return true
+    }
+
+    private func invocation(for hook: Hook, _ transition: Transition, stdin: [UInt8]) -> HookInvocation {
+        let environment = [
+            "CHATFLOW_ROOT": layout.root, "CHATFLOW_INSTANCE_ID": transition.instanceID,
+            "CHATFLOW_FEATURE_ID": transition.featureID, "CHATFLOW_WORKFLOW": transition.workflow,
+            "CHATFLOW_PHASE": transition.phase, "CHATFLOW_PREVIOUS_PHASE": transition.previousPhase ?? "",
+            "CHATFLOW_STATUS": transition.status, "CHATFLOW_TRANSITION": "\(transition.position)",
+            "CHATFLOW_EVENT": transition.event, "CHATFLOW_HOOK": hook.name,
+        ]
+        return HookInvocation(
+            executable: hook.path, environment: environment, standardInput: stdin,
+            workingDirectory: parentOf(layout.root), timeout: hook.timeout ?? configuration.timeout,
+            gracePeriod: configuration.killGrace, outputLimit: configuration.outputLimit)
+    }
+
+    /// Writes the run's log (appended, so a re-run keeps both), journals the run, logs a line.
+    private func record(_ result: HookResult, hook: Hook, transition: Transition) {
+        let directory = layout.runsDirectory(transition.instanceID)
+        let logPath = directory + "/\(transition.position)-" + hook.name.replacing("/", with: "_") + ".log"
+        var text = "== \(hook.name) for transition \(transition.position) (\(transition.event)), \(result.outcome.summary)"
+        if result.droppedBytes > 0 { text += ", first \(result.droppedBytes) bytes of output dropped" }
+        text += " ==\n"
+        writeLog(directory: directory, path: logPath, header: Array(text.utf8), body: result.output)
+        let record = RunRecord(
+            instanceID: transition.instanceID, transition: transition.position, phase: transition.phase,
+            event: transition.event, hook: hook.name, startedAt: result.startedAt, endedAt: result.endedAt,
+            outcome: result.outcome, logPath: logPath, droppedOutputBytes: result.droppedBytes)
+        do {
+            try journal.withLock { $0! }.append([record.json])
+        } catch {
+            logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
+        }
+        let level: Logger.Level = result.outcome.succeeded ? .info : .warning
+        logger.log(
+            level: level, "hook run",
+            metadata: [
+                "instance.id": "\(transition.instanceID)", "transition": "\(transition.position)",
+                "hook.name": "\(hook.name)", "hook.exit": "\(result.outcome.summary)",
+                "hook.duration": "\(format3(result.endedAt - result.startedAt))", "log": "\(logPath)",
+            ])
+    }
+
+    private func writeLog(directory: String, path: String, header: [UInt8], body: [UInt8]) {
+        if !isDirectory(directory) { mkdir(directory, 0o755) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else {
+            logger.error("cannot write a hook log", metadata: ["path": "\(path)", "errno": "\(errno)"])
+            return
+        }
+        defer { close(fd) }
+        for bytes in [header, body] {
+            var offset = 0
+            while offset < bytes.count {
+                let count = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + offset, $0.count - offset) }
+                if count < 0 && errno == EINTR { continue }
+                if count <= 0 { break }
+                offset += count
+            }
+        }
+    }
+
+    /// After the shutdown grace period, ends the hooks still running (TERM, then KILL).
+    private func enforceShutdownGrace() async {
+        stopping.withLock { $0 = true }
+        let deadline = monotonicSeconds() + configuration.shutdownGrace
+        while monotonicSeconds() < deadline {
+            if runningHooks.withLock({ $0.isEmpty }) { return }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let pids = runningHooks.withLock { $0 }
+        guard !pids.isEmpty else { return }
+        logger.warning("grace period over: terminating running hooks", metadata: ["count": "\(pids.count)"])
+        for pid in pids { kill(-pid, SIGTERM) }
+        try? await Task.sleep(for: .seconds(configuration.killGrace))
+        for pid in runningHooks.withLock({ $0 }) { kill(-pid, SIGKILL) }
+    }
+}
+
+func format3(_ value: Double) -> String {
+    let scaled = (value * 1000).rounded() / 1000
+    return "\(scaled)"
+}
+
+/// Path helpers that do not need the ChatFlow store.
+enum FileSystemPath {
+    static func absolute(_ path: String) -> String { Layout(root: path).root }
+}

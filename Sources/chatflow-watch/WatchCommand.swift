@@ -1,0 +1,107 @@
+import ArgumentParser
+import ChatFlow
+import ChatFlowWatch
+import Dispatch
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `chatflow-watch`: the background process of a dev session.
+@main
+struct WatchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chatflow-watch",
+        abstract: "Watch ChatFlow state and run per-phase hooks (see docs/HOOKS.md).",
+        discussion: """
+            Prints 'watching <root>/instances' to stderr once armed. Exit codes: 0 after SIGINT/SIGTERM \
+            or --once, 1 on error (another watcher on the same root, unreadable root), 2 on bad usage.
+            """)
+
+    @Option(help: ArgumentHelp("The state directory (default: $CHATFLOW_ROOT or ./.chatflow).", valueName: "DIR"))
+    var root: String?
+
+    @Option(help: ArgumentHelp("Hooks directory (default: <root>/hooks).", valueName: "DIR"))
+    var hooks: String?
+
+    @Option(help: "Hooks running at once across instances (default: number of cores).")
+    var jobs: Int?
+
+    @Option(help: "Default per-hook timeout in seconds.")
+    var timeout: Double = 600
+
+    @Option(help: "Seconds running hooks get to finish after SIGINT/SIGTERM.")
+    var shutdownGrace: Double = 30
+
+    @Flag(help: "Skip transitions made while the watcher was down.")
+    var fromNow = false
+
+    @Flag(help: "Process the backlog, then exit.")
+    var once = false
+
+    @Option(help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String = "info"
+
+    @Option(help: "text or json.")
+    var logFormat: String = "text"
+
+    func validate() throws {
+        guard Logger.Level(rawValue: logLevel) != nil else {
+            throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        guard logFormat == "text" || logFormat == "json" else { throw ValidationError("--log-format must be text or json") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        guard timeout > 0, shutdownGrace >= 0 else { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() async throws {
+        let level = Logger.Level(rawValue: logLevel)!
+        let json = logFormat == "json"
+        LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
+            var handler = TextLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "chatflow-watch")
+        // A hook that closes its stdout early must not kill the watcher.
+        signal(SIGPIPE, SIG_IGN)
+
+        let rootPath = root ?? WorkflowEngine.defaultRoot()
+        ChatFlow.engine.use(root: rootPath)
+        var configuration = WatchConfiguration(root: rootPath, jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        configuration.hooksDirectory = hooks
+        configuration.timeout = timeout
+        configuration.shutdownGrace = shutdownGrace
+        configuration.fromNow = fromNow
+        configuration.once = once
+
+        let shutdown = ShutdownSignal()
+        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number)
+            source.setEventHandler {
+                logger.info("signal received", metadata: ["signal": "\(number)"])
+                shutdown.request()
+            }
+            source.resume()
+            return source
+        }
+        defer { sources.forEach { $0.cancel() } }
+
+        let service = WatchService(configuration: configuration, logger: logger)
+        do {
+            try await service.run(shutdown: shutdown) { directory in
+                writeStandardError("watching \(directory)\n")
+            }
+        } catch {
+            writeStandardError("chatflow-watch: error: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+}
