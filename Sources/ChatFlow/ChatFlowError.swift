@@ -18,6 +18,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case corruptState(path: String, reason: String)
     /// Caller-supplied JSON (context, data, meta, schema file) is malformed or of the wrong kind.
     case invalidJSON(what: String, reason: String)
+    /// `trigger` was told which transition to expect and the instance has moved on; nothing was written.
+    case transitionMismatch(instanceID: String, expected: Int, actual: Int)
     /// A system call failed.
     case io(operation: String, path: String, errno: Int32)
 
@@ -37,6 +39,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "corrupt state file \(path): \(reason); it was left untouched (inspect it, or run `chatflow doctor`)"
         case .invalidJSON(let what, let reason):
             return "invalid \(what): \(reason)"
+        case .transitionMismatch(let id, let expected, let actual):
+            return "instance \(id) is at transition \(actual), not \(expected); another process moved it on, nothing was changed"
         case .io(let operation, let path, let code):
             return "\(operation) \(path) failed: \(String(cString: strerror(code))) (errno \(code))"
         }

@@ -57,6 +57,7 @@ public enum TransitionDetector {
                 transition.event = transition.phase
             } else {
                 transition.event = "@" + state.status.rawValue
+                transition.previousPhase = state.currentPhase
             }
             result.append(transition)
         }

@@ -8,7 +8,7 @@ struct Chatflow: ParsableCommand {
         abstract: "Shared, lock-safe workflow state for local AI agents.",
         discussion: """
             State lives in --root (default $CHATFLOW_ROOT or ./.chatflow). Exit codes: 0 ok, 1 error, \
-            2 usage, 3 not found. With --json, stdout carries only JSON.
+            2 usage, 3 not found, 4 moved on (--expect-transition). With --json, stdout carries only JSON.
             """,
         subcommands: [
             Init.self, Start.self, Trigger.self, Fail.self, Status.self, Feature.self, List.self, History.self,
@@ -52,10 +52,12 @@ enum ExitStatus {
     static let failure: Int32 = 1
     static let usage: Int32 = 2
     static let notFound: Int32 = 3
+    static let conflict: Int32 = 4
 
     static func code(for error: ChatFlowError) -> Int32 {
         switch error {
         case .notFound: notFound
+        case .transitionMismatch: conflict
         case .invalidIdentifier, .invalidJSON, .invalidSchema: usage
         default: failure
         }

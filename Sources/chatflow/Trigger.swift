@@ -19,6 +19,11 @@ struct Trigger: ParsableCommand {
     @Option(help: ArgumentHelp("Enter this phase instead of the next one (e.g. send a review back).", valueName: "PHASE"))
     var to: String?
 
+    @Option(help: ArgumentHelp(
+        "Trigger only if the last phase entered is still history index N (hooks pass $CHATFLOW_TRANSITION); else exit 4.",
+        valueName: "N"))
+    var expectTransition: Int?
+
     @Flag(help: "Print the new state as JSON.")
     var json = false
 
@@ -26,7 +31,8 @@ struct Trigger: ParsableCommand {
         let previous = try global.engine.status(id)?.currentPhase
         let state = try global.engine.trigger(
             id, data: try data.map { try JSONValue(argument: $0, name: "--data") } ?? .emptyObject,
-            meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to)
+            meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to,
+            expectedTransition: expectTransition)
         if json {
             Output.json(state.json)
         } else {

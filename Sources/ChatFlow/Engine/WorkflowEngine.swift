@@ -110,14 +110,20 @@ public final class WorkflowEngine: Sendable {
     /// Closes the current phase with `data` as its snapshot, merges `data` (when an object) into
     /// `variables` and `meta` into `meta` (top-level keys, new values win), and enters the next
     /// phase, or `target` when given. At the last phase without a target, completes the instance.
+    /// With `expectedTransition`, triggers only if the last phase entered is still that history
+    /// index (compare-and-set: a hook re-run after a crash cannot advance the instance twice).
     /// The original's `trigger_next_step`.
     @discardableResult
     public func trigger(
-        _ id: String, data: JSONValue = .emptyObject, meta: [String: JSONValue] = [:], to target: String? = nil
+        _ id: String, data: JSONValue = .emptyObject, meta: [String: JSONValue] = [:], to target: String? = nil,
+        expectedTransition: Int? = nil
     ) throws(ChatFlowError) -> InstanceState {
         try Identifiers.validateInstanceID(id)
         if let target { try Identifiers.validateName(target, kind: .phaseName) }
         return try modify(id) { (state, store) throws(ChatFlowError) in
+            if let expectedTransition, expectedTransition != state.lastTransition {
+                throw .transitionMismatch(instanceID: id, expected: expectedTransition, actual: state.lastTransition)
+            }
             let nextIndex: Int?
             if let target {
                 guard let index = state.schema.index(of: target) else {

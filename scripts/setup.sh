@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Installs the system packages ChatFlow builds against (Debian): libinotifytools for the
+# watcher, inotify-tools for the benchmark's shell-loop comparison.
+set -euo pipefail
+missing=()
+for package in libinotifytools0-dev inotify-tools; do
+    dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
