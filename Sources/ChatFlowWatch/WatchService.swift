@@ -174,7 +174,7 @@ public final class WatchService: Sendable {
             }
             reported.withLock { $0[id] = nil }
             let end = TransitionDetector.end(of: state)
-            let next = scheduled.withLock { $0[id] } ?? ledger.next(id) ?? (initial && configuration.fromNow ? end : 0)
+            let next = initial && configuration.fromNow ? end : scheduled.withLock { $0[id] } ?? ledger.next(id) ?? 0
             if next > end {
                 logger.warning(
                     "instance history went backwards; resuming from its current state",
@@ -183,7 +183,7 @@ public final class WatchService: Sendable {
                 hookless.append((id, end))
                 continue
             }
-            if ledger.next(id) == nil && next == end { hookless.append((id, end)) }
+            if ledger.next(id) != end && next == end { hookless.append((id, end)) }
             guard next < end else { continue }
             let (transitions, usedFallback) = TransitionDetector.transitions(of: state, from: next, engine: engine)
             if usedFallback {

@@ -26,7 +26,7 @@ public final class LockFile: Sendable {
         }
         try file.truncate(to: 0)
         try file.write(Array("\(getpid())\n".utf8), at: 0)
-        let duplicate = dup(file.rawValue)
+        let duplicate = fcntl(file.rawValue, F_DUPFD_CLOEXEC, 0)
         guard duplicate >= 0 else { throw .io(operation: "dup", path: path, errno: errno) }
         // The duplicate shares the open file description, so the lock outlives `file`.
         return (LockFile(path: path, descriptor: duplicate), "")

@@ -1,0 +1,127 @@
+import ChatFlow
+import Foundation
+import Testing
+@testable import ChatFlowWatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+private func script(_ body: String, mode: mode_t = 0o755) -> String {
+    let path = NSTemporaryDirectory() + "hook-\(UUID().uuidString)"
+    _ = FileManager.default.createFile(atPath: path, contents: Data(("#!/bin/sh\n" + body + "\n").utf8))
+    chmod(path, mode)
+    return path
+}
+
+private func invocation(_ path: String, timeout: Double = 10, stdin: String = "", limit: Int = 1 << 20) -> HookInvocation {
+    HookInvocation(
+        executable: path, environment: ["CHATFLOW_PHASE": "testing"], standardInput: Array(stdin.utf8),
+        workingDirectory: "/tmp", timeout: timeout, gracePeriod: 1, outputLimit: limit)
+}
+
+private func isGone(_ pid: Int32) -> Bool {
+    if kill(pid, 0) != 0 { return errno == ESRCH }
+    // A zombie waiting for a reaper counts as gone.
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    return stat.split(separator: ")").last?.split(separator: " ").first == "Z"
+}
+
+@Suite("Hook runner")
+struct HookRunnerTests {
+    @Test("passes environment, stdin and working directory; reports the exit code")
+    func basics() async {
+        let path = script("echo \"$CHATFLOW_PHASE\"; cat; pwd; exit 3")
+        let result = await HookRunner.run(invocation(path, stdin: "{\"a\":1}"))
+        #expect(result.outcome == .exited(code: 3))
+        #expect(String(decoding: result.output, as: UTF8.self) == "testing\n{\"a\":1}/tmp\n")
+    }
+
+    @Test("a signal ending the hook is reported as such")
+    func signaled() async {
+        let result = await HookRunner.run(invocation(script("kill -9 $$")))
+        #expect(result.outcome == .signaled(signal: 9))
+    }
+
+    @Test("a timeout ends the whole process group, grandchildren included", .timeLimit(.minutes(1)))
+    func timeoutKillsGroup() async throws {
+        let pidFile = NSTemporaryDirectory() + "grandchild-\(UUID().uuidString)"
+        let path = script("sleep 300 & echo $! > \(pidFile); trap '' TERM; sleep 300")
+        let start = Date()
+        let result = await HookRunner.run(invocation(path, timeout: 0.5))
+        #expect(result.outcome == .timedOut(after: 0.5))
+        #expect(Date().timeIntervalSince(start) < 5, "TERM ignored: KILL after the grace period")
+        let grandchild = try #require(Int32(try String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(await eventually(timeout: 5) { isGone(grandchild) })
+    }
+
+    @Test("a daemon holding stdout open does not stall the run")
+    func daemonHoldingOutput() async {
+        let path = script("setsid sleep 30 & echo started")
+        let start = Date()
+        let result = await HookRunner.run(invocation(path))
+        #expect(result.outcome == .exited(code: 0))
+        #expect(Date().timeIntervalSince(start) < 10, "the daemon sleeps 30 s; the run must not wait for it")
+        #expect(String(decoding: result.output, as: UTF8.self).contains("started"))
+    }
+
+    @Test("a flood of output keeps only the tail and counts the rest", .timeLimit(.minutes(1)))
+    func outputFlood() async {
+        let path = script("head -c 5000000 /dev/zero | tr '\\0' x; echo END")
+        let result = await HookRunner.run(invocation(path, limit: 1000))
+        #expect(result.outcome == .exited(code: 0))
+        #expect(result.output.count == 1000)
+        #expect(String(decoding: result.output.suffix(4), as: UTF8.self) == "END\n")
+        #expect(result.droppedBytes == 5_000_004 - 1000)
+    }
+
+    @Test("a missing executable fails to launch")
+    func missing() async {
+        let result = await HookRunner.run(invocation("/nonexistent/hook"))
+        guard case .failedToLaunch = result.outcome else {
+            Issue.record("expected failedToLaunch, got \(result.outcome)")
+            return
+        }
+    }
+}
+
+@Suite("Hook catalog")
+struct HookCatalogTests {
+    @Test("finds the phase file, then E.d in name order; ignores samples and dot files; refuses unsafe hooks")
+    func discoveryAndTrust() throws {
+        let directory = NSTemporaryDirectory() + "hooks-\(UUID().uuidString)"
+        mkdir(directory, 0o755)
+        chmod(directory, 0o755)
+        func write(_ name: String, mode: mode_t) {
+            _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: Data("#!/bin/sh\n# chatflow-timeout: 7\n".utf8))
+            chmod(directory + "/" + name, mode)
+        }
+        mkdir(directory + "/testing.d", 0o755)
+        chmod(directory + "/testing.d", 0o755)
+        write("testing", mode: 0o755)
+        write("testing.d/20-b", mode: 0o755)
+        write("testing.d/10-a", mode: 0o700)
+        write("testing.d/15.sample", mode: 0o755)
+        write("testing.d/.hidden", mode: 0o755)
+        write("testing.d/30-writable", mode: 0o775)
+        write("testing.d/40-noexec", mode: 0o644)
+        symlink("/bin/true", directory + "/testing.d/50-outside")
+        let (hooks, refused) = HookCatalog(directory: directory).hooks(for: "testing")
+        #expect(hooks.map(\.name) == ["testing", "testing.d/10-a", "testing.d/20-b"])
+        #expect(hooks.allSatisfy { $0.timeout == 7 })
+        #expect(refused.map { baseName($0.path) }.sorted() == ["30-writable", "40-noexec", "50-outside"])
+        #expect(refused.allSatisfy { $0.reason.contains("fix") || $0.reason.contains("copy") })
+        chmod(directory, 0o777)
+        let (none, all) = HookCatalog(directory: directory).hooks(for: "testing")
+        #expect(none.isEmpty && all.count >= 3, "a world-writable hooks directory refuses everything")
+    }
+}
+
+func eventually(timeout: Double, _ condition: () -> Bool) async -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return condition()
+}
