@@ -1,10 +1,42 @@
 import ArgumentParser
+import ChatFlow
+import Foundation
 
 /// `chatflow-bench`: the benchmark, plus the writer processes its scenarios (and the tests) spawn.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatflow-bench",
         abstract: "Measure ChatFlow's figures (see docs/BENCHMARKS.md).",
-        subcommands: [Writer.self],
-        defaultSubcommand: nil)
+        subcommands: [Run.self, Writer.self],
+        defaultSubcommand: Run.self)
+}
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "run", abstract: "Run the scenarios (the default).")
+
+    @Flag(help: "Small sizes: every scenario in well under a minute (CI).")
+    var quick = false
+
+    @Flag(help: "Print one JSON object per scenario instead of a table.")
+    var json = false
+
+    @Flag(inversion: .prefixedNo, help: "Compare hook latency with a bash `inotifywait -m | while read` loop when installed.")
+    var compare = true
+
+    @Option(parsing: .upToNextOption, help: "Only these scenarios (hook_latency burst sustained staleness trigger status start cli catchup).")
+    var only: [String] = []
+
+    func run() throws {
+        let bench = try Bench(quick: quick, json: json)
+        defer { bench.cleanUp() }
+        let scenarios: [(String, () throws -> Void)] = [
+            ("trigger", bench.trigger), ("status", bench.status), ("start", bench.start), ("cli", bench.cli),
+            ("hook_latency", { try bench.hookLatency(compare: compare) }), ("burst", bench.burst),
+            ("sustained", bench.sustained), ("staleness", bench.staleness), ("catchup", bench.catchup),
+        ]
+        for (name, scenario) in scenarios where only.isEmpty || only.contains(name) {
+            try scenario()
+        }
+        if !json { bench.printTable() }
+    }
 }

@@ -41,7 +41,9 @@ struct Writer: ParsableCommand {
             }
             try engine.trigger(id, data: ["seq": .number(JSONNumber(sequence)), "pid": .number(JSONNumber(Int(getpid())))], to: target)
             if report {
-                let line = Array("\(id) \(sequence)\n".utf8)
+                var now = timespec()
+                clock_gettime(CLOCK_REALTIME, &now)
+                let line = Array("\(id) \(sequence) \(Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)\n".utf8)
                 _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
             }
             sequence += 1

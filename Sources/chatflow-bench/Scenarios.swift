@@ -1,0 +1,321 @@
+import ChatFlow
+import ChatFlowWatch
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Bench {
+    // MARK: 5. trigger
+
+    func trigger() throws {
+        let engine = WorkflowEngine(root: newRoot("trigger"))
+        // One process, one instance, history growing to 200.
+        var samples = Samples()
+        let id = try engine.start(schema: schema(200), featureID: "t")
+        var start = monotonic()
+        for _ in 0..<199 {
+            let t = monotonic()
+            try engine.trigger(id)
+            samples.add(seconds: monotonic() - t)
+        }
+        var figure = samples.figure("trigger.one_instance_history_to_200", note: "durable: 2 fdatasync + rename + dir fsync")
+        figure.value = 199 / (monotonic() - start)
+        figure.unit = "ms|/s"
+        record(figure)
+
+        // One process over many instances.
+        let count = quick ? 200 : 1000
+        let ids = try (0..<count).map { try engine.start(schema: schema(4), featureID: "f\($0 % 10)") }
+        start = monotonic()
+        for id in ids { try engine.trigger(id) }
+        record(Figure(name: "trigger.one_process_\(count)_instances", unit: "/s", n: count, value: Double(count) / (monotonic() - start)))
+
+        // 8 processes on one instance: rate and lost updates.
+        let perWriter = quick ? 25 : 100
+        let shared = try engine.start(schema: schema(8 * perWriter + 1), featureID: "contended")
+        start = monotonic()
+        let writers = try (0..<8).map { _ in
+            try process("chatflow-bench", ["writer", "--root", engine.root, "--ids", shared, "--count", "\(perWriter)"])
+        }
+        writers.forEach { $0.waitUntilExit() }
+        let elapsed = monotonic() - start
+        let made = try engine.freshStatus(shared)!.historyLength - 1
+        record(Figure(
+            name: "trigger.8_processes_one_instance", unit: "/s", n: 8 * perWriter, value: Double(made) / elapsed,
+            note: "lost updates: \(8 * perWriter - made)"))
+
+        // Cost of one trigger by history length.
+        for length in [10, 100, 1000] {
+            let id = try engine.start(schema: schema(2), featureID: "h")
+            for step in 0..<(length - 1) { try engine.trigger(id, to: step % 2 == 0 ? "p1" : "p0") }
+            var samples = Samples()
+            for step in 0..<(quick ? 50 : 200) {
+                let t = monotonic()
+                try engine.trigger(id, to: step % 2 == 0 ? "p0" : "p1")
+                samples.add(seconds: monotonic() - t)
+            }
+            record(samples.figure("trigger.at_history_\(length)"))
+        }
+    }
+
+    // MARK: 6. status
+
+    func status() throws {
+        let engine = WorkflowEngine(root: newRoot("status"))
+        let id = try engine.start(schema: schema(20), featureID: "s", context: ["ticket": "T-1", "owner": "bench"])
+        for _ in 0..<9 { try engine.trigger(id, data: ["step": "done", "notes": "a trigger snapshot of modest size"]) }
+        let cached = quick ? 500_000 : 5_000_000
+        var start = monotonic()
+        for _ in 0..<cached { _ = try engine.status(id) }
+        record(Figure(name: "status.cached", unit: "/s", n: cached, value: Double(cached) / (monotonic() - start), note: "history 10"))
+        let uncached = quick ? 20_000 : 100_000
+        start = monotonic()
+        for _ in 0..<uncached { _ = try engine.freshStatus(id) }
+        record(Figure(name: "status.uncached", unit: "/s", n: uncached, value: Double(uncached) / (monotonic() - start), note: "open+read+parse"))
+    }
+
+    // MARK: 7. start
+
+    func start() throws {
+        let engine = WorkflowEngine(root: newRoot("start"))
+        let count = quick ? 300 : 2000
+        let start = monotonic()
+        for index in 0..<count { _ = try engine.start(schema: schema(4), featureID: "f\(index % 20)") }
+        record(Figure(name: "start", unit: "/s", n: count, value: Double(count) / (monotonic() - start), note: "20 features"))
+    }
+
+    // MARK: 8. cli
+
+    func cli() throws {
+        let engine = WorkflowEngine(root: newRoot("cli"))
+        let id = try engine.start(schema: schema(4), featureID: "c")
+        var samples = Samples()
+        for _ in 0..<(quick ? 40 : 300) {
+            let t = monotonic()
+            var pid: pid_t = 0
+            let words: [String] = [binaries + "/chatflow", "--root", engine.root, "status", id]
+            let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
+            defer { argv.forEach { free($0) } }
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+            guard posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ) == 0 else { throw BenchError.failed("spawn chatflow") }
+            posix_spawn_file_actions_destroy(&actions)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            samples.add(seconds: monotonic() - t)
+        }
+        record(samples.figure("cli.status_wall_time", note: "process start to exit"))
+    }
+
+    // MARK: 1 and 10. hook latency (and the bash inotifywait loop)
+
+    func hookLatency(compare: Bool) throws {
+        let count = quick ? 100 : 500
+        let root = newRoot("hook-latency")
+        let marks = root + "/../marks"
+        // The cheapest honest hook: bash stamps its own start with the $EPOCHREALTIME builtin.
+        let hook = "#!/bin/bash\necho \"${CHATFLOW_TRANSITION:-x} $EPOCHREALTIME\" >> \(marks)\n"
+        writeHook(root, "@any", hook)
+        let (watcher, _) = try startWatcher(root)
+        let engine = WorkflowEngine(root: root)
+        let id = try engine.start(schema: schema(2), featureID: "h")
+        try waitFor("the first hook", timeout: 30) { lines(marks).count >= 1 }
+        let report = root + "/../writer.out"
+        let writer = try process(
+            "chatflow-bench", ["writer", "--root", root, "--ids", id, "--count", "\(count)", "--interval-ms", "20", "--cycle", "--report"],
+            stdout: report)
+        writer.waitUntilExit()
+        try waitFor("every hook", timeout: 60) { lines(marks).count >= count + 1 }
+        stop(watcher)
+        let written = writerTimes(report)[id] ?? [:]
+        var stamps: [Int: Double] = [:]
+        for line in lines(marks) {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, let position = Int(parts[0]), let time = Double(parts[1]) { stamps[position] = time }
+        }
+        var samples = Samples()
+        for (seq, time) in written { if let hookTime = stamps[seq + 1] { samples.add(seconds: hookTime - time) } }
+        let ours = samples.figure("hook_latency.chatflow_watch", note: "trigger returned → bash hook started; 20 ms apart")
+        record(ours)
+
+        guard compare else { return }
+        guard let inotifywait = ["/usr/bin/inotifywait", "/bin/inotifywait"].first(where: FileManager.default.isExecutableFile(atPath:))
+        else {
+            record(Figure(name: "hook_latency.bash_inotifywait_loop", unit: "ms", note: "skipped: inotify-tools not installed"))
+            return
+        }
+        let loopRoot = newRoot("inotifywait")
+        let loopEngine = WorkflowEngine(root: loopRoot)
+        try loopEngine.prepare()
+        let loopMarks = loopRoot + "/../marks"
+        writeHook(loopRoot, "hook", hook.replacingOccurrences(of: marks, with: loopMarks))
+        let loopLog = loopRoot + "/../loop.err"
+        let script = "\(inotifywait) -m -e moved_to --format '%f' '\(loopRoot)/instances' | while read -r f; do '\(loopRoot)/hooks/hook'; done"
+        let loop = try process("/bin/bash", ["-c", script], stderr: loopLog)
+        try waitFor("inotifywait", timeout: 30) { (try? String(contentsOfFile: loopLog, encoding: .utf8))?.contains("Watches established") ?? false }
+        let loopID = try loopEngine.start(schema: schema(2), featureID: "h")
+        try waitFor("the first loop hook", timeout: 30) { lines(loopMarks).count >= 1 }
+        let loopReport = loopRoot + "/../writer.out"
+        let loopWriter = try process(
+            "chatflow-bench",
+            ["writer", "--root", loopRoot, "--ids", loopID, "--count", "\(count)", "--interval-ms", "20", "--cycle", "--report"],
+            stdout: loopReport)
+        loopWriter.waitUntilExit()
+        try waitFor("every loop hook", timeout: 60) { lines(loopMarks).count >= count + 1 }
+        loop.terminate()
+        _ = system("pkill -f '\(loopRoot)/instances' >/dev/null 2>&1")
+        let loopWritten = writerTimes(loopReport)[loopID] ?? [:]
+        let loopStamps = lines(loopMarks).compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+        var loopSamples = Samples()
+        for (seq, time) in loopWritten where seq + 1 < loopStamps.count { loopSamples.add(seconds: loopStamps[seq + 1] - time) }
+        var theirs = loopSamples.figure("hook_latency.bash_inotifywait_loop", note: "same hook, same writer")
+        record(theirs)
+        if let a = ours.p50, let b = theirs.p50, let c = ours.p99, let d = theirs.p99, b > 0, d > 0 {
+            theirs = Figure(
+                name: "hook_latency.ratio_chatflow_to_loop", unit: "x", p50: a / b, p99: c / d,
+                note: "< 1: ChatFlow is faster")
+            record(theirs)
+        }
+    }
+
+    // MARK: 2. burst
+
+    func burst() throws {
+        let root = newRoot("burst")
+        let marks = root + "/../marks"
+        writeHook(root, "@any", "#!/bin/bash\necho \"$CHATFLOW_INSTANCE_ID $CHATFLOW_TRANSITION $EPOCHREALTIME\" >> \(marks)\n")
+        let (watcher, _) = try startWatcher(root)
+        let engine = WorkflowEngine(root: root)
+        let ids = try (0..<100).map { _ in try engine.start(schema: WorkflowSchema(name: "abc", phaseNames: ["A", "B", "C"]), featureID: "b") }
+        let start = monotonic()
+        let writers = try (0..<4).map { group in
+            let mine = ids[(group * 25)..<((group + 1) * 25)].joined(separator: ",")
+            return try process("chatflow-bench", ["writer", "--root", root, "--ids", mine, "--count", "50"])
+        }
+        writers.forEach { $0.waitUntilExit() }
+        try waitFor("300 hooks", timeout: 120) { lines(marks).count >= 300 }
+        let seconds = monotonic() - start
+        usleep(200_000)
+        stop(watcher)
+        var perInstance: [String: [Int]] = [:]
+        for line in lines(marks) {
+            let parts = line.split(separator: " ")
+            if parts.count == 3, let position = Int(parts[1]) { perInstance[String(parts[0]), default: []].append(position) }
+        }
+        let inOrder = ids.filter { perInstance[$0] == [0, 1, 2] }.count
+        record(Figure(
+            name: "burst.transitions_run", unit: "count", n: 300, value: Double(lines(marks).count),
+            note: "\(inOrder)/100 instances ran 0,1,2 exactly once in order; last hook after \(String(format: "%.2f", seconds)) s"))
+    }
+
+    // MARK: 3. sustained
+
+    func sustained() throws {
+        let root = newRoot("sustained")
+        let trueHook = (try? Data(contentsOf: URL(fileURLWithPath: "/bin/true"))) ?? Data()
+        _ = FileManager.default.createFile(atPath: root + "/hooks/@any", contents: trueHook)
+        chmod(root + "/hooks/@any", 0o755)
+        let writerCount = quick ? 2 : 8
+        let instances = quick ? 50 : 200
+        let perInstance = 20
+        let (watcher, _) = try startWatcher(root)
+        let engine = WorkflowEngine(root: root)
+        let ids = try (0..<instances).map { _ in try engine.start(schema: schema(perInstance + 1), featureID: "s") }
+        let journal = RunJournal(layout: engine.layout)
+        try waitFor("initial hooks", timeout: 120) { try journal.records().count >= instances }
+        let total = instances * perInstance
+        let start = monotonic()
+        let share = instances / writerCount
+        let writers = try (0..<writerCount).map { group in
+            let mine = ids[(group * share)..<((group + 1) * share)].joined(separator: ",")
+            return try process("chatflow-bench", ["writer", "--root", root, "--ids", mine, "--count", "\(share * perInstance)"])
+        }
+        writers.forEach { $0.waitUntilExit() }
+        let written = monotonic() - start
+        try waitFor("every hook", timeout: 300) { try journal.records().count >= instances + total }
+        let dispatched = monotonic() - start
+        usleep(200_000)
+        stop(watcher)
+        let records = try journal.records()
+        let keys = Set(records.map { "\($0.instanceID)#\($0.transition)" })
+        record(Figure(
+            name: "sustained.\(writerCount)_writers", unit: "/s", n: total, value: Double(total) / dispatched,
+            note: "\(records.count - instances) runs for \(total) transitions, \(records.count - keys.count) duplicates; writers took \(String(format: "%.2f", written)) s"))
+    }
+
+    // MARK: 4. staleness
+
+    func staleness() throws {
+        let root = newRoot("staleness")
+        let reader = WorkflowEngine(root: root)
+        let id = try reader.start(schema: schema(2), featureID: "s")
+        let ready = DispatchSemaphore(value: 0)
+        Task {
+            _ = try? await LiveInvalidation.enable(for: reader)
+            ready.signal()
+        }
+        ready.wait()
+        let count = quick ? 100 : 500
+        let report = root + "/../writer.out"
+        let writer = try process(
+            "chatflow-bench", ["writer", "--root", root, "--ids", id, "--count", "\(count)", "--interval-ms", "20", "--cycle", "--report"],
+            stdout: report)
+        var seen: [Int: Double] = [:]
+        var last = 1
+        while writer.isRunning || last < count + 1 {
+            if let state = try reader.status(id), state.historyLength != last {
+                last = state.historyLength
+                seen[last] = unixTime()
+            }
+            if !writer.isRunning && monotonic() > 0 && seen.count >= count { break }
+        }
+        let written = writerTimes(report)[id] ?? [:]
+        var samples = Samples()
+        for (seq, time) in written { if let seenAt = seen[seq + 2] { samples.add(seconds: seenAt - time) } }
+        record(samples.figure("staleness.live_invalidation", note: "writer's trigger returned → reader's cached status shows it"))
+    }
+
+    // MARK: 9. catchup
+
+    func catchup() throws {
+        for count in quick ? [2000] : [10_000, 100_000] {
+            let root = newRoot("catchup-\(count)")
+            let engine = WorkflowEngine(root: root)
+            for index in 0..<count { _ = try engine.start(schema: schema(3), featureID: "f\(index % 100)") }
+            let (watcher, firstStart) = try startWatcher(root)
+            let rss = residentMegabytes(watcher.processIdentifier)
+            let idle = quick ? 3.0 : 10.0
+            let before = cpuSeconds(watcher.processIdentifier)
+            usleep(UInt32(idle * 1_000_000))
+            let cpu = cpuSeconds(watcher.processIdentifier) - before
+            stop(watcher)
+            let (again, restart) = try startWatcher(root)
+            stop(again)
+            record(Figure(name: "catchup.\(count)_first_start_to_caught_up", unit: "s", n: count, value: firstStart, note: "no hooks; ledger empty"))
+            record(Figure(name: "catchup.\(count)_restart_to_caught_up", unit: "s", n: count, value: restart, note: "ledger present"))
+            record(Figure(name: "catchup.\(count)_rss", unit: "MB", n: count, value: rss))
+            record(Figure(name: "catchup.\(count)_idle_cpu", unit: "%", value: cpu / idle * 100, note: "over \(Int(idle)) s idle"))
+        }
+    }
+
+    func residentMegabytes(_ pid: Int32) -> Double {
+        for line in lines("/proc/\(pid)/status") where line.hasPrefix("VmRSS:") {
+            let kilobytes = line.split(separator: " ").dropFirst().first.flatMap { Double($0) } ?? 0
+            return kilobytes / 1024
+        }
+        return 0
+    }
+
+    func cpuSeconds(_ pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+}
