@@ -1,3 +1,4 @@
+import ChatFlow
 import Synchronization
 
 /// A one-shot request to stop, observable by handlers and by polling.
@@ -76,15 +77,21 @@ final class AsyncSemaphore: Sendable {
 /// worker; different instances run in parallel. (An actor would interleave two runs of one
 /// instance at every `await`.)
 final class Mailboxes: Sendable {
+    /// A transition and the state it was detected in (the hooks' stdin).
+    struct Job: Sendable {
+        var transition: Transition
+        var state: InstanceState
+    }
+
     private struct Queue {
-        var pending: [Transition] = []
+        var pending: [Job] = []
         var active = false
     }
 
     private let queues = Mutex<[String: Queue]>([:])
 
     /// Queues transitions; `true` when the caller must start a worker for this instance.
-    func enqueue(_ id: String, _ transitions: [Transition]) -> Bool {
+    func enqueue(_ id: String, _ transitions: [Job]) -> Bool {
         queues.withLock { queues in
             var queue = queues[id] ?? Queue()
             queue.pending += transitions
@@ -96,7 +103,7 @@ final class Mailboxes: Sendable {
     }
 
     /// The next transition for the worker of `id`, or `nil` (the worker then ends).
-    func next(_ id: String, stopping: Bool) -> Transition? {
+    func next(_ id: String, stopping: Bool) -> Job? {
         queues.withLock { queues in
             guard var queue = queues[id] else { return nil }
             if stopping || queue.pending.isEmpty {

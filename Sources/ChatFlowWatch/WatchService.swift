@@ -174,7 +174,15 @@ public final class WatchService: Sendable {
             }
             reported.withLock { $0[id] = nil }
             let end = TransitionDetector.end(of: state)
-            let next = initial && configuration.fromNow ? end : scheduled.withLock { $0[id] } ?? ledger.next(id) ?? 0
+            if initial && configuration.fromNow {
+                // Skip the backlog: record where each instance is now and run nothing old.
+                scheduled.withLock { $0[id] = end }
+                if ledger.next(id) != end { hookless.append((id, end)) }
+                continue
+            }
+            // `scheduled` runs ahead of the ledger while hooks are queued; the ledger only moves
+            // when they have finished (or here, when there is nothing to run).
+            let next = scheduled.withLock { $0[id] } ?? ledger.next(id) ?? 0
             if next > end {
                 logger.warning(
                     "instance history went backwards; resuming from its current state",
@@ -183,7 +191,6 @@ public final class WatchService: Sendable {
                 hookless.append((id, end))
                 continue
             }
-            if ledger.next(id) != end && next == end { hookless.append((id, end)) }
             guard next < end else { continue }
             let (transitions, usedFallback) = TransitionDetector.transitions(of: state, from: next, engine: engine)
             if usedFallback {
@@ -197,7 +204,7 @@ public final class WatchService: Sendable {
                 hookless.append((id, end))
                 continue
             }
-            if mailboxes.enqueue(id, transitions) {
+            if mailboxes.enqueue(id, transitions.map { Mailboxes.Job(transition: $0, state: state) }) {
                 group.addTask { await self.work(id) }
             }
         }
@@ -225,8 +232,9 @@ public final class WatchService: Sendable {
 
     private func work(_ id: String) async {
         let shutdown = ShutdownProbe(service: self)
-        while let transition = mailboxes.next(id, stopping: shutdown.stopping) {
-            guard await dispatch(transition) else { continue }
+        while let job = mailboxes.next(id, stopping: shutdown.stopping) {
+            let transition = job.transition
+            guard await dispatch(transition, state: job.state) else { continue }
             do {
                 try ledger.withLock { $0! }.record([(id, transition.position + 1)])
             } catch {
@@ -244,7 +252,7 @@ public final class WatchService: Sendable {
     let stopping = Mutex(false)
 
     /// Runs the hooks of one transition in order; `false` if shutdown stopped it part way.
-    private func dispatch(_ transition: Transition) async -> Bool {
+    private func dispatch(_ transition: Transition, state: InstanceState) async -> Bool {
         let (hooks, refused) = catalog.hooks(for: transition.event)
         let (anyHooks, anyRefused) = catalog.hooks(for: "@any")
         for hook in refused + anyRefused {
@@ -253,7 +261,7 @@ public final class WatchService: Sendable {
         let all = hooks + anyHooks
         logTransition(transition, hooks: all.count)
         guard !all.isEmpty else { return true }
-        let stateText = (try? engine.freshStatus(transition.instanceID))?.json.prettyText ?? "{}"
+        let stateText = state.json.prettyText
         for hook in all {
             if stopping.withLock({ $0 }) { return false }
             await semaphore.acquire()

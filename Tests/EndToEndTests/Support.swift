@@ -29,7 +29,7 @@ final class Sandbox: @unchecked Sendable {
         chmod(hooks, 0o755)
     }
 
-    deinit { try? FileManager.default.removeItem(atPath: directory) }
+    deinit { if ProcessInfo.processInfo.environment["CHATFLOW_KEEP_SANDBOX"] == nil { try? FileManager.default.removeItem(atPath: directory) } }
 
     /// Writes an executable `/bin/sh` hook.
     func hook(_ name: String, _ body: String, mode: mode_t = 0o755) {

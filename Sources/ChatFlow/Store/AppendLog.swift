@@ -14,7 +14,18 @@ public final class AppendLog: Sendable {
     /// Opens (creating) the log and its directory.
     public init(path: String) throws(ChatFlowError) {
         if let slash = path.lastIndex(of: "/") { try FileSystem.createDirectory(String(path[..<slash])) }
-        let fd = try retryingEINTR("open", path) { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644) }
+        let fd = try retryingEINTR("open", path) { open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644) }
+        // Cut a line torn by a crash, or the next record would be glued to it and lost.
+        let size = lseek(fd, 0, SEEK_END)
+        if size > 0 {
+            var last: UInt8 = 0
+            if pread(fd, &last, 1, size - 1) == 1, last != 0x0A {
+                var offset = size - 1
+                var byte: UInt8 = 0
+                while offset > 0, pread(fd, &byte, 1, offset - 1) == 1, byte != 0x0A { offset -= 1 }
+                _ = ftruncate(fd, offset)
+            }
+        }
         self.path = path
         descriptor = Mutex(fd)
     }
