@@ -69,8 +69,14 @@ final class Bench {
         var template = Array((FileManager.default.currentDirectoryPath + "/.chatflow-bench-XXXXXX").utf8CString)
         base = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        guard FileManager.default.isExecutableFile(atPath: binaries + "/chatflow-watch") else {
-            throw BenchError.failed("build chatflow-watch and chatflow first: swift build -c release")
+        // `swift run chatflow-bench` builds only the bench; build the programs it measures too.
+        for product in ["chatflow", "chatflow-watch"] where !FileManager.default.isExecutableFile(atPath: binaries + "/" + product) {
+            FileHandle.standardError.write(Data("building \(product)…\n".utf8))
+            guard system("swift build -c release --product \(product) >&2") == 0,
+                FileManager.default.isExecutableFile(atPath: binaries + "/" + product)
+            else {
+                throw BenchError.failed("cannot build \(product); run `swift build -c release` in the package first")
+            }
         }
     }
 
