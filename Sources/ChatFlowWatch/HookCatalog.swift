@@ -1,3 +1,5 @@
+import ChatFlow
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -38,13 +40,13 @@ public struct HookCatalog: Sendable {
         guard HookCatalog.isSafeEventName(event) else { return ([], []) }
         var candidates: [String] = []
         let single = directory + "/" + event
-        if pathExists(single) { candidates.append(single) }
+        if FileSystem.exists(single) { candidates.append(single) }
         let folder = directory + "/" + event + ".d"
-        if isDirectory(folder) {
+        if FileSystem.isDirectory(folder, followingLinks: false) {
             if let problem = directoryProblem(folder) {
                 refused.append(RefusedHook(path: folder, reason: problem))
             } else {
-                candidates += listNames(folder).filter { !HookCatalog.isIgnored($0) }.sorted().map { folder + "/" + $0 }
+                candidates += ((try? FileSystem.list(folder)) ?? []).filter { !HookCatalog.isIgnored($0) }.sorted().map { folder + "/" + $0 }
             }
         }
         guard !candidates.isEmpty else { return ([], refused) }
@@ -65,7 +67,7 @@ public struct HookCatalog: Sendable {
     /// Whether any hook file exists for the event (trusted or not), cheaply.
     public func hasCandidates(for event: String) -> Bool {
         guard HookCatalog.isSafeEventName(event) else { return false }
-        return pathExists(directory + "/" + event) || isDirectory(directory + "/" + event + ".d")
+        return FileSystem.exists(directory + "/" + event) || FileSystem.isDirectory(directory + "/" + event + ".d", followingLinks: false)
     }
 
     static func isSafeEventName(_ event: String) -> Bool {
@@ -100,7 +102,7 @@ public struct HookCatalog: Sendable {
         var info = stat()
         guard lstat(path, &info) == 0 else { return "cannot read \(path): \(String(cString: strerror(errno)))" }
         if info.st_mode & S_IFMT == S_IFLNK {
-            guard let resolved = realPath(path), let base = realPath(directory), resolved.hasPrefix(base + "/") else {
+            guard let resolved = FileSystem.realPath(path), let base = FileSystem.realPath(directory), resolved.hasPrefix(base + "/") else {
                 return "\(path) is a symbolic link that leads out of the hooks directory; fix: copy the script into \(directory) or call it from a small wrapper hook"
             }
             guard stat(resolved, &info) == 0 else { return "\(path) is a broken symbolic link" }
@@ -139,33 +141,3 @@ extension Substring {
     }
 }
 
-func pathExists(_ path: String) -> Bool {
-    var info = stat()
-    return lstat(path, &info) == 0
-}
-
-func isDirectory(_ path: String) -> Bool {
-    var info = stat()
-    return lstat(path, &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
-}
-
-func realPath(_ path: String) -> String? {
-    guard let resolved = realpath(path, nil) else { return nil }
-    defer { free(resolved) }
-    return String(cString: resolved)
-}
-
-func listNames(_ path: String) -> [String] {
-    guard let directory = opendir(path) else { return [] }
-    defer { closedir(directory) }
-    var names: [String] = []
-    while let entry = readdir(directory) {
-        let name = withUnsafePointer(to: entry.pointee.d_name) {
-            $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-        }
-        if name != "." && name != ".." { names.append(name) }
-    }
-    return names
-}
-
-import ChatFlow

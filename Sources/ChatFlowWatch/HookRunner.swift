@@ -57,10 +57,10 @@ public enum HookRunner {
     }
 
     static func runBlocking(_ invocation: HookInvocation, onStart: (Int32) -> Void) -> HookResult {
-        let startedAt = unixSeconds()
+        let startedAt = Timestamps.unix()
         func failed(_ reason: String) -> HookResult {
             HookResult(
-                outcome: .failedToLaunch(reason: reason), pid: -1, startedAt: startedAt, endedAt: unixSeconds(),
+                outcome: .failedToLaunch(reason: reason), pid: -1, startedAt: startedAt, endedAt: Timestamps.unix(),
                 output: [], droppedBytes: 0)
         }
 
@@ -121,7 +121,7 @@ public enum HookRunner {
         let pidfd = chatflow_pidfd_open(pid)
         defer { if pidfd >= 0 { close(pidfd) } }
         var tail = OutputTail(limit: invocation.outputLimit)
-        let deadline = monotonicSeconds() + invocation.timeout
+        let deadline = Timestamps.monotonic() + invocation.timeout
         var killDeadline: Double?
         var exitStatus: Int32?
         var timedOut = false
@@ -130,7 +130,7 @@ public enum HookRunner {
 
         // Until the child exits: read output, watch the deadline.
         while exitStatus == nil {
-            let now = monotonicSeconds()
+            let now = Timestamps.monotonic()
             if !timedOut && now >= deadline {
                 timedOut = true
                 kill(-pid, SIGTERM)
@@ -154,9 +154,9 @@ public enum HookRunner {
         // The hook has exited. Whatever it left in its process group goes too, and output is
         // read until EOF or briefly (a daemon that escaped the group may hold the pipe open).
         kill(-pid, SIGKILL)
-        let drainUntil = monotonicSeconds() + 0.2
+        let drainUntil = Timestamps.monotonic() + 0.2
         while pipeOpen {
-            let remaining = drainUntil - monotonicSeconds()
+            let remaining = drainUntil - Timestamps.monotonic()
             guard remaining > 0 else { break }
             var fds = [pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
             if poll(&fds, 1, Int32(remaining * 1000) + 1) <= 0 { break }
@@ -173,7 +173,7 @@ public enum HookRunner {
             outcome = .signaled(signal: status & 0x7F)
         }
         return HookResult(
-            outcome: outcome, pid: pid, startedAt: startedAt, endedAt: unixSeconds(), output: tail.bytes,
+            outcome: outcome, pid: pid, startedAt: startedAt, endedAt: Timestamps.unix(), output: tail.bytes,
             droppedBytes: tail.dropped)
     }
 

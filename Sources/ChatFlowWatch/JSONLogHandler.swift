@@ -20,7 +20,7 @@ public struct JSONLogHandler: LogHandler {
 
     public func log(event: LogEvent) {
         var object: [String: JSONValue] = [
-            "time": .number(JSONNumber(unixSeconds())), "level": .string(event.level.rawValue),
+            "time": .number(JSONNumber(Timestamps.unix())), "level": .string(event.level.rawValue),
             "message": .string("\(event.message)"), "label": .string(label),
         ]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) {

@@ -58,7 +58,7 @@ public final class WatchService: Sendable {
         self.logger = logger
         layout = Layout(root: configuration.root)
         engine = WorkflowEngine(root: configuration.root)
-        catalog = HookCatalog(directory: FileSystemPath.absolute(configuration.hooksDirectory ?? layout.hooksDirectory))
+        catalog = HookCatalog(directory: FileSystem.absolute(configuration.hooksDirectory ?? layout.hooksDirectory))
         semaphore = AsyncSemaphore(configuration.jobs)
         invalidatesGlobalEngine = ChatFlow.engine.root == layout.root
     }
@@ -107,12 +107,12 @@ public final class WatchService: Sendable {
         shutdown.onRequest { wake.finish() }
 
         await withDiscardingTaskGroup { group in
-            let start = monotonicSeconds()
+            let start = Timestamps.monotonic()
             let ids = scanInstances()
             reconcile(ids, initial: true, group: &group)
             logger.info(
                 "caught up",
-                metadata: ["instances": "\(ids.count)", "seconds": "\(String(format3(monotonicSeconds() - start)))"])
+                metadata: ["instances": "\(ids.count)", "seconds": "\(String(format3(Timestamps.monotonic() - start)))"])
             if configuration.once { return }
             onReady(layout.instancesDirectory)
             for await _ in wakes {
@@ -139,7 +139,7 @@ public final class WatchService: Sendable {
     /// Ids of the state files in `instances/`; other entries are logged once and skipped.
     private func scanInstances() -> [String] {
         var ids: [String] = []
-        for name in listNames(layout.instancesDirectory) {
+        for name in (try? FileSystem.list(layout.instancesDirectory)) ?? [] {
             if let id = Layout.instanceID(fromStateFileName: name) {
                 ids.append(id)
             } else if !name.hasPrefix("."), !Identifiers.isInstanceID(name) {
@@ -317,7 +317,7 @@ public final class WatchService: Sendable {
     }
 
     private func writeLog(directory: String, path: String, header: [UInt8], body: [UInt8]) {
-        if !isDirectory(directory) { mkdir(directory, 0o755) }
+        if !FileSystem.isDirectory(directory) { mkdir(directory, 0o755) }
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else {
             logger.error("cannot write a hook log", metadata: ["path": "\(path)", "errno": "\(errno)"])
@@ -338,8 +338,8 @@ public final class WatchService: Sendable {
     /// After the shutdown grace period, ends the hooks still running (TERM, then KILL).
     private func enforceShutdownGrace() async {
         stopping.withLock { $0 = true }
-        let deadline = monotonicSeconds() + configuration.shutdownGrace
-        while monotonicSeconds() < deadline {
+        let deadline = Timestamps.monotonic() + configuration.shutdownGrace
+        while Timestamps.monotonic() < deadline {
             if runningHooks.withLock({ $0.isEmpty }) { return }
             try? await Task.sleep(for: .milliseconds(50))
         }
@@ -355,9 +355,4 @@ public final class WatchService: Sendable {
 func format3(_ value: Double) -> String {
     let scaled = (value * 1000).rounded() / 1000
     return "\(scaled)"
-}
-
-/// Path helpers that do not need the ChatFlow store.
-enum FileSystemPath {
-    static func absolute(_ path: String) -> String { Layout(root: path).root }
 }

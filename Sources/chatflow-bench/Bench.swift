@@ -148,10 +148,10 @@ final class Bench {
     /// Starts chatflow-watch and waits for its "watching" line; returns it and the seconds that took.
     func startWatcher(_ root: String, _ extra: [String] = []) throws -> (Process, Double) {
         let log = root + "/../watch.log"
-        let start = monotonic()
+        let start = Timestamps.monotonic()
         let watcher = try process("chatflow-watch", ["--root", root, "--log-level", "warning"] + extra, stderr: log)
         try waitFor("the watcher to be ready", timeout: 600) { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("watching ") ?? false }
-        return (watcher, monotonic() - start)
+        return (watcher, Timestamps.monotonic() - start)
     }
 
     func stop(_ process: Process) {
@@ -160,9 +160,9 @@ final class Bench {
     }
 
     func waitFor(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
-        let deadline = monotonic() + timeout
+        let deadline = Timestamps.monotonic() + timeout
         while try !condition() {
-            guard monotonic() < deadline else { throw BenchError.failed("timed out waiting for \(what)") }
+            guard Timestamps.monotonic() < deadline else { throw BenchError.failed("timed out waiting for \(what)") }
             usleep(2_000)
         }
     }
@@ -185,18 +185,6 @@ final class Bench {
     func schema(_ phases: Int) -> WorkflowSchema {
         WorkflowSchema(name: "bench", phaseNames: (0..<phases).map { "p\($0)" })
     }
-}
-
-func monotonic() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-}
-
-func unixTime() -> Double {
-    var now = timespec()
-    clock_gettime(CLOCK_REALTIME, &now)
-    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
 extension String {

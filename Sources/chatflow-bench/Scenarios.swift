@@ -15,33 +15,33 @@ extension Bench {
         // One process, one instance, history growing to 200.
         var samples = Samples()
         let id = try engine.start(schema: schema(200), featureID: "t")
-        var start = monotonic()
+        var start = Timestamps.monotonic()
         for _ in 0..<199 {
-            let t = monotonic()
+            let t = Timestamps.monotonic()
             try engine.trigger(id)
-            samples.add(seconds: monotonic() - t)
+            samples.add(seconds: Timestamps.monotonic() - t)
         }
         var figure = samples.figure("trigger.one_instance_history_to_200", note: "durable: 2 fdatasync + rename + dir fsync")
-        figure.value = 199 / (monotonic() - start)
+        figure.value = 199 / (Timestamps.monotonic() - start)
         figure.unit = "ms|/s"
         record(figure)
 
         // One process over many instances.
         let count = quick ? 200 : 1000
         let ids = try (0..<count).map { try engine.start(schema: schema(4), featureID: "f\($0 % 10)") }
-        start = monotonic()
+        start = Timestamps.monotonic()
         for id in ids { try engine.trigger(id) }
-        record(Figure(name: "trigger.one_process_\(count)_instances", unit: "/s", n: count, value: Double(count) / (monotonic() - start)))
+        record(Figure(name: "trigger.one_process_\(count)_instances", unit: "/s", n: count, value: Double(count) / (Timestamps.monotonic() - start)))
 
         // 8 processes on one instance: rate and lost updates.
         let perWriter = quick ? 25 : 100
         let shared = try engine.start(schema: schema(8 * perWriter + 1), featureID: "contended")
-        start = monotonic()
+        start = Timestamps.monotonic()
         let writers = try (0..<8).map { _ in
             try process("chatflow-bench", ["writer", "--root", engine.root, "--ids", shared, "--count", "\(perWriter)"])
         }
         writers.forEach { $0.waitUntilExit() }
-        let elapsed = monotonic() - start
+        let elapsed = Timestamps.monotonic() - start
         let made = try engine.freshStatus(shared)!.historyLength - 1
         record(Figure(
             name: "trigger.8_processes_one_instance", unit: "/s", n: 8 * perWriter, value: Double(made) / elapsed,
@@ -53,9 +53,9 @@ extension Bench {
             for step in 0..<(length - 1) { try engine.trigger(id, to: step % 2 == 0 ? "p1" : "p0") }
             var samples = Samples()
             for step in 0..<(quick ? 50 : 200) {
-                let t = monotonic()
+                let t = Timestamps.monotonic()
                 try engine.trigger(id, to: step % 2 == 0 ? "p0" : "p1")
-                samples.add(seconds: monotonic() - t)
+                samples.add(seconds: Timestamps.monotonic() - t)
             }
             record(samples.figure("trigger.at_history_\(length)"))
         }
@@ -68,13 +68,13 @@ extension Bench {
         let id = try engine.start(schema: schema(20), featureID: "s", context: ["ticket": "T-1", "owner": "bench"])
         for _ in 0..<9 { try engine.trigger(id, data: ["step": "done", "notes": "a trigger snapshot of modest size"]) }
         let cached = quick ? 500_000 : 5_000_000
-        var start = monotonic()
+        var start = Timestamps.monotonic()
         for _ in 0..<cached { _ = try engine.status(id) }
-        record(Figure(name: "status.cached", unit: "/s", n: cached, value: Double(cached) / (monotonic() - start), note: "history 10"))
+        record(Figure(name: "status.cached", unit: "/s", n: cached, value: Double(cached) / (Timestamps.monotonic() - start), note: "history 10"))
         let uncached = quick ? 20_000 : 100_000
-        start = monotonic()
+        start = Timestamps.monotonic()
         for _ in 0..<uncached { _ = try engine.freshStatus(id) }
-        record(Figure(name: "status.uncached", unit: "/s", n: uncached, value: Double(uncached) / (monotonic() - start), note: "open+read+parse"))
+        record(Figure(name: "status.uncached", unit: "/s", n: uncached, value: Double(uncached) / (Timestamps.monotonic() - start), note: "open+read+parse"))
     }
 
     // MARK: 7. start
@@ -82,9 +82,9 @@ extension Bench {
     func start() throws {
         let engine = WorkflowEngine(root: newRoot("start"))
         let count = quick ? 300 : 2000
-        let start = monotonic()
+        let start = Timestamps.monotonic()
         for index in 0..<count { _ = try engine.start(schema: schema(4), featureID: "f\(index % 20)") }
-        record(Figure(name: "start", unit: "/s", n: count, value: Double(count) / (monotonic() - start), note: "20 features"))
+        record(Figure(name: "start", unit: "/s", n: count, value: Double(count) / (Timestamps.monotonic() - start), note: "20 features"))
     }
 
     // MARK: 8. cli
@@ -94,7 +94,7 @@ extension Bench {
         let id = try engine.start(schema: schema(4), featureID: "c")
         var samples = Samples()
         for _ in 0..<(quick ? 40 : 300) {
-            let t = monotonic()
+            let t = Timestamps.monotonic()
             var pid: pid_t = 0
             let words: [String] = [binaries + "/chatflow", "--root", engine.root, "status", id]
             let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
@@ -106,7 +106,7 @@ extension Bench {
             posix_spawn_file_actions_destroy(&actions)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
-            samples.add(seconds: monotonic() - t)
+            samples.add(seconds: Timestamps.monotonic() - t)
         }
         record(samples.figure("cli.status_wall_time", note: "process start to exit"))
     }
@@ -191,14 +191,14 @@ extension Bench {
         let (watcher, _) = try startWatcher(root)
         let engine = WorkflowEngine(root: root)
         let ids = try (0..<100).map { _ in try engine.start(schema: WorkflowSchema(name: "abc", phaseNames: ["A", "B", "C"]), featureID: "b") }
-        let start = monotonic()
+        let start = Timestamps.monotonic()
         let writers = try (0..<4).map { group in
             let mine = ids[(group * 25)..<((group + 1) * 25)].joined(separator: ",")
             return try process("chatflow-bench", ["writer", "--root", root, "--ids", mine, "--count", "50"])
         }
         writers.forEach { $0.waitUntilExit() }
         try waitFor("300 hooks", timeout: 120) { lines(marks).count >= 300 }
-        let seconds = monotonic() - start
+        let seconds = Timestamps.monotonic() - start
         usleep(200_000)
         stop(watcher)
         var perInstance: [String: [Int]] = [:]
@@ -228,16 +228,16 @@ extension Bench {
         let journal = RunJournal(layout: engine.layout)
         try waitFor("initial hooks", timeout: 120) { try journal.records().count >= instances }
         let total = instances * perInstance
-        let start = monotonic()
+        let start = Timestamps.monotonic()
         let share = instances / writerCount
         let writers = try (0..<writerCount).map { group in
             let mine = ids[(group * share)..<((group + 1) * share)].joined(separator: ",")
             return try process("chatflow-bench", ["writer", "--root", root, "--ids", mine, "--count", "\(share * perInstance)"])
         }
         writers.forEach { $0.waitUntilExit() }
-        let written = monotonic() - start
+        let written = Timestamps.monotonic() - start
         try waitFor("every hook", timeout: 300) { try journal.records().count >= instances + total }
-        let dispatched = monotonic() - start
+        let dispatched = Timestamps.monotonic() - start
         usleep(200_000)
         stop(watcher)
         let records = try journal.records()
@@ -269,9 +269,9 @@ extension Bench {
         while writer.isRunning || last < count + 1 {
             if let state = try reader.status(id), state.historyLength != last {
                 last = state.historyLength
-                seen[last] = unixTime()
+                seen[last] = Timestamps.unix()
             }
-            if !writer.isRunning && monotonic() > 0 && seen.count >= count { break }
+            if !writer.isRunning && Timestamps.monotonic() > 0 && seen.count >= count { break }
         }
         let written = writerTimes(report)[id] ?? [:]
         var samples = Samples()

@@ -175,8 +175,8 @@ struct EngineTests {
         reader.invalidate(id)
         #expect(try reader.status(id)?.currentPhase == "implement")
         try writer.trigger(id)
-        let deadline = monotonicNow() + 5
-        while try reader.status(id)?.currentPhase != "testing" && monotonicNow() < deadline { usleep(20_000) }
+        let deadline = Timestamps.monotonic() + 5
+        while try reader.status(id)?.currentPhase != "testing" && Timestamps.monotonic() < deadline { usleep(20_000) }
         #expect(try reader.status(id)?.currentPhase == "testing", "the TTL ends staleness")
     }
 

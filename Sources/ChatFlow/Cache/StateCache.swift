@@ -23,7 +23,7 @@ final class StateCache: Sendable {
 
     /// A live entry, or `nil`.
     func state(_ id: String) -> InstanceState? {
-        let now = monotonicNow(coarse: true)
+        let now = Timestamps.monotonic(coarse: true)
         return storage.withLock { storage in
             guard let entry = storage.entries[id], entry.expires > now else { return nil }
             return entry.state
@@ -35,7 +35,7 @@ final class StateCache: Sendable {
 
     /// Caches a state read from disk unless a write or invalidation happened since `generation`.
     func insert(_ state: InstanceState, readAt generation: UInt64) {
-        let expires = monotonicNow(coarse: true) + timeToLive
+        let expires = Timestamps.monotonic(coarse: true) + timeToLive
         storage.withLock { storage in
             guard storage.generation == generation else { return }
             storage.entries[state.instanceID] = Entry(state: state, expires: expires)
@@ -44,7 +44,7 @@ final class StateCache: Sendable {
 
     /// Records a state this process just wrote (call with the instance lock held).
     func store(_ state: InstanceState) {
-        let expires = monotonicNow(coarse: true) + timeToLive
+        let expires = Timestamps.monotonic(coarse: true) + timeToLive
         storage.withLock { storage in
             storage.generation &+= 1
             storage.entries[state.instanceID] = Entry(state: state, expires: expires)

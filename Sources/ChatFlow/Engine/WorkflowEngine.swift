@@ -88,7 +88,7 @@ public final class WorkflowEngine: Sendable {
             let id = Identifiers.newInstanceID()
             let created = try store.withExclusiveLock(store.layout.lockFile(id)) { () throws(ChatFlowError) -> Bool in
                 guard !FileSystem.exists(store.layout.stateFile(id)) else { return false }
-                let now = unixNow()
+                let now = Timestamps.unix()
                 let first = schema.phases[0]
                 let state = InstanceState(
                     instanceID: id, featureID: featureID, workflowName: schema.name, schema: schema,
@@ -134,7 +134,7 @@ public final class WorkflowEngine: Sendable {
                 let index = state.schema.index(of: state.currentPhase)!
                 nextIndex = index + 1 < state.schema.phases.count ? index + 1 : nil
             }
-            let now = unixNow()
+            let now = Timestamps.unix()
             var closing = state.currentEntry!
             closing.endedAt = now
             closing.status = .completed
@@ -164,7 +164,7 @@ public final class WorkflowEngine: Sendable {
     {
         try Identifiers.validateInstanceID(id)
         return try modify(id) { (state, store) throws(ChatFlowError) in
-            let now = unixNow()
+            let now = Timestamps.unix()
             var closing = state.currentEntry!
             closing.endedAt = now
             closing.status = .failed
