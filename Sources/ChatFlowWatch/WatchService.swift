@@ -231,8 +231,7 @@ public final class WatchService: Sendable {
     // MARK: Dispatch
 
     private func work(_ id: String) async {
-        let shutdown = ShutdownProbe(service: self)
-        while let job = mailboxes.next(id, stopping: shutdown.stopping) {
+        while let job = mailboxes.next(id, stopping: stopping.withLock { $0 }) {
             let transition = job.transition
             guard await dispatch(transition, state: job.state) else { continue }
             do {
@@ -243,13 +242,8 @@ public final class WatchService: Sendable {
         }
     }
 
-    /// `stopping` is true once the event loop has ended (shutdown requested).
-    private struct ShutdownProbe {
-        let service: WatchService
-        var stopping: Bool { service.stopping.withLock { $0 } }
-    }
-
-    let stopping = Mutex(false)
+    /// True once the event loop has ended (shutdown requested): start no new hook.
+    private let stopping = Mutex(false)
 
     /// Runs the hooks of one transition in order; `false` if shutdown stopped it part way.
     private func dispatch(_ transition: Transition, state: InstanceState) async -> Bool {

@@ -28,7 +28,6 @@ struct Trigger: ParsableCommand {
     var json = false
 
     func run() throws {
-        let previous = try global.engine.status(id)?.currentPhase
         let state = try global.engine.trigger(
             id, data: try data.map { try JSONValue(argument: $0, name: "--data") } ?? .emptyObject,
             meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to,
@@ -36,9 +35,10 @@ struct Trigger: ParsableCommand {
         if json {
             Output.json(state.json)
         } else {
-            let from = previous.map { $0 + " → " } ?? ""
+            // The state records the phase just left; completing stays in the last phase.
+            let left = state.status == .completed ? state.currentPhase : state.previousPhase ?? "-"
             let to = state.status == .completed ? "completed" : "\(state.currentPhase) (\(state.status.rawValue))"
-            print("\(state.instanceID): \(from)\(to)")
+            print("\(state.instanceID): \(left) → \(to)")
         }
     }
 }

@@ -13,7 +13,7 @@ extension WorkflowEngine {
         guard bytes.count <= WorkflowEngine.maximumArtifactBytes else {
             throw .invalidJSON(what: "artifact \(name)", reason: "larger than \(WorkflowEngine.maximumArtifactBytes) bytes")
         }
-        guard try freshStatus(id) != nil else { throw .notFound(instanceID: id, root: root) }
+        guard FileSystem.exists(layout.stateFile(id)) else { throw .notFound(instanceID: id, root: root) }
         let directory = layout.tasksDirectory(id)
         try FileSystem.createDirectory(directory)
         try StateStore.replace(directory + "/" + name, temp: directory + "/." + name + ".tmp", bytes: bytes, directory: directory)
@@ -22,7 +22,7 @@ extension WorkflowEngine {
     /// Names of the task artifacts of an instance, sorted (temp files excluded).
     public func artifacts(_ id: String) throws(ChatFlowError) -> [String] {
         try Identifiers.validateInstanceID(id)
-        guard try freshStatus(id) != nil else { throw .notFound(instanceID: id, root: root) }
+        guard FileSystem.exists(layout.stateFile(id)) else { throw .notFound(instanceID: id, root: root) }
         let directory = layout.tasksDirectory(id)
         guard FileSystem.isDirectory(directory) else { return [] }
         return try FileSystem.list(directory).filter { Identifiers.nameProblem($0) == nil }.sorted()
