@@ -25,6 +25,13 @@ public final class ShutdownSignal: Sendable {
         for handler in handlers { handler() }
     }
 
+    /// Returns once shutdown is requested.
+    public func wait() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            onRequest { continuation.resume() }
+        }
+    }
+
     /// Runs `handler` at shutdown (at once if already requested).
     public func onRequest(_ handler: @escaping @Sendable () -> Void) {
         let runNow = state.withLock { state -> Bool in
@@ -36,40 +43,59 @@ public final class ShutdownSignal: Sendable {
     }
 }
 
-/// Limits how many hooks run at once (`--jobs`).
-final class AsyncSemaphore: Sendable {
+/// A multi-consumer queue of instance ids whose mailboxes have work: `--jobs` workers take from
+/// it, so at most that many hooks run at once. Pushing resumes a waiting worker directly.
+final class WorkQueue: Sendable {
     private struct State {
-        var available: Int
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var items: [String] = []
+        var head = 0
+        var waiters: [CheckedContinuation<String?, Never>] = []
+        var finished = false
     }
 
-    private let state: Mutex<State>
+    private let state = Mutex(State())
 
-    init(_ count: Int) { state = Mutex(State(available: max(1, count))) }
+    /// Adds an id (ignored after `finish`).
+    func push(_ id: String) {
+        let waiter = state.withLock { state -> CheckedContinuation<String?, Never>? in
+            guard !state.finished else { return nil }
+            if !state.waiters.isEmpty { return state.waiters.removeFirst() }
+            state.items.append(id)
+            return nil
+        }
+        waiter?.resume(returning: id)
+    }
 
-    func acquire() async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let acquired = state.withLock { state -> Bool in
-                if state.available > 0 {
-                    state.available -= 1
-                    return true
+    /// The next id, or `nil` once finished and drained.
+    func next() async -> String? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            let result = state.withLock { state -> String?? in
+                if state.head < state.items.count {
+                    defer {
+                        state.head += 1
+                        if state.head > 1024 && state.head * 2 > state.items.count {
+                            state.items.removeFirst(state.head)
+                            state.head = 0
+                        }
+                    }
+                    return .some(state.items[state.head])
                 }
+                if state.finished { return .some(nil) }
                 state.waiters.append(continuation)
-                return false
+                return .none
             }
-            if acquired { continuation.resume() }
+            if let result { continuation.resume(returning: result) }
         }
     }
 
-    func release() {
-        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
-            if state.waiters.isEmpty {
-                state.available += 1
-                return nil
-            }
-            return state.waiters.removeFirst()
+    /// No more ids: waiting workers get `nil`, queued ids are still handed out.
+    func finish() {
+        let waiters = state.withLock { state -> [CheckedContinuation<String?, Never>] in
+            state.finished = true
+            defer { state.waiters.removeAll() }
+            return state.waiters
         }
-        waiter?.resume()
+        for waiter in waiters { waiter.resume(returning: nil) }
     }
 }
 
@@ -90,7 +116,7 @@ final class Mailboxes: Sendable {
 
     private let queues = Mutex<[String: Queue]>([:])
 
-    /// Queues transitions; `true` when the caller must start a worker for this instance.
+    /// Queues transitions; `true` when the instance just became ready (hand it to a worker).
     func enqueue(_ id: String, _ transitions: [Job]) -> Bool {
         queues.withLock { queues in
             var queue = queues[id] ?? Queue()

@@ -50,18 +50,50 @@ public struct HookResult: Sendable {
 /// and the deadline are all seen without SIGCHLD handlers or polling wake-ups.
 public enum HookRunner {
     /// Runs `invocation` to its end. `onStart` is called with the pid once the hook is running.
+    ///
+    /// The spawn happens on the caller's thread (it takes ~0.2 ms and never waits on the hook),
+    /// so a hook starts without waiting for a thread to be created; only the wait moves to one.
     public static func run(_ invocation: HookInvocation, onStart: @escaping @Sendable (Int32) -> Void = { _ in }) async
         -> HookResult
     {
-        await onThread { runBlocking(invocation, onStart: onStart) }
+        let child: Child
+        switch spawn(invocation) {
+        case .success(let started): child = started
+        case .failure(let failure): return failure.result
+        }
+        onStart(child.pid)
+        return await onThread { wait(for: child, invocation) }
     }
 
-    static func runBlocking(_ invocation: HookInvocation, onStart: (Int32) -> Void) -> HookResult {
+    /// A running hook: what the wait needs.
+    struct Child: Sendable {
+        let pid: pid_t
+        let output: Int32
+        let startedAt: Double
+    }
+
+    struct LaunchFailure: Error {
+        let result: HookResult
+    }
+
+    /// The watcher's environment as `KEY=VALUE`, read once: hooks get it plus their variables.
+    private static let inheritedEnvironment: [(key: String, entry: String)] = {
+        var result: [(String, String)] = []
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let equals = text.firstIndex(of: "=") { result.append((String(text[..<equals]), text)) }
+            pointer += 1
+        }
+        return result
+    }()
+
+    static func spawn(_ invocation: HookInvocation) -> Result<Child, LaunchFailure> {
         let startedAt = Timestamps.unix()
-        func failed(_ reason: String) -> HookResult {
-            HookResult(
+        func failed(_ reason: String) -> Result<Child, LaunchFailure> {
+            .failure(LaunchFailure(result: HookResult(
                 outcome: .failedToLaunch(reason: reason), pid: -1, startedAt: startedAt, endedAt: Timestamps.unix(),
-                output: [], droppedBytes: 0)
+                output: [], droppedBytes: 0)))
         }
 
         // stdin: an in-memory file, so a hook that never reads it cannot block us.
@@ -81,7 +113,6 @@ public enum HookRunner {
         guard pipe2(&pipeEnds, O_CLOEXEC) == 0 else { return failed("pipe: \(String(cString: strerror(errno)))") }
         let readEnd = pipeEnds[0]
         let writeEnd = pipeEnds[1]
-        defer { close(readEnd) }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -104,20 +135,29 @@ public enum HookRunner {
         posix_spawnattr_setflags(
             &attributes, chatflow_spawn_setsid_flag() | Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        var environment = currentEnvironment()
-        for (key, value) in invocation.environment { environment[key] = value }
-        let environmentStrings = environment.map { "\($0.key)=\($0.value)" }.sorted()
+        let environment =
+            inheritedEnvironment.filter { invocation.environment[$0.key] == nil }.map(\.entry)
+            + invocation.environment.map { "\($0.key)=\($0.value)" }
 
         var pid: pid_t = 0
         let spawnResult = withCStrings([invocation.executable]) { argv in
-            withCStrings(environmentStrings) { envp in
+            withCStrings(environment) { envp in
                 posix_spawn(&pid, invocation.executable, &actions, &attributes, argv, envp)
             }
         }
         close(writeEnd)
-        guard spawnResult == 0 else { return failed(String(cString: strerror(spawnResult))) }
-        onStart(pid)
+        guard spawnResult == 0 else {
+            close(readEnd)
+            return failed(String(cString: strerror(spawnResult)))
+        }
+        return .success(Child(pid: pid, output: readEnd, startedAt: startedAt))
+    }
 
+    /// Waits for the hook's end, reading its output and enforcing the timeout.
+    static func wait(for child: Child, _ invocation: HookInvocation) -> HookResult {
+        let pid = child.pid
+        let readEnd = child.output
+        defer { close(readEnd) }
         let pidfd = chatflow_pidfd_open(pid)
         defer { if pidfd >= 0 { close(pidfd) } }
         var tail = OutputTail(limit: invocation.outputLimit)
@@ -173,7 +213,7 @@ public enum HookRunner {
             outcome = .signaled(signal: status & 0x7F)
         }
         return HookResult(
-            outcome: outcome, pid: pid, startedAt: startedAt, endedAt: Timestamps.unix(), output: tail.bytes,
+            outcome: outcome, pid: pid, startedAt: child.startedAt, endedAt: Timestamps.unix(), output: tail.bytes,
             droppedBytes: tail.dropped)
     }
 
@@ -222,19 +262,6 @@ struct OutputTail {
     }
 
     var bytes: [UInt8] { Array(ring[start...] + ring[..<start]) }
-}
-
-func currentEnvironment() -> [String: String] {
-    var result: [String: String] = [:]
-    var pointer = environ
-    while let entry = pointer.pointee {
-        let text = String(cString: entry)
-        if let equals = text.firstIndex(of: "=") {
-            result[String(text[..<equals])] = String(text[text.index(after: equals)...])
-        }
-        pointer += 1
-    }
-    return result
 }
 
 /// Calls `body` with a NULL-terminated C string array.

@@ -37,12 +37,16 @@ public final class Ledger: Sendable {
 
     public var count: Int { positions.withLock { $0.count } }
 
-    /// Durably records positions (one fdatasync for the batch).
+    /// Durably records positions (one fdatasync for the batch). Positions only move forward:
+    /// an update behind the recorded one is dropped, and memory and file change under one lock so
+    /// the file's last line per instance is always the furthest position.
     public func record(_ updates: [(id: String, next: Int)]) throws(ChatFlowError) {
         guard !updates.isEmpty else { return }
-        try log.append(updates.map { Ledger.line($0.id, $0.next) })
-        positions.withLock { positions in
-            for update in updates { positions[update.id] = max(positions[update.id] ?? 0, update.next) }
+        try positions.withLock { (positions) throws(ChatFlowError) in
+            let forward = updates.filter { update in (positions[update.id] ?? -1) < update.next }
+            guard !forward.isEmpty else { return }
+            try log.append(forward.map { Ledger.line($0.id, $0.next) })
+            for update in forward { positions[update.id] = update.next }
         }
     }
 }

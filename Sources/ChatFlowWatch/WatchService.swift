@@ -49,7 +49,8 @@ public final class WatchService: Sendable {
     /// Problems already logged per file, so a broken file is reported once per change.
     private let reported = Mutex<[String: String]>([:])
     private let mailboxes = Mailboxes()
-    private let semaphore: AsyncSemaphore
+    private let ready = WorkQueue()
+    private let reconciling = Mutex(())
     private let runningHooks = Mutex<Set<Int32>>([])
     private let invalidatesGlobalEngine: Bool
 
@@ -59,11 +60,11 @@ public final class WatchService: Sendable {
         layout = Layout(root: configuration.root)
         engine = WorkflowEngine(root: configuration.root)
         catalog = HookCatalog(directory: FileSystem.absolute(configuration.hooksDirectory ?? layout.hooksDirectory))
-        semaphore = AsyncSemaphore(configuration.jobs)
         invalidatesGlobalEngine = ChatFlow.engine.root == layout.root
     }
 
-    /// Runs until `shutdown` is requested (or, with `once`, until the backlog is done).
+    /// Runs until `shutdown` is requested (or, with `once`, until the backlog is done). At most
+    /// `jobs` workers run hooks at once; each takes an instance and runs its transitions in order.
     /// `onReady` gets the instances directory once events are being received.
     public func run(shutdown: ShutdownSignal, onReady: @Sendable (String) -> Void) async throws(WatchError) {
         let lock: LockFile
@@ -83,8 +84,9 @@ public final class WatchService: Sendable {
         }
         defer { withExtendedLifetime(lock) {} }
 
-        let pending = Mutex<(ids: Set<String>, rescan: String?)>(([], nil))
-        let (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        // Events are reconciled on the event thread itself: one small file read, then the
+        // instance's mailbox; a worker waiting on `ready` starts the hook. One thread hand-off
+        // between an event and the spawn.
         var token: Int?
         if !configuration.once {
             let engine = engine
@@ -95,43 +97,40 @@ public final class WatchService: Sendable {
                     guard let id = Layout.instanceID(fromStateFileName: name) else { return }
                     engine.invalidate(id)
                     if global { ChatFlow.engine.invalidate(id) }
-                    pending.withLock { _ = $0.ids.insert(id) }
+                    self.reconcile([id], initial: false)
                 case .rescan(let reason):
                     engine.invalidateAll()
                     if global { ChatFlow.engine.invalidateAll() }
-                    pending.withLock { $0.rescan = reason }
+                    self.logger.warning("rescanning instances", metadata: ["reason": "\(reason)"])
+                    self.reconcile(self.scanInstances(), initial: false)
                 }
-                wake.yield()
             }
         }
-        shutdown.onRequest { wake.finish() }
 
-        await withDiscardingTaskGroup { group in
-            let start = Timestamps.monotonic()
-            let ids = scanInstances()
-            reconcile(ids, initial: true, group: &group)
-            logger.info(
-                "caught up",
-                metadata: ["instances": "\(ids.count)", "seconds": "\(String(format3(Timestamps.monotonic() - start)))"])
-            if configuration.once { return }
+        let start = Timestamps.monotonic()
+        let ids = scanInstances()
+        reconcile(ids, initial: true)
+        logger.info(
+            "caught up", metadata: ["instances": "\(ids.count)", "seconds": "\(format3(Timestamps.monotonic() - start))"])
+        if configuration.once {
+            ready.finish()
+        } else {
             onReady(layout.instancesDirectory)
-            for await _ in wakes {
-                let batch = pending.withLock { pending in
-                    defer { pending = ([], nil) }
-                    return pending
-                }
-                if let reason = batch.rescan {
-                    logger.warning("rescanning instances", metadata: ["reason": "\(reason)"])
-                    reconcile(scanInstances(), initial: false, group: &group)
-                } else {
-                    reconcile(batch.ids.sorted(), initial: false, group: &group)
+        }
+        await withDiscardingTaskGroup { group in
+            for _ in 0..<max(1, configuration.jobs) {
+                group.addTask {
+                    while let id = await self.ready.next() { await self.work(id) }
                 }
             }
+            guard !configuration.once else { return }
+            await shutdown.wait()
+            if let token { await FileEventSource.shared.unsubscribe(token) }
             stopping.withLock { $0 = true }
+            ready.finish()
             logger.info("stopping: letting running hooks finish", metadata: ["grace": "\(configuration.shutdownGrace)"])
             group.addTask { await self.enforceShutdownGrace() }
         }
-        if let token { await FileEventSource.shared.unsubscribe(token) }
     }
 
     // MARK: Detection
@@ -160,7 +159,13 @@ public final class WatchService: Sendable {
 
     /// Reads each instance fresh and schedules the transitions it has made since the last look.
     /// Transitions with no hook to run are recorded straight away (one fdatasync per batch).
-    private func reconcile(_ ids: [String], initial: Bool, group: inout DiscardingTaskGroup) {
+    /// Serialised: the event thread and the initial scan never reconcile at the same time, so
+    /// each reconcile sees the newest state and schedules every position once.
+    private func reconcile(_ ids: [String], initial: Bool) {
+        reconciling.withLock { _ in reconcileLocked(ids, initial: initial) }
+    }
+
+    private func reconcileLocked(_ ids: [String], initial: Bool) {
         var hookless: [(id: String, next: Int)] = []
         let ledger = ledger.withLock { $0! }
         for id in ids {
@@ -205,7 +210,7 @@ public final class WatchService: Sendable {
                 continue
             }
             if mailboxes.enqueue(id, transitions.map { Mailboxes.Job(transition: $0, state: state) }) {
-                group.addTask { await self.work(id) }
+                ready.push(id)
             }
         }
         do {
@@ -258,12 +263,10 @@ public final class WatchService: Sendable {
         let stateText = state.json.prettyText
         for hook in all {
             if stopping.withLock({ $0 }) { return false }
-            await semaphore.acquire()
             let result = await HookRunner.run(invocation(for: hook, transition, stdin: Array(stateText.utf8))) { pid in
                 self.runningHooks.withLock { _ = $0.insert(pid) }
             }
             runningHooks.withLock { _ = $0.remove(result.pid) }
-            semaphore.release()
             record(result, hook: hook, transition: transition)
         }
         return true
