@@ -103,10 +103,10 @@ final class WorkQueue: Sendable {
 /// worker; different instances run in parallel. (An actor would interleave two runs of one
 /// instance at every `await`.)
 final class Mailboxes: Sendable {
-    /// A transition and the state it was detected in (the hooks' stdin).
+    /// A transition and the state file's bytes it was detected in (the hooks' stdin).
     struct Job: Sendable {
         var transition: Transition
-        var state: InstanceState
+        var stateText: [UInt8]
     }
 
     private struct Queue {

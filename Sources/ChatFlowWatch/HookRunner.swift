@@ -76,17 +76,25 @@ public enum HookRunner {
         let result: HookResult
     }
 
-    /// The watcher's environment as `KEY=VALUE`, read once: hooks get it plus their variables.
-    private static let inheritedEnvironment: [(key: String, entry: String)] = {
-        var result: [(String, String)] = []
-        var pointer = environ
-        while let entry = pointer.pointee {
-            let text = String(cString: entry)
-            if let equals = text.firstIndex(of: "=") { result.append((String(text[..<equals]), text)) }
-            pointer += 1
+    /// The watcher's environment, copied once into C strings that live for the process:
+    /// hooks get it plus their own variables.
+    private static let inheritedEnvironment = InheritedEnvironment()
+
+    /// Immutable after initialisation and never freed, hence safe to share across threads.
+    private struct InheritedEnvironment: @unchecked Sendable {
+        let entries: [(key: String, pointer: UnsafeMutablePointer<CChar>?)]
+
+        init() {
+            var result: [(String, UnsafeMutablePointer<CChar>?)] = []
+            var pointer = environ
+            while let entry = pointer.pointee {
+                let text = String(cString: entry)
+                if let equals = text.firstIndex(of: "=") { result.append((String(text[..<equals]), strdup(entry))) }
+                pointer += 1
+            }
+            entries = result
         }
-        return result
-    }()
+    }
 
     static func spawn(_ invocation: HookInvocation) -> Result<Child, LaunchFailure> {
         let startedAt = Timestamps.unix()
@@ -135,15 +143,13 @@ public enum HookRunner {
         posix_spawnattr_setflags(
             &attributes, chatflow_spawn_setsid_flag() | Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
-        let environment =
-            inheritedEnvironment.filter { invocation.environment[$0.key] == nil }.map(\.entry)
-            + invocation.environment.map { "\($0.key)=\($0.value)" }
-
+        // The inherited part is built once; only the hook's own variables are copied per run.
+        let own = invocation.environment.map { strdup("\($0.key)=\($0.value)") }
+        defer { own.forEach { free($0) } }
+        let inherited = inheritedEnvironment.entries.filter { invocation.environment[$0.key] == nil }.map(\.pointer)
         var pid: pid_t = 0
         let spawnResult = withCStrings([invocation.executable]) { argv in
-            withCStrings(environment) { envp in
-                posix_spawn(&pid, invocation.executable, &actions, &attributes, argv, envp)
-            }
+            posix_spawn(&pid, invocation.executable, &actions, &attributes, argv, inherited + own + [nil])
         }
         close(writeEnd)
         guard spawnResult == 0 else {

@@ -170,9 +170,10 @@ public final class WatchService: Sendable {
         let ledger = ledger.withLock { $0! }
         for id in ids {
             let state: InstanceState
+            let stateText: [UInt8]
             do {
-                guard let read = try engine.freshStatus(id) else { continue }
-                state = read
+                guard let read = try engine.freshStatusWithText(id) else { continue }
+                (state, stateText) = read
             } catch {
                 reportOnce(id, "skipping an unreadable state file", "\(error)")
                 continue
@@ -209,7 +210,7 @@ public final class WatchService: Sendable {
                 hookless.append((id, end))
                 continue
             }
-            if mailboxes.enqueue(id, transitions.map { Mailboxes.Job(transition: $0, state: state) }) {
+            if mailboxes.enqueue(id, transitions.map { Mailboxes.Job(transition: $0, stateText: stateText) }) {
                 ready.push(id)
             }
         }
@@ -238,7 +239,7 @@ public final class WatchService: Sendable {
     private func work(_ id: String) async {
         while let job = mailboxes.next(id, stopping: stopping.withLock { $0 }) {
             let transition = job.transition
-            guard await dispatch(transition, state: job.state) else { continue }
+            guard await dispatch(transition, stateText: job.stateText) else { continue }
             do {
                 try ledger.withLock { $0! }.record([(id, transition.position + 1)])
             } catch {
@@ -251,7 +252,7 @@ public final class WatchService: Sendable {
     private let stopping = Mutex(false)
 
     /// Runs the hooks of one transition in order; `false` if shutdown stopped it part way.
-    private func dispatch(_ transition: Transition, state: InstanceState) async -> Bool {
+    private func dispatch(_ transition: Transition, stateText: [UInt8]) async -> Bool {
         let (hooks, refused) = catalog.hooks(for: transition.event)
         let (anyHooks, anyRefused) = catalog.hooks(for: "@any")
         for hook in refused + anyRefused {
@@ -260,10 +261,9 @@ public final class WatchService: Sendable {
         let all = hooks + anyHooks
         logTransition(transition, hooks: all.count)
         guard !all.isEmpty else { return true }
-        let stateText = state.json.prettyText
         for hook in all {
             if stopping.withLock({ $0 }) { return false }
-            let result = await HookRunner.run(invocation(for: hook, transition, stdin: Array(stateText.utf8))) { pid in
+            let result = await HookRunner.run(invocation(for: hook, transition, stdin: stateText)) { pid in
                 self.runningHooks.withLock { _ = $0.insert(pid) }
             }
             runningHooks.withLock { _ = $0.remove(result.pid) }

@@ -217,6 +217,12 @@ public final class WorkflowEngine: Sendable {
         return try backend.store.read(id)
     }
 
+    /// Like `freshStatus`, with the file's bytes as read (what hooks get on stdin, unchanged).
+    public func freshStatusWithText(_ id: String) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
+        try Identifiers.validateInstanceID(id)
+        return try backend.store.readWithText(id)
+    }
+
     /// The whole history of an instance, oldest first, the open entry last.
     public func history(_ id: String) throws(ChatFlowError) -> [HistoryEntry] {
         guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: root) }

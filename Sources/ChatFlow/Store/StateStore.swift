@@ -43,6 +43,11 @@ struct StateStore: Sendable {
     /// Reads one state fresh from disk; `nil` if the instance does not exist. No lock is needed:
     /// state files are only ever replaced by rename.
     func read(_ id: String) throws(ChatFlowError) -> InstanceState? {
+        try readWithText(id)?.state
+    }
+
+    /// The state and the exact bytes it was parsed from.
+    func readWithText(_ id: String) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
         let path = layout.stateFile(id)
         let bytes: [UInt8]
         do {
@@ -58,7 +63,7 @@ struct StateStore: Sendable {
         guard state.instanceID == id else {
             throw .corruptState(path: path, reason: "instance_id '\(state.instanceID)' does not match the file name")
         }
-        return state
+        return (state, bytes)
     }
 
     /// Parses state bytes, reporting the path on failure.
