@@ -113,72 +113,87 @@ extension Bench {
 
     // MARK: 1 and 10. hook latency (and the bash inotifywait loop)
 
+    /// One side of the hook latency comparison: a state directory whose transitions a listener
+    /// turns into runs of the same bash hook, which stamps its own start into `marks`.
+    private struct LatencySide {
+        let root: String
+        let id: String
+        let marks: String
+        var samples = Samples()
+        var written = 0
+    }
+
     func hookLatency(compare: Bool) throws {
-        let count = quick ? 100 : 500
+        let hook = { (marks: String) in "#!/bin/bash\necho \"${CHATFLOW_TRANSITION:-x} $EPOCHREALTIME\" >> \(marks)\n" }
+        var sides: [LatencySide] = []
+        var listeners: [Process] = []
+        var loopDirectory: String?
+        defer {
+            // SIGTERM does not end `bash -c '… | while …'`; ending inotifywait ends the pipeline.
+            if let loopDirectory { _ = system("pkill -f '\(loopDirectory)' >/dev/null 2>&1") }
+            listeners.forEach(stop)
+        }
+
+        // ChatFlow: chatflow-watch runs the hook as `@any`.
         let root = newRoot("hook-latency")
         let marks = root + "/../marks"
-        // The cheapest honest hook: bash stamps its own start with the $EPOCHREALTIME builtin.
-        let hook = "#!/bin/bash\necho \"${CHATFLOW_TRANSITION:-x} $EPOCHREALTIME\" >> \(marks)\n"
-        writeHook(root, "@any", hook)
-        let (watcher, _) = try startWatcher(root)
-        let engine = WorkflowEngine(root: root)
-        let id = try engine.start(schema: schema(2), featureID: "h")
+        writeHook(root, "@any", hook(marks))
+        listeners.append(try startWatcher(root).0)
+        let id = try WorkflowEngine(root: root).start(schema: schema(2), featureID: "h")
         try waitFor("the first hook", timeout: 30) { lines(marks).count >= 1 }
-        let report = root + "/../writer.out"
-        let writer = try process(
-            "chatflow-bench", ["writer", "--root", root, "--ids", id, "--count", "\(count)", "--interval-ms", "20", "--cycle", "--report"],
-            stdout: report)
-        writer.waitUntilExit()
-        try waitFor("every hook", timeout: 60) { lines(marks).count >= count + 1 }
-        stop(watcher)
-        let written = writerTimes(report)[id] ?? [:]
-        var stamps: [Int: Double] = [:]
-        for line in lines(marks) {
-            let parts = line.split(separator: " ")
-            if parts.count == 2, let position = Int(parts[0]), let time = Double(parts[1]) { stamps[position] = time }
-        }
-        var samples = Samples()
-        for (seq, time) in written { if let hookTime = stamps[seq + 1] { samples.add(seconds: hookTime - time) } }
-        let ours = samples.figure("hook_latency.chatflow_watch", note: "trigger returned → bash hook started; 20 ms apart")
-        record(ours)
+        sides.append(LatencySide(root: root, id: id, marks: marks))
 
-        guard compare else { return }
-        guard let inotifywait = ["/usr/bin/inotifywait", "/bin/inotifywait"].first(where: FileManager.default.isExecutableFile(atPath:))
-        else {
-            record(Figure(name: "hook_latency.bash_inotifywait_loop", unit: "ms", note: "skipped: inotify-tools not installed"))
+        // The shell loop users compare with, on its own state directory, same hook.
+        let inotifywait = ["/usr/bin/inotifywait", "/bin/inotifywait"].first(where: FileManager.default.isExecutableFile(atPath:))
+        if compare, let inotifywait {
+            let loopRoot = newRoot("inotifywait")
+            let loopEngine = WorkflowEngine(root: loopRoot)
+            try loopEngine.prepare()
+            loopDirectory = loopRoot + "/instances"
+            let loopMarks = loopRoot + "/../marks"
+            writeHook(loopRoot, "hook", hook(loopMarks))
+            let loopLog = loopRoot + "/../loop.err"
+            let script = "exec \(inotifywait) -m -e moved_to --format '%f' '\(loopRoot)/instances' | while read -r f; do '\(loopRoot)/hooks/hook'; done"
+            listeners.append(try process("/bin/bash", ["-c", script], stderr: loopLog))
+            try waitFor("inotifywait", timeout: 30) { (try? String(contentsOfFile: loopLog, encoding: .utf8))?.contains("Watches established") ?? false }
+            let loopID = try loopEngine.start(schema: schema(2), featureID: "h")
+            try waitFor("the first loop hook", timeout: 30) { lines(loopMarks).count >= 1 }
+            sides.append(LatencySide(root: loopRoot, id: loopID, marks: loopMarks))
+        }
+
+        // Alternate rounds between the sides, so drift in the machine's speed hits both alike.
+        let rounds = quick ? 2 : 10
+        let perRound = 50
+        for round in 0..<rounds {
+            for index in sides.indices {
+                let side = sides[index]
+                let report = side.root + "/../writer-\(round).out"
+                let writer = try process(
+                    "chatflow-bench",
+                    ["writer", "--root", side.root, "--ids", side.id, "--count", "\(perRound)", "--interval-ms", "20", "--cycle", "--report"],
+                    stdout: report)
+                writer.waitUntilExit()
+                let expected = 1 + (round + 1) * perRound
+                try waitFor("every hook", timeout: 60) { lines(side.marks).count >= expected }
+                // Hook lines are in position order for both listeners (one instance, serial).
+                let stamps = lines(side.marks).compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+                for (seq, time) in writerTimes(report)[side.id] ?? [:] {
+                    let position = side.written + seq + 1
+                    if position < stamps.count { sides[index].samples.add(seconds: stamps[position] - time) }
+                }
+                sides[index].written += perRound
+            }
+        }
+        let ours = sides[0].samples.figure("hook_latency.chatflow_watch", note: "trigger returned → bash hook started; 20 ms apart")
+        record(ours)
+        guard sides.count > 1 else {
+            if compare { record(Figure(name: "hook_latency.bash_inotifywait_loop", unit: "ms", note: "skipped: inotify-tools not installed")) }
             return
         }
-        let loopRoot = newRoot("inotifywait")
-        let loopEngine = WorkflowEngine(root: loopRoot)
-        try loopEngine.prepare()
-        let loopMarks = loopRoot + "/../marks"
-        writeHook(loopRoot, "hook", hook.replacingOccurrences(of: marks, with: loopMarks))
-        let loopLog = loopRoot + "/../loop.err"
-        let script = "\(inotifywait) -m -e moved_to --format '%f' '\(loopRoot)/instances' | while read -r f; do '\(loopRoot)/hooks/hook'; done"
-        let loop = try process("/bin/bash", ["-c", script], stderr: loopLog)
-        try waitFor("inotifywait", timeout: 30) { (try? String(contentsOfFile: loopLog, encoding: .utf8))?.contains("Watches established") ?? false }
-        let loopID = try loopEngine.start(schema: schema(2), featureID: "h")
-        try waitFor("the first loop hook", timeout: 30) { lines(loopMarks).count >= 1 }
-        let loopReport = loopRoot + "/../writer.out"
-        let loopWriter = try process(
-            "chatflow-bench",
-            ["writer", "--root", loopRoot, "--ids", loopID, "--count", "\(count)", "--interval-ms", "20", "--cycle", "--report"],
-            stdout: loopReport)
-        loopWriter.waitUntilExit()
-        try waitFor("every loop hook", timeout: 60) { lines(loopMarks).count >= count + 1 }
-        loop.terminate()
-        _ = system("pkill -f '\(loopRoot)/instances' >/dev/null 2>&1")
-        let loopWritten = writerTimes(loopReport)[loopID] ?? [:]
-        let loopStamps = lines(loopMarks).compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
-        var loopSamples = Samples()
-        for (seq, time) in loopWritten where seq + 1 < loopStamps.count { loopSamples.add(seconds: loopStamps[seq + 1] - time) }
-        var theirs = loopSamples.figure("hook_latency.bash_inotifywait_loop", note: "same hook, same writer")
+        let theirs = sides[1].samples.figure("hook_latency.bash_inotifywait_loop", note: "same hook, same writer, rounds alternated")
         record(theirs)
         if let a = ours.p50, let b = theirs.p50, let c = ours.p99, let d = theirs.p99, b > 0, d > 0 {
-            theirs = Figure(
-                name: "hook_latency.ratio_chatflow_to_loop", unit: "x", p50: a / b, p99: c / d,
-                note: "< 1: ChatFlow is faster")
-            record(theirs)
+            record(Figure(name: "hook_latency.ratio_chatflow_to_loop", unit: "x", p50: a / b, p99: c / d, note: "< 1: ChatFlow is faster"))
         }
     }
 
