@@ -24,6 +24,9 @@ static inline short chatflow_spawn_setsid_flag(void) { return (short)0x80; }
 extern int pipe2(int pipefd[2], int flags);
 
 extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
+/* Hands freed heap memory back to the system (malloc.h). */
+extern int malloc_trim(size_t pad);
+
 /* glibc >= 2.34: close every descriptor >= fd in the child (libinotifytools' fd is not close-on-exec). */
 extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
 #endif

@@ -1,3 +1,4 @@
+import CChatFlowShims
 import ChatFlow
 import Logging
 import Synchronization
@@ -45,7 +46,7 @@ public final class WatchService: Sendable {
     private let ledger = Mutex<Ledger?>(nil)
     private let journal = Mutex<AppendLog?>(nil)
     /// Next position to schedule per instance (ledger position plus what is queued).
-    private let scheduled = Mutex<[String: Int]>([:])
+    private let scheduled = Mutex<[InstanceKey: Int]>([:])
     /// Problems already logged per file, so a broken file is reported once per change.
     private let reported = Mutex<[String: String]>([:])
     private let mailboxes = Mailboxes()
@@ -108,10 +109,8 @@ public final class WatchService: Sendable {
         }
 
         let start = Timestamps.monotonic()
-        let ids = scanInstances()
-        reconcile(ids, initial: true)
-        logger.info(
-            "caught up", metadata: ["instances": "\(ids.count)", "seconds": "\(format3(Timestamps.monotonic() - start))"])
+        let count = catchUp()
+        logger.info("caught up", metadata: ["instances": "\(count)", "seconds": "\(format3(Timestamps.monotonic() - start))"])
         if configuration.once {
             ready.finish()
         } else {
@@ -134,6 +133,15 @@ public final class WatchService: Sendable {
     }
 
     // MARK: Detection
+
+    /// The initial scan; its transient memory (every name and state of a large directory) is
+    /// handed back to the system afterwards, so a long-running watcher stays small.
+    private func catchUp() -> Int {
+        let ids = scanInstances()
+        reconcile(ids, initial: true)
+        malloc_trim(0)
+        return ids.count
+    }
 
     /// Ids of the state files in `instances/`; other entries are logged once and skipped.
     private func scanInstances() -> [String] {
@@ -169,6 +177,7 @@ public final class WatchService: Sendable {
         var hookless: [(id: String, next: Int)] = []
         let ledger = ledger.withLock { $0! }
         for id in ids {
+            guard let key = InstanceKey(id) else { continue }
             let state: InstanceState
             let stateText: [UInt8]
             do {
@@ -182,19 +191,23 @@ public final class WatchService: Sendable {
             let end = TransitionDetector.end(of: state)
             if initial && configuration.fromNow {
                 // Skip the backlog: record where each instance is now and run nothing old.
-                scheduled.withLock { $0[id] = end }
                 if ledger.next(id) != end { hookless.append((id, end)) }
                 continue
             }
-            // `scheduled` runs ahead of the ledger while hooks are queued; the ledger only moves
-            // when they have finished (or here, when there is nothing to run).
-            let next = scheduled.withLock { $0[id] } ?? ledger.next(id) ?? 0
+            // `scheduled` holds a position only while hooks are queued (it runs ahead of the
+            // ledger, which moves when they have finished); otherwise the ledger is the truth.
+            let next = scheduled.withLock { $0[key] } ?? ledger.next(id) ?? 0
             if next > end {
                 logger.warning(
                     "instance history went backwards; resuming from its current state",
                     metadata: ["instance.id": "\(id)", "recorded": "\(next)", "now": "\(end)"])
-                scheduled.withLock { $0[id] = end }
-                hookless.append((id, end))
+                guard mailboxes.isIdle(id) else { continue }
+                scheduled.withLock { $0[key] = nil }
+                do {
+                    try ledger.reset(id, to: end)
+                } catch {
+                    logger.error("cannot record the ledger", metadata: ["error": "\(error)"])
+                }
                 continue
             }
             guard next < end else { continue }
@@ -204,12 +217,12 @@ public final class WatchService: Sendable {
                     "history does not explain the phase change; using current_phase",
                     metadata: ["instance.id": "\(id)", "from": "\(next)", "to": "\(end)"])
             }
-            scheduled.withLock { $0[id] = end }
             if mailboxes.isIdle(id) && !transitions.contains(where: { hasHooks($0.event) }) {
                 for transition in transitions { logTransition(transition, hooks: 0) }
                 hookless.append((id, end))
                 continue
             }
+            scheduled.withLock { $0[key] = end }
             if mailboxes.enqueue(id, transitions.map { Mailboxes.Job(transition: $0, stateText: stateText) }) {
                 ready.push(id)
             }
@@ -242,6 +255,10 @@ public final class WatchService: Sendable {
             guard await dispatch(transition, stateText: job.stateText) else { continue }
             do {
                 try ledger.withLock { $0! }.record([(id, transition.position + 1)])
+                // Caught up with what was scheduled: the ledger alone holds the position again.
+                if let key = InstanceKey(id) {
+                    scheduled.withLock { if $0[key] == transition.position + 1 { $0[key] = nil } }
+                }
             } catch {
                 logger.error("cannot record the ledger", metadata: ["error": "\(error)"])
             }

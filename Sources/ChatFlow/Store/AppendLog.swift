@@ -35,12 +35,12 @@ public final class AppendLog: Sendable {
     /// Appends values, one line each, and makes them durable. Several at once share one fdatasync.
     public func append(_ values: [JSONValue]) throws(ChatFlowError) {
         guard !values.isEmpty else { return }
-        var writer = JSONWriter(pretty: false, capacity: 256 * values.count)
-        for value in values {
-            writer.write(value)
-            writer.append(newline: ())
-        }
-        let bytes = writer.bytes
+        try append(raw: AppendLog.lines(values))
+    }
+
+    /// Appends bytes that are already whole lines (each ending in a newline), durably.
+    public func append(raw bytes: [UInt8]) throws(ChatFlowError) {
+        guard !bytes.isEmpty else { return }
         let path = self.path
         try descriptor.withLock { (fd) throws(ChatFlowError) in
             var written = 0
@@ -54,43 +54,56 @@ public final class AppendLog: Sendable {
         }
     }
 
-    /// Every complete, parsable line of the log at `path` (missing file: none), and how many
-    /// lines were skipped as torn or malformed.
-    public static func read(_ path: String) throws(ChatFlowError) -> (values: [JSONValue], skipped: Int) {
+    /// Calls `body` with each complete line of the log at `path` (missing file: none), without
+    /// its newline; a torn last line is not passed.
+    public static func forEachLine(_ path: String, _ body: (ArraySlice<UInt8>) -> Void) throws(ChatFlowError) {
         let bytes: [UInt8]
         do {
             let file = try FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
             bytes = try file.readAll(limit: StateStore.maximumHistoryBytes)
         } catch {
-            if case .io(_, _, let code) = error, code == ENOENT { return ([], 0) }
+            if case .io(_, _, let code) = error, code == ENOENT { return }
             throw error
         }
-        var values: [JSONValue] = []
-        var skipped = 0
         var lineStart = 0
         for offset in bytes.indices where bytes[offset] == 0x0A {
-            if let value = try? JSONValue(parsing: Array(bytes[lineStart..<offset])) {
-                values.append(value)
-            } else {
-                skipped += 1
-            }
+            body(bytes[lineStart..<offset])
             lineStart = offset + 1
         }
-        if lineStart < bytes.count { skipped += 1 }
-        return (values, skipped)
+    }
+
+    /// Every complete, parsable line of the log at `path` (missing file: none), and how many
+    /// lines were skipped as torn or malformed.
+    public static func read(_ path: String) throws(ChatFlowError) -> (values: [JSONValue], skipped: Int) {
+        var values: [JSONValue] = []
+        var lines = 0
+        try forEachLine(path) { line in
+            lines += 1
+            if let value = try? JSONValue(parsing: Array(line)) { values.append(value) }
+        }
+        return (values, lines - values.count)
+    }
+
+    static func lines(_ values: [JSONValue]) -> [UInt8] {
+        var writer = JSONWriter(pretty: false, capacity: 256 * values.count)
+        for value in values {
+            writer.write(value)
+            writer.append(newline: ())
+        }
+        return writer.bytes
     }
 
     /// Atomically replaces the log's contents with `values` (compaction). The caller must ensure
     /// no concurrent appends.
     public func rewrite(_ values: [JSONValue]) throws(ChatFlowError) {
-        var writer = JSONWriter(pretty: false, capacity: 128 * values.count)
-        for value in values {
-            writer.write(value)
-            writer.append(newline: ())
-        }
+        try rewrite(raw: AppendLog.lines(values))
+    }
+
+    /// Atomically replaces the log's contents with bytes that are whole lines.
+    public func rewrite(raw bytes: [UInt8]) throws(ChatFlowError) {
         let directory = path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "."
         let temp = path + ".tmp"
-        try StateStore.replace(path, temp: temp, bytes: writer.bytes, directory: directory)
+        try StateStore.replace(path, temp: temp, bytes: bytes, directory: directory)
         let fd = try retryingEINTR("open", path) { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o644) }
         descriptor.withLock { old in
             _ = close(old)
