@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "chatflow", targets: ["chatflow"]),
         .executable(name: "chatflow-watch", targets: ["chatflow-watch"]),
         .executable(name: "chatflow-bench", targets: ["chatflow-bench"]),
+        .executable(name: "chatflow-torture", targets: ["chatflow-torture"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -45,6 +46,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
+        .executableTarget(
+            name: "chatflow-torture",
+            dependencies: ["ChatFlow", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow"]),
         .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch"]),

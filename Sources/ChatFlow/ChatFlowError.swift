@@ -56,7 +56,7 @@ public enum IdentifierKind: String, Sendable {
     case artifactName = "artifact name"
 
     /// Quotes a value for an error message, escaping control characters and truncating long input.
-    static func quote(_ value: String) -> String {
+    public static func quote(_ value: String) -> String {
         var shown = ""
         for scalar in value.unicodeScalars.prefix(80) {
             shown += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)

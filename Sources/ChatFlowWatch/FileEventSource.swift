@@ -1,3 +1,4 @@
+import ChatFlow
 import CInotifyTools
 import Synchronization
 
@@ -142,7 +143,7 @@ public final class FileEventSource: Sendable {
                 return String(cString: strerror(inotifytools_error()))
             }
             directoryWatch[directory] = watchDescriptor(directory)
-            let parent = parentOf(directory)
+            let parent = FileSystem.parent(directory)
             if parentWatch[directory] == nil, inotifytools_watch_file(parent, Int32(IN_CREATE | IN_MOVED_TO)) != 0 {
                 parentWatch[directory] = watchDescriptor(parent)
             }
@@ -195,7 +196,7 @@ public final class FileEventSource: Sendable {
                     for subscriber in subscribersOf(directory) { subscriber.handler(.changed(name: name)) }
                 }
             }
-            for (directory, watch) in parentWatch where watch == wd && name == baseName(directory) {
+            for (directory, watch) in parentWatch where watch == wd && name == FileSystem.baseName(directory) {
                 // The directory was recreated: watch the new one and have everyone rescan it.
                 if let old = directoryWatch[directory], old >= 0 { inotifytools_remove_watch_by_wd(old) }
                 if addWatch(directory) == nil {
@@ -218,16 +219,6 @@ public final class FileEventSource: Sendable {
         let wd = inotifytools_wd_from_filename(path)
         return wd >= 0 ? wd : inotifytools_wd_from_filename(path + "/")
     }
-}
-
-func parentOf(_ path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return "." }
-    return slash == path.startIndex ? "/" : String(path[..<slash])
-}
-
-func baseName(_ path: String) -> String {
-    guard let slash = path.lastIndex(of: "/") else { return path }
-    return String(path[path.index(after: slash)...])
 }
 
 private func removeOnExit(_ directory: String) {

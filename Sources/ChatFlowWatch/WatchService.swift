@@ -299,7 +299,7 @@ public final class WatchService: Sendable {
         ]
         return HookInvocation(
             executable: hook.path, environment: environment, standardInput: stdin,
-            workingDirectory: parentOf(layout.root), timeout: hook.timeout ?? configuration.timeout,
+            workingDirectory: FileSystem.parent(layout.root), timeout: hook.timeout ?? configuration.timeout,
             gracePeriod: configuration.killGrace, outputLimit: configuration.outputLimit)
     }
 

@@ -12,7 +12,7 @@ struct Chatflow: ParsableCommand {
             """,
         subcommands: [
             Init.self, Start.self, Trigger.self, Fail.self, Status.self, Feature.self, List.self, History.self,
-            Runs.self, SaveArtifact.self, Artifacts.self,
+            Runs.self, SaveArtifact.self, Artifacts.self, Doctor.self,
         ])
 }
 

@@ -65,7 +65,7 @@ struct List: ParsableCommand {
         var wanted: InstanceStatus?
         if let status {
             guard let parsed = InstanceStatus(rawValue: status) else {
-                throw ValidationError("--status must be created, running, completed or failed, not '\(status)'")
+                throw ValidationError("--status must be created, running, completed or failed, not \(IdentifierKind.quote(status))")
             }
             wanted = parsed
         }

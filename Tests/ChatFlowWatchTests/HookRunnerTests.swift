@@ -109,7 +109,7 @@ struct HookCatalogTests {
         let (hooks, refused) = HookCatalog(directory: directory).hooks(for: "testing")
         #expect(hooks.map(\.name) == ["testing", "testing.d/10-a", "testing.d/20-b"])
         #expect(hooks.allSatisfy { $0.timeout == 7 })
-        #expect(refused.map { baseName($0.path) }.sorted() == ["30-writable", "40-noexec", "50-outside"])
+        #expect(refused.map { FileSystem.baseName($0.path) }.sorted() == ["30-writable", "40-noexec", "50-outside"])
         #expect(refused.allSatisfy { $0.reason.contains("fix") || $0.reason.contains("copy") })
         chmod(directory, 0o777)
         let (none, all) = HookCatalog(directory: directory).hooks(for: "testing")

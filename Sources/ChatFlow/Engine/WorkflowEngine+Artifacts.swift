@@ -16,7 +16,11 @@ extension WorkflowEngine {
         guard FileSystem.exists(layout.stateFile(id)) else { throw .notFound(instanceID: id, root: root) }
         let directory = layout.tasksDirectory(id)
         try FileSystem.createDirectory(directory)
-        try StateStore.replace(directory + "/" + name, temp: directory + "/." + name + ".tmp", bytes: bytes, directory: directory)
+        // Under the instance lock, so `doctor --fix` can tell a stale temp file from one in use.
+        let store = StateStore(layout: layout)
+        try store.withExclusiveLock(layout.lockFile(id)) { () throws(ChatFlowError) in
+            try StateStore.replace(directory + "/" + name, temp: directory + "/." + name + ".tmp", bytes: bytes, directory: directory)
+        }
     }
 
     /// Names of the task artifacts of an instance, sorted (temp files excluded).

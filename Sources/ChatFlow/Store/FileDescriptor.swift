@@ -27,7 +27,8 @@ struct FileDescriptor: ~Copyable {
         if Int(info.st_size) > limit {
             throw .corruptState(path: path, reason: "larger than \(limit) bytes")
         }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size) + 1)
+        // At least a page: /proc and sysctl files report size 0 and answer only a first read.
+        var bytes = [UInt8](repeating: 0, count: max(Int(info.st_size) + 1, 4096))
         var count = 0
         while true {
             if count == bytes.count {

@@ -17,6 +17,18 @@ public enum FileSystem {
         return result == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
+    /// The directory part of a path (`/a/b` → `/a`).
+    public static func parent(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// The last component of a path (`/a/b` → `b`).
+    public static func baseName(_ path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return path }
+        return String(path[path.index(after: slash)...])
+    }
+
     /// The canonical path with links resolved, or `nil` if it does not exist.
     public static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }

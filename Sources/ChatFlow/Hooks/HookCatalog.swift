@@ -1,5 +1,3 @@
-import ChatFlow
-
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -75,12 +73,14 @@ public struct HookCatalog: Sendable {
         return Identifiers.nameProblem(name) == nil
     }
 
-    static func isIgnored(_ name: String) -> Bool {
+    /// Names never treated as hooks: dot files, samples, editor backups.
+    public static func isIgnored(_ name: String) -> Bool {
         name.hasPrefix(".") || name.hasSuffix(".sample") || name.hasSuffix("~") || name.hasSuffix(".bak")
             || name.hasSuffix(".orig") || name.hasSuffix(".swp") || name.hasSuffix(".tmp") || name.hasSuffix(".disabled")
     }
 
-    private func directoryProblem(_ path: String) -> String? {
+    /// Why a hooks directory (or `E.d/`) is not trusted, or `nil`.
+    public func directoryProblem(_ path: String) -> String? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return "cannot read \(path): \(String(cString: strerror(errno)))" }
         if let problem = ownershipProblem(info, path: path, what: "directory") { return problem }
@@ -98,7 +98,8 @@ public struct HookCatalog: Sendable {
         return nil
     }
 
-    private func fileProblem(_ path: String) -> String? {
+    /// Why a hook file would be refused, or `nil` when it would run.
+    public func fileProblem(_ path: String) -> String? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return "cannot read \(path): \(String(cString: strerror(errno)))" }
         if info.st_mode & S_IFMT == S_IFLNK {
@@ -112,7 +113,7 @@ public struct HookCatalog: Sendable {
         }
         if let problem = ownershipProblem(info, path: path, what: "hook") { return problem }
         if info.st_mode & 0o100 == 0 {
-            return "hook \(path) is not executable; fix: chmod u+x '\(path)' (or rename it to \(baseName(path)).sample to silence this)"
+            return "hook \(path) is not executable; fix: chmod u+x '\(path)' (or rename it to \(FileSystem.baseName(path)).sample to silence this)"
         }
         return nil
     }

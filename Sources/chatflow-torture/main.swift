@@ -1,0 +1,1 @@
+TortureCommand.main()
