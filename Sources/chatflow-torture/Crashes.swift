@@ -53,7 +53,7 @@ extension Torture {
     func contention() throws {
         let root = newRoot("contention")
         let engine = WorkflowEngine(root: root)
-        let shared = try (0..<4).map { _ in try engine.start(schema: schema(10_000), featureID: "mix") }
+        let shared = try (0..<4).map { _ in try engine.start(schema: schema(20), featureID: "mix") }
         let seconds = quick ? 5.0 : 30.0
         let outputs = (0..<16).map { root + "/../mix-\($0).out" }
         let workers = try outputs.map { output in

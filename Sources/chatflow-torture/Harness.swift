@@ -32,8 +32,11 @@ final class Torture {
         var template = Array((FileManager.default.currentDirectoryPath + "/.chatflow-torture-XXXXXX").utf8CString)
         base = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        // `swift run chatflow-torture` builds only this tool; build the programs it drives too.
         for product in ["chatflow", "chatflow-watch"] where !FileManager.default.isExecutableFile(atPath: binaries + "/" + product) {
-            throw TortureError.failed("build \(product) first: swift build -c release")
+            guard system("swift build -c release --product \(product) >&2") == 0 else {
+                throw TortureError.failed("cannot build \(product); run `swift build -c release` in the package first")
+            }
         }
         signal(SIGPIPE, SIG_IGN)
     }
@@ -73,16 +76,17 @@ final class Torture {
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = binaries + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
         process.environment = environment
-        for (path, set) in [(stdout, { process.standardOutput = $0 }), (stderr, { process.standardError = $0 })] as [(String?, (Any) -> Void)] {
-            if let path {
-                _ = FileManager.default.createFile(atPath: path, contents: nil)
-                set(FileHandle(forWritingAtPath: path)!)
-            } else {
-                set(FileHandle.nullDevice)
-            }
-        }
+        process.standardOutput = outputHandle(stdout)
+        process.standardError = outputHandle(stderr)
         try process.run()
         return process
+    }
+
+    /// A file to write a child's output to, or /dev/null.
+    private func outputHandle(_ path: String?) -> FileHandle {
+        guard let path else { return FileHandle.nullDevice }
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        return FileHandle(forWritingAtPath: path) ?? FileHandle.nullDevice
     }
 
     struct Outcome {

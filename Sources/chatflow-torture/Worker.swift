@@ -31,7 +31,8 @@ struct Worker: ParsableCommand {
     func run() throws {
         let engine = WorkflowEngine(root: root)
         var generator = SystemRandomNumberGenerator()
-        let schema = WorkflowSchema(name: "torture", phaseNames: (0..<10_000).map { "p\($0)" })
+        // Small schemas keep state files small; `mix` moves with --to so nothing completes.
+        let schema = WorkflowSchema(name: "torture", phaseNames: (0..<20).map { "p\($0)" })
         switch mode {
         case "crash":
             var mine: [String] = []
@@ -72,11 +73,11 @@ struct Worker: ParsableCommand {
                     mine.append(try engine.start(schema: schema, featureID: "mix"))
                 case 2..<8:
                     guard let id = mine.randomElement(using: &generator) else { continue }
-                    try engine.trigger(id)
+                    try engine.trigger(id, to: "p\(Int.random(in: 0..<20, using: &generator))")
                     triggers[id, default: 0] += 1
                 case 8..<14:
                     let id = shared.randomElement(using: &generator)!
-                    try engine.trigger(id)
+                    try engine.trigger(id, to: "p\(Int.random(in: 0..<20, using: &generator))")
                     triggers[id, default: 0] += 1
                 case 14:
                     guard !mine.isEmpty else { continue }
