@@ -39,16 +39,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        // Process harness shared by the benchmark and the torture suite.
+        .target(name: "ChatFlowHarness", dependencies: ["ChatFlow"]),
         .executableTarget(
             name: "chatflow-bench",
             dependencies: [
-                "ChatFlow", "ChatFlowWatch",
+                "ChatFlow", "ChatFlowWatch", "ChatFlowHarness",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
         .executableTarget(
             name: "chatflow-torture",
-            dependencies: ["ChatFlow", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["ChatFlow", "ChatFlowHarness", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow"]),
         .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow"]),
         .testTarget(name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch"]),

@@ -1,4 +1,5 @@
 import ChatFlow
+import ChatFlowHarness
 import ChatFlowWatch
 import Foundation
 import Histogram
@@ -48,39 +49,16 @@ struct Samples {
     }
 }
 
-enum BenchError: Error, CustomStringConvertible {
-    case failed(String)
-    var description: String {
-        switch self { case .failed(let text): text }
-    }
-}
-
-final class Bench {
+final class Bench: Harness {
     let quick: Bool
     let json: Bool
-    let base: String
-    let binaries: String
     private(set) var figures: [Figure] = []
 
     init(quick: Bool, json: Bool) throws {
         self.quick = quick
         self.json = json
-        // On the same disk as the working directory: fsync costs are the point (not tmpfs).
-        var template = Array((FileManager.default.currentDirectoryPath + "/.chatflow-bench-XXXXXX").utf8CString)
-        base = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        // `swift run chatflow-bench` builds only the bench; build the programs it measures too.
-        for product in ["chatflow", "chatflow-watch"] where !FileManager.default.isExecutableFile(atPath: binaries + "/" + product) {
-            FileHandle.standardError.write(Data("building \(product)…\n".utf8))
-            guard system("swift build -c release --product \(product) >&2") == 0,
-                FileManager.default.isExecutableFile(atPath: binaries + "/" + product)
-            else {
-                throw BenchError.failed("cannot build \(product); run `swift build -c release` in the package first")
-            }
-        }
+        try super.init(scratchPrefix: ".chatflow-bench")
     }
-
-    func cleanUp() { try? FileManager.default.removeItem(atPath: base) }
 
     func record(_ figure: Figure) {
         figures.append(figure)
@@ -106,69 +84,11 @@ final class Bench {
         }
     }
 
-    // MARK: Helpers
-
-    private var counter = 0
-
-    /// A fresh state directory with an empty hooks directory.
-    func newRoot(_ name: String) -> String {
-        counter += 1
-        let root = base + "/\(counter)-\(name)/.chatflow"
-        try? FileManager.default.createDirectory(atPath: root + "/hooks", withIntermediateDirectories: true)
-        chmod(root + "/hooks", 0o755)
-        return root
-    }
-
-    func writeHook(_ root: String, _ name: String, _ text: String) {
-        let path = root + "/hooks/" + name
-        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
-        chmod(path, 0o755)
-    }
-
-    func process(_ executable: String, _ arguments: [String], stdout: String? = nil, stderr: String? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : binaries + "/" + executable)
-        process.arguments = arguments
-        if let stdout {
-            _ = FileManager.default.createFile(atPath: stdout, contents: nil)
-            process.standardOutput = FileHandle(forWritingAtPath: stdout)
-        } else {
-            process.standardOutput = FileHandle.nullDevice
-        }
-        if let stderr {
-            _ = FileManager.default.createFile(atPath: stderr, contents: nil)
-            process.standardError = FileHandle(forWritingAtPath: stderr)
-        } else {
-            process.standardError = FileHandle.nullDevice
-        }
-        try process.run()
-        return process
-    }
-
-    /// Starts chatflow-watch and waits for its "watching" line; returns it and the seconds that took.
-    func startWatcher(_ root: String, _ extra: [String] = []) throws -> (Process, Double) {
-        let log = root + "/../watch.log"
+    /// Starts chatflow-watch (warnings only) and returns it with the seconds until it was ready.
+    func startTimedWatcher(_ root: String, _ extra: [String] = []) throws -> (Process, Double) {
         let start = Timestamps.monotonic()
-        let watcher = try process("chatflow-watch", ["--root", root, "--log-level", "warning"] + extra, stderr: log)
-        try waitFor("the watcher to be ready", timeout: 600) { (try? String(contentsOfFile: log, encoding: .utf8))?.contains("watching ") ?? false }
+        let watcher = try startWatcher(root, extra, logLevel: "warning", log: root + "/../watch.log")
         return (watcher, Timestamps.monotonic() - start)
-    }
-
-    func stop(_ process: Process) {
-        process.terminate()
-        process.waitUntilExit()
-    }
-
-    func waitFor(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
-        let deadline = Timestamps.monotonic() + timeout
-        while try !condition() {
-            guard Timestamps.monotonic() < deadline else { throw BenchError.failed("timed out waiting for \(what)") }
-            usleep(2_000)
-        }
-    }
-
-    func lines(_ path: String) -> [Substring] {
-        ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: "\n")
     }
 
     /// Writer report lines `<id> <seq> <unix time>` → time per (id, seq).
@@ -180,15 +100,5 @@ final class Bench {
             result[String(parts[0]), default: [:]][seq] = time
         }
         return result
-    }
-
-    func schema(_ phases: Int) -> WorkflowSchema {
-        WorkflowSchema(name: "bench", phaseNames: (0..<phases).map { "p\($0)" })
-    }
-}
-
-extension String {
-    func leftPadded(_ width: Int) -> String {
-        count >= width ? self : String(repeating: " ", count: width - count) + self
     }
 }

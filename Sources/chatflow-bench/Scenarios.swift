@@ -1,4 +1,5 @@
 import ChatFlow
+import ChatFlowHarness
 import ChatFlowWatch
 import Dispatch
 import Foundation
@@ -102,7 +103,7 @@ extension Bench {
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
             posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-            guard posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ) == 0 else { throw BenchError.failed("spawn chatflow") }
+            guard posix_spawn(&pid, argv[0]!, &actions, nil, argv, environ) == 0 else { throw HarnessError.failed("spawn chatflow") }
             posix_spawn_file_actions_destroy(&actions)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
@@ -138,7 +139,7 @@ extension Bench {
         let root = newRoot("hook-latency")
         let marks = root + "/../marks"
         writeHook(root, "@any", hook(marks))
-        listeners.append(try startWatcher(root).0)
+        listeners.append(try startTimedWatcher(root).0)
         let id = try WorkflowEngine(root: root).start(schema: schema(2), featureID: "h")
         try waitFor("the first hook", timeout: 30) { lines(marks).count >= 1 }
         sides.append(LatencySide(root: root, id: id, marks: marks))
@@ -203,7 +204,7 @@ extension Bench {
         let root = newRoot("burst")
         let marks = root + "/../marks"
         writeHook(root, "@any", "#!/bin/bash\necho \"$CHATFLOW_INSTANCE_ID $CHATFLOW_TRANSITION $EPOCHREALTIME\" >> \(marks)\n")
-        let (watcher, _) = try startWatcher(root)
+        let (watcher, _) = try startTimedWatcher(root)
         let engine = WorkflowEngine(root: root)
         let ids = try (0..<100).map { _ in try engine.start(schema: WorkflowSchema(name: "abc", phaseNames: ["A", "B", "C"]), featureID: "b") }
         let start = Timestamps.monotonic()
@@ -237,7 +238,7 @@ extension Bench {
         let writerCount = quick ? 2 : 8
         let instances = quick ? 50 : 200
         let perInstance = 20
-        let (watcher, _) = try startWatcher(root)
+        let (watcher, _) = try startTimedWatcher(root)
         let engine = WorkflowEngine(root: root)
         let ids = try (0..<instances).map { _ in try engine.start(schema: schema(perInstance + 1), featureID: "s") }
         let journal = RunJournal(layout: engine.layout)
@@ -301,14 +302,14 @@ extension Bench {
             let root = newRoot("catchup-\(count)")
             let engine = WorkflowEngine(root: root)
             for index in 0..<count { _ = try engine.start(schema: schema(3), featureID: "f\(index % 100)") }
-            let (watcher, firstStart) = try startWatcher(root)
+            let (watcher, firstStart) = try startTimedWatcher(root)
             let rss = residentMegabytes(watcher.processIdentifier)
             let idle = quick ? 3.0 : 10.0
             let before = cpuSeconds(watcher.processIdentifier)
             usleep(UInt32(idle * 1_000_000))
             let cpu = cpuSeconds(watcher.processIdentifier) - before
             stop(watcher)
-            let (again, restart) = try startWatcher(root)
+            let (again, restart) = try startTimedWatcher(root)
             stop(again)
             record(Figure(name: "catchup.\(count)_first_start_to_caught_up", unit: "s", n: count, value: firstStart, note: "no hooks; ledger empty"))
             record(Figure(name: "catchup.\(count)_restart_to_caught_up", unit: "s", n: count, value: restart, note: "ledger present"))

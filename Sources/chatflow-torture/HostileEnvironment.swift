@@ -1,4 +1,5 @@
 import ChatFlow
+import ChatFlowHarness
 import Foundation
 
 #if canImport(Glibc)

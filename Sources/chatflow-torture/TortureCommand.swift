@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatFlowHarness
 import Foundation
 
 /// `chatflow-torture`: faults, crashes and hostile input, counted (docs/TORTURE.md).

@@ -1,0 +1,122 @@
+import ChatFlow
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the benchmark and the torture suite share: a scratch directory on the working
+/// directory's disk, the built executables, and real processes (writers, the watcher, hooks).
+open class Harness {
+    /// The scratch directory, removed by `cleanUp`.
+    public let base: String
+    /// Where `chatflow`, `chatflow-watch` and the running tool are.
+    public let binaries: String
+    private var counter = 0
+
+    /// Creates `<cwd>/<prefix>-XXXXXX` and makes sure `chatflow` and `chatflow-watch` are built
+    /// next to the running tool (`swift run TOOL` builds only the tool itself).
+    public init(scratchPrefix: String) throws {
+        // On the same disk as the working directory: fsync costs are the point (not tmpfs).
+        var template = Array((FileManager.default.currentDirectoryPath + "/" + scratchPrefix + "-XXXXXX").utf8CString)
+        base = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+        binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
+        for product in ["chatflow", "chatflow-watch"] where !FileManager.default.isExecutableFile(atPath: binaries + "/" + product) {
+            FileHandle.standardError.write(Data("building \(product)…\n".utf8))
+            guard system("swift build -c release --product \(product) >&2") == 0,
+                FileManager.default.isExecutableFile(atPath: binaries + "/" + product)
+            else {
+                throw HarnessError.failed("cannot build \(product); run `swift build -c release` in the package first")
+            }
+        }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    open func cleanUp() { try? FileManager.default.removeItem(atPath: base) }
+
+    /// A fresh project directory; returns its `.chatflow` root, with an empty hooks directory.
+    public func newRoot(_ name: String) -> String {
+        counter += 1
+        let root = base + "/\(counter)-\(name)/.chatflow"
+        try? FileManager.default.createDirectory(atPath: root + "/hooks", withIntermediateDirectories: true)
+        chmod(root + "/hooks", 0o755)
+        return root
+    }
+
+    public func writeHook(_ root: String, _ name: String, _ text: String, mode: mode_t = 0o755) {
+        let path = root + "/hooks/" + name
+        _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+        chmod(path, mode)
+    }
+
+    /// Starts a process (a bare name is one of the built executables); output to files or /dev/null.
+    public func process(_ executable: String, _ arguments: [String], stdout: String? = nil, stderr: String? = nil) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : binaries + "/" + executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["PATH"] = binaries + ":" + (environment["PATH"] ?? "/usr/bin:/bin")
+        process.environment = environment
+        process.standardOutput = outputHandle(stdout)
+        process.standardError = outputHandle(stderr)
+        try process.run()
+        return process
+    }
+
+    private func outputHandle(_ path: String?) -> FileHandle {
+        guard let path else { return FileHandle.nullDevice }
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        return FileHandle(forWritingAtPath: path) ?? FileHandle.nullDevice
+    }
+
+    /// Starts chatflow-watch and waits for its "watching" line.
+    public func startWatcher(_ root: String, _ extra: [String] = [], logLevel: String = "info", log: String? = nil) throws -> Process {
+        let logPath = log ?? root + "/../watch-\(UUID().uuidString).log"
+        let watcher = try process("chatflow-watch", ["--root", root, "--log-level", logLevel] + extra, stderr: logPath)
+        try waitFor("the watcher to be ready", timeout: 600) {
+            guard watcher.isRunning else { throw HarnessError.failed("chatflow-watch exited: \(read(logPath))") }
+            return read(logPath).contains("watching ")
+        }
+        return watcher
+    }
+
+    /// SIGTERM and wait.
+    public func stop(_ process: Process) {
+        guard process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+    }
+
+    /// Polls `condition` every 2 ms until it holds, or throws after `timeout` seconds.
+    public func waitFor(_ what: String, timeout: Double, _ condition: () throws -> Bool) throws {
+        let deadline = Timestamps.monotonic() + timeout
+        while try !condition() {
+            guard Timestamps.monotonic() < deadline else { throw HarnessError.failed("timed out waiting for \(what)") }
+            usleep(2_000)
+        }
+    }
+
+    public func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+
+    public func lines(_ path: String) -> [Substring] { read(path).split(separator: "\n") }
+
+    /// A schema of `phases` phases named p0, p1, …
+    public func schema(_ phases: Int) -> WorkflowSchema {
+        WorkflowSchema(name: "harness", phaseNames: (0..<phases).map { "p\($0)" })
+    }
+}
+
+public enum HarnessError: Error, CustomStringConvertible {
+    case failed(String)
+
+    public var description: String {
+        switch self { case .failed(let text): text }
+    }
+}
+
+extension String {
+    /// Right-aligned in `width` columns.
+    public func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: " ", count: width - count) + self
+    }
+}
