@@ -29,4 +29,47 @@ extern int malloc_trim(size_t pad);
 
 /* glibc >= 2.34: close every descriptor >= fd in the child (libinotifytools' fd is not close-on-exec). */
 extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);
+
+/* epoll and timerfd: Swift's Glibc module does not export them, and epoll_event is packed. */
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <stdint.h>
+#include <time.h>
+
+static inline int chatflow_epoll_create(void) { return epoll_create1(EPOLL_CLOEXEC); }
+
+/* Level-triggered readability of fd, reported with token. */
+static inline int chatflow_epoll_add(int epfd, int fd, uint64_t token) {
+    struct epoll_event event = { .events = EPOLLIN, .data = { .u64 = token } };
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &event);
+}
+
+static inline int chatflow_epoll_remove(int epfd, int fd) {
+    struct epoll_event event = { 0 };
+    return epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &event);
+}
+
+/* Waits for up to max ready descriptors; their tokens go to tokens[]. */
+static inline int chatflow_epoll_wait(int epfd, uint64_t *tokens, int max, int timeout_ms) {
+    struct epoll_event events[64];
+    if (max > 64) max = 64;
+    int count = epoll_wait(epfd, events, max, timeout_ms);
+    for (int i = 0; i < count; i++) tokens[i] = events[i].data.u64;
+    return count;
+}
+
+static inline int chatflow_timerfd_create(void) {
+    return timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+}
+
+/* Arms the timer for an absolute CLOCK_MONOTONIC time in seconds; 0 disarms it. */
+static inline int chatflow_timerfd_arm(int fd, double at) {
+    struct itimerspec spec = { 0 };
+    if (at > 0) {
+        spec.it_value.tv_sec = (time_t)at;
+        spec.it_value.tv_nsec = (long)((at - (double)(time_t)at) * 1e9);
+        if (spec.it_value.tv_sec == 0 && spec.it_value.tv_nsec == 0) spec.it_value.tv_nsec = 1;
+    }
+    return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, 0);
+}
 #endif

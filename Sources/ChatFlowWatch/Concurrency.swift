@@ -66,6 +66,22 @@ final class WorkQueue: Sendable {
         waiter?.resume(returning: id)
     }
 
+    /// A worker waiting for an id, taken out of the queue so the caller can start work before
+    /// handing it over (`nil` when none is idle or ids are queued, which keeps order).
+    func takeIdleWorker() -> IdleWorker? {
+        state.withLock { state in
+            guard !state.finished, state.head >= state.items.count, !state.waiters.isEmpty else { return nil }
+            return IdleWorker(continuation: state.waiters.removeFirst())
+        }
+    }
+
+    /// A worker taken by `takeIdleWorker`; it must be handed exactly one id.
+    struct IdleWorker: Sendable {
+        fileprivate let continuation: CheckedContinuation<String?, Never>
+
+        func hand(_ id: String) { continuation.resume(returning: id) }
+    }
+
     /// The next id, or `nil` once finished and drained.
     func next() async -> String? {
         await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
@@ -107,6 +123,14 @@ final class Mailboxes: Sendable {
     struct Job: Sendable {
         var transition: Transition
         var stateText: [UInt8]
+        /// Set when the first hook was started on the event thread: its hooks and that launch.
+        var started: StartedHooks?
+    }
+
+    /// A transition's hooks (looked up once), the first of which is already running.
+    struct StartedHooks: Sendable {
+        var hooks: [Hook]
+        var first: HookRunner.Launch
     }
 
     private struct Queue {
@@ -132,7 +156,8 @@ final class Mailboxes: Sendable {
     func next(_ id: String, stopping: Bool) -> Job? {
         queues.withLock { queues in
             guard var queue = queues[id] else { return nil }
-            if stopping || queue.pending.isEmpty {
+            // A job whose hook is already running is always handed out, so it is waited for.
+            if queue.pending.isEmpty || (stopping && queue.pending[0].started == nil) {
                 queue.active = false
                 queues[id] = queue.pending.isEmpty ? nil : queue
                 return nil

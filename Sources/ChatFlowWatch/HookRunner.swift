@@ -1,5 +1,6 @@
 import CChatFlowShims
 import ChatFlow
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -46,26 +47,85 @@ public struct HookResult: Sendable {
 /// Runs hooks as direct children (no shell), each in its own session so that a timeout ends its
 /// whole process group, grandchildren included.
 ///
-/// Each run uses one thread that `poll`s the output pipe and a pidfd of the child: exit, output
-/// and the deadline are all seen without SIGCHLD handlers or polling wake-ups.
+/// The spawn happens on the caller's thread; from then on one supervisor thread for the whole
+/// process (`HookSupervisor`) watches every running hook's output pipe, pidfd and deadline.
 public enum HookRunner {
     /// Runs `invocation` to its end. `onStart` is called with the pid once the hook is running.
-    ///
-    /// The spawn happens on the caller's thread (it takes ~0.2 ms and never waits on the hook),
-    /// so a hook starts without waiting for a thread to be created; only the wait moves to one.
     public static func run(_ invocation: HookInvocation, onStart: @escaping @Sendable (Int32) -> Void = { _ in }) async
         -> HookResult
     {
-        let child: Child
-        switch spawn(invocation) {
-        case .success(let started): child = started
-        case .failure(let failure): return failure.result
-        }
-        onStart(child.pid)
-        return await onThread { wait(for: child, invocation) }
+        let launch = start(invocation)
+        if let pid = launch.pid { onStart(pid) }
+        return await launch.result()
     }
 
-    /// A running hook: what the wait needs.
+    /// Starts the hook on the caller's thread and returns at once; the supervisor takes it from
+    /// there. Starting wakes no other thread, so nothing competes with the hook's own start.
+    public static func start(_ invocation: HookInvocation) -> Launch {
+        switch spawn(invocation) {
+        case .success(let child):
+            let launch = Launch(pid: child.pid)
+            HookSupervisor.shared.supervise(child, invocation) { launch.complete($0) }
+            return launch
+        case .failure(let failure):
+            let launch = Launch(pid: nil)
+            launch.complete(failure.result)
+            return launch
+        }
+    }
+
+    /// A hook started by `start`: its pid and, once it has ended, its result.
+    public final class Launch: Sendable {
+        /// The hook's pid when it is running.
+        public let pid: Int32?
+
+        private struct State {
+            var result: HookResult?
+            var waiters: [CheckedContinuation<HookResult, Never>] = []
+            var callbacks: [@Sendable () -> Void] = []
+        }
+
+        private let state = Mutex(State())
+
+        init(pid: Int32?) { self.pid = pid }
+
+        /// The result, once the hook has ended.
+        public func result() async -> HookResult {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> HookResult? in
+                    if let result = state.result { return result }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        }
+
+        /// Calls `body` once the hook has ended (at once if it has), on the supervisor's thread.
+        public func whenFinished(_ body: @escaping @Sendable () -> Void) {
+            let now = state.withLock { state -> Bool in
+                if state.result != nil { return true }
+                state.callbacks.append(body)
+                return false
+            }
+            if now { body() }
+        }
+
+        fileprivate func complete(_ result: HookResult) {
+            let (waiters, callbacks) = state.withLock { state in
+                state.result = result
+                defer {
+                    state.waiters.removeAll()
+                    state.callbacks.removeAll()
+                }
+                return (state.waiters, state.callbacks)
+            }
+            for waiter in waiters { waiter.resume(returning: result) }
+            for callback in callbacks { callback() }
+        }
+    }
+
+    /// A running hook: what the supervisor needs.
     struct Child: Sendable {
         let pid: pid_t
         let output: Int32
@@ -108,14 +168,16 @@ public enum HookRunner {
         let input = chatflow_memfd_create("chatflow-hook-stdin")
         guard input >= 0 else { return failed("memfd_create: \(String(cString: strerror(errno)))") }
         defer { close(input) }
+        // pwrite leaves the offset at 0, where the hook starts reading.
         var written = 0
         while written < invocation.standardInput.count {
-            let count = invocation.standardInput.withUnsafeBytes { write(input, $0.baseAddress! + written, $0.count - written) }
+            let count = invocation.standardInput.withUnsafeBytes {
+                pwrite(input, $0.baseAddress! + written, $0.count - written, off_t(written))
+            }
             if count < 0 && errno == EINTR { continue }
             guard count > 0 else { return failed("writing stdin: \(String(cString: strerror(errno)))") }
             written += count
         }
-        lseek(input, 0, SEEK_SET)
 
         var pipeEnds: [Int32] = [0, 0]
         guard pipe2(&pipeEnds, O_CLOEXEC) == 0 else { return failed("pipe: \(String(cString: strerror(errno)))") }
@@ -158,112 +220,32 @@ public enum HookRunner {
         }
         return .success(Child(pid: pid, output: readEnd, startedAt: startedAt))
     }
-
-    /// Waits for the hook's end, reading its output and enforcing the timeout.
-    static func wait(for child: Child, _ invocation: HookInvocation) -> HookResult {
-        let pid = child.pid
-        let readEnd = child.output
-        defer { close(readEnd) }
-        let pidfd = chatflow_pidfd_open(pid)
-        defer { if pidfd >= 0 { close(pidfd) } }
-        var tail = OutputTail(limit: invocation.outputLimit)
-        let deadline = Timestamps.monotonic() + invocation.timeout
-        var killDeadline: Double?
-        var exitStatus: Int32?
-        var timedOut = false
-        var pipeOpen = true
-        var buffer = [UInt8](repeating: 0, count: 65536)
-
-        // Until the child exits: read output, watch the deadline.
-        while exitStatus == nil {
-            let now = Timestamps.monotonic()
-            if !timedOut && now >= deadline {
-                timedOut = true
-                kill(-pid, SIGTERM)
-                killDeadline = now + invocation.gracePeriod
-            }
-            if let limit = killDeadline, now >= limit {
-                kill(-pid, SIGKILL)
-                killDeadline = nil
-            }
-            let wakeAt = killDeadline ?? (timedOut ? now + 3600 : deadline)
-            var fds = [pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)]
-            if pipeOpen { fds.append(pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)) }
-            let milliseconds = Int32(max(0, min(3_600_000, (wakeAt - now) * 1000)).rounded(.up))
-            let ready = poll(&fds, nfds_t(fds.count), pidfd >= 0 ? milliseconds : min(milliseconds, 50))
-            if ready < 0 && errno != EINTR { break }
-            if pipeOpen && fds.count > 1 && fds[1].revents != 0 {
-                pipeOpen = drain(readEnd, into: &tail, buffer: &buffer)
-            }
-            exitStatus = reap(pid)
-        }
-        // The hook has exited. Whatever it left in its process group goes too, and output is
-        // read until EOF or briefly (a daemon that escaped the group may hold the pipe open).
-        kill(-pid, SIGKILL)
-        let drainUntil = Timestamps.monotonic() + 0.2
-        while pipeOpen {
-            let remaining = drainUntil - Timestamps.monotonic()
-            guard remaining > 0 else { break }
-            var fds = [pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)]
-            if poll(&fds, 1, Int32(remaining * 1000) + 1) <= 0 { break }
-            pipeOpen = drain(readEnd, into: &tail, buffer: &buffer)
-        }
-
-        let outcome: HookOutcome
-        let status = exitStatus ?? 0
-        if timedOut {
-            outcome = .timedOut(after: invocation.timeout)
-        } else if status & 0x7F == 0 {
-            outcome = .exited(code: (status >> 8) & 0xFF)
-        } else {
-            outcome = .signaled(signal: status & 0x7F)
-        }
-        return HookResult(
-            outcome: outcome, pid: pid, startedAt: child.startedAt, endedAt: Timestamps.unix(), output: tail.bytes,
-            droppedBytes: tail.dropped)
-    }
-
-    /// Reads what is available; `false` at EOF.
-    private static func drain(_ fd: Int32, into tail: inout OutputTail, buffer: inout [UInt8]) -> Bool {
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if count > 0 {
-            tail.append(buffer[0..<count])
-            return true
-        }
-        return count < 0 && (errno == EINTR || errno == EAGAIN)
-    }
-
-    /// The wait status if `pid` has exited (and reaps it), else `nil`.
-    private static func reap(_ pid: pid_t) -> Int32? {
-        var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid { return status }
-            if result < 0 && errno == EINTR { continue }
-            if result < 0 { return 0 }
-            return nil
-        }
-    }
 }
 
 /// Keeps the last `limit` bytes of a stream and counts the rest.
 struct OutputTail {
     let limit: Int
     private var ring: [UInt8] = []
+    /// Where the oldest byte is once the ring is full.
     private var start = 0
     private(set) var dropped = 0
 
     init(limit: Int) { self.limit = max(1, limit) }
 
     mutating func append(_ chunk: ArraySlice<UInt8>) {
+        var chunk = chunk
+        if ring.count < limit {
+            let room = min(limit - ring.count, chunk.count)
+            ring.append(contentsOf: chunk.prefix(room))
+            chunk = chunk.dropFirst(room)
+        }
+        guard !chunk.isEmpty else { return }
+        dropped += chunk.count
+        // Only the last `limit` bytes of the chunk can survive.
+        if chunk.count > limit { chunk = chunk.suffix(limit) }
         for byte in chunk {
-            if ring.count < limit {
-                ring.append(byte)
-            } else {
-                ring[start] = byte
-                start = (start + 1) % limit
-                dropped += 1
-            }
+            ring[start] = byte
+            start = start + 1 == limit ? 0 : start + 1
         }
     }
 

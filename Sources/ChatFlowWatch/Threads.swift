@@ -20,13 +20,6 @@ func startThread(_ body: @escaping @Sendable () -> Void) {
     pthread_detach(thread)
 }
 
-/// Runs blocking `body` on its own thread and awaits its result.
-func onThread<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-    await withCheckedContinuation { continuation in
-        startThread { continuation.resume(returning: body()) }
-    }
-}
-
 /// Writes a line to standard error without stdio (whose globals are not concurrency-safe).
 public func writeStandardError(_ text: String) {
     let bytes = Array(text.utf8)

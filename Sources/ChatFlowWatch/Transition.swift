@@ -19,15 +19,16 @@ public struct Transition: Sendable, Hashable {
 /// Recovers every transition of an instance since the last one dispatched, from its history.
 public enum TransitionDetector {
     /// The position after the last transition `state` contains.
-    public static func end(of state: InstanceState) -> Int {
+    public static func end(of state: InstanceSummary) -> Int {
         state.historyLength + (state.status.isFinished ? 1 : 0)
     }
 
-    /// Transitions of `state` from position `next` on, in order. When the history file cannot
-    /// explain intermediate phases (written by another implementation, damaged), only the
-    /// current phase and the terminal event are returned and `usedFallback` is set.
+    /// Transitions of `state` from position `next` on, in order. Positions before the current
+    /// phase need the history: `history(start)` returns the entries from index `start` on. When
+    /// it cannot explain the intermediate phases (written by another implementation, damaged),
+    /// only the current phase and the terminal event are returned and `usedFallback` is set.
     public static func transitions(
-        of state: InstanceState, from next: Int, engine: WorkflowEngine
+        of state: InstanceSummary, from next: Int, history: (Int) -> [HistoryEntry]?
     ) -> (transitions: [Transition], usedFallback: Bool) {
         let end = end(of: state)
         guard next < end else { return ([], false) }
@@ -36,8 +37,9 @@ public enum TransitionDetector {
         var usedFallback = false
         var first = next
         if next < last {
-            if let entries = try? engine.history(of: state, from: max(0, next - 1)), entries.count == state.historyLength - max(0, next - 1) {
-                for (offset, entry) in entries.enumerated() { phases[max(0, next - 1) + offset] = entry.phase }
+            let start = max(0, next - 1)
+            if let entries = history(start), entries.count == state.historyLength - start {
+                for (offset, entry) in entries.enumerated() { phases[start + offset] = entry.phase }
             } else {
                 usedFallback = true
                 first = last
@@ -45,11 +47,10 @@ public enum TransitionDetector {
         }
         var result: [Transition] = []
         for position in first..<end {
-            let base = Transition(
+            var transition = Transition(
                 instanceID: state.instanceID, featureID: state.featureID, workflow: state.workflowName,
                 position: position, phase: state.currentPhase, previousPhase: state.previousPhase,
                 status: state.status.rawValue, event: state.currentPhase)
-            var transition = base
             if position < state.historyLength {
                 transition.phase = phases[position] ?? state.currentPhase
                 transition.previousPhase = position == last ? state.previousPhase : position > 0 ? phases[position - 1] : nil

@@ -41,7 +41,7 @@ public final class WatchService: Sendable {
     let logger: Logger
     let layout: Layout
     let engine: WorkflowEngine
-    let catalog: HookCatalog
+    let catalog: HookLookupCache
 
     private let ledger = Mutex<Ledger?>(nil)
     private let journal = Mutex<AppendLog?>(nil)
@@ -60,7 +60,7 @@ public final class WatchService: Sendable {
         self.logger = logger
         layout = Layout(root: configuration.root)
         engine = WorkflowEngine(root: configuration.root)
-        catalog = HookCatalog(directory: FileSystem.absolute(configuration.hooksDirectory ?? layout.hooksDirectory))
+        catalog = HookLookupCache(catalog: HookCatalog(directory: FileSystem.absolute(configuration.hooksDirectory ?? layout.hooksDirectory)))
         invalidatesGlobalEngine = ChatFlow.engine.root == layout.root
     }
 
@@ -178,17 +178,17 @@ public final class WatchService: Sendable {
         let ledger = ledger.withLock { $0! }
         for id in ids {
             guard let key = InstanceKey(id) else { continue }
-            let state: InstanceState
-            let stateText: [UInt8]
+            var summary: InstanceSummary
+            var stateText: [UInt8]
             do {
-                guard let read = try engine.freshStatusWithText(id) else { continue }
-                (state, stateText) = read
+                guard let read = try engine.freshSummaryWithText(id) else { continue }
+                (summary, stateText) = read
             } catch {
                 reportOnce(id, "skipping an unreadable state file", "\(error)")
                 continue
             }
             reported.withLock { $0[id] = nil }
-            let end = TransitionDetector.end(of: state)
+            var end = TransitionDetector.end(of: summary)
             if initial && configuration.fromNow {
                 // Skip the backlog: record where each instance is now and run nothing old.
                 if ledger.next(id) != end { hookless.append((id, end)) }
@@ -211,19 +211,47 @@ public final class WatchService: Sendable {
                 continue
             }
             guard next < end else { continue }
-            let (transitions, usedFallback) = TransitionDetector.transitions(of: state, from: next, engine: engine)
+            var history: (Int) -> [HistoryEntry]? = { _ in nil }
+            if next < summary.historyLength - 1 {
+                // Several phases entered since the last look: their names are in the history,
+                // read with the whole state (which may have moved on again; it only grows).
+                guard let (state, text) = try? engine.freshStatusWithText(id) else { continue }
+                (summary, stateText) = (InstanceSummary(state), text)
+                end = TransitionDetector.end(of: summary)
+                history = { [engine] start in try? engine.history(of: state, from: start) }
+            }
+            let (transitions, usedFallback) = TransitionDetector.transitions(of: summary, from: next, history: history)
+            guard !transitions.isEmpty else { continue }
             if usedFallback {
                 logger.warning(
                     "history does not explain the phase change; using current_phase",
                     metadata: ["instance.id": "\(id)", "from": "\(next)", "to": "\(end)"])
             }
-            if mailboxes.isIdle(id) && !transitions.contains(where: { hasHooks($0.event) }) {
+            // The first transition's hooks are looked up once: they decide whether anything runs
+            // and, on the fast path below, what starts.
+            let firstHooks = hooks(for: transitions[0])
+            let idle = mailboxes.isIdle(id)
+            if idle && firstHooks.hooks.isEmpty && firstHooks.refused.isEmpty && !transitions.dropFirst().contains(where: { hasHooks($0.event) }) {
                 for transition in transitions { logTransition(transition, hooks: 0) }
                 hookless.append((id, end))
                 continue
             }
             scheduled.withLock { $0[key] = end }
-            if mailboxes.enqueue(id, transitions.map { Mailboxes.Job(transition: $0, stateText: stateText) }) {
+            var jobs = transitions.map { Mailboxes.Job(transition: $0, stateText: stateText) }
+            // With a worker idle and nothing queued for the instance, the first hook starts
+            // here and then goes to that worker to be waited for: no thread hand-off between
+            // reading the change and the hook's start.
+            if !initial, idle, !stopping.withLock({ $0 }), let worker = ready.takeIdleWorker() {
+                let started = startFirstHook(of: jobs[0], hooks: firstHooks)
+                jobs[0].started = started
+                _ = mailboxes.enqueue(id, jobs)
+                // The worker is not needed (and not woken) until that hook has ended.
+                if let started {
+                    started.first.whenFinished { worker.hand(id) }
+                } else {
+                    worker.hand(id)
+                }
+            } else if mailboxes.enqueue(id, jobs) {
                 ready.push(id)
             }
         }
@@ -236,6 +264,32 @@ public final class WatchService: Sendable {
 
     private func hasHooks(_ event: String) -> Bool {
         catalog.hasCandidates(for: event) || catalog.hasCandidates(for: "@any")
+    }
+
+    /// The hooks a transition runs, in order, and the ones refused.
+    private func hooks(for transition: Transition) -> (hooks: [Hook], refused: [RefusedHook]) {
+        let (hooks, refused) = catalog.hooks(for: transition.event)
+        let (anyHooks, anyRefused) = catalog.hooks(for: "@any")
+        return (hooks + anyHooks, refused + anyRefused)
+    }
+
+    private func logRefused(_ refused: [RefusedHook]) {
+        for hook in refused {
+            logger.warning("hook refused", metadata: ["hook.path": "\(hook.path)", "reason": "\(hook.reason)"])
+        }
+    }
+
+    /// Starts the first of `hooks` for `job` on the calling (event) thread; logging follows the spawn.
+    private func startFirstHook(of job: Mailboxes.Job, hooks: (hooks: [Hook], refused: [RefusedHook])) -> Mailboxes.StartedHooks? {
+        // Without a hook to start, the worker dispatches (and logs) the transition as usual.
+        guard let first = hooks.hooks.first else { return nil }
+        defer {
+            logRefused(hooks.refused)
+            logTransition(job.transition, hooks: hooks.hooks.count)
+        }
+        let launch = HookRunner.start(invocation(for: first, job.transition, stdin: job.stateText))
+        if let pid = launch.pid { runningHooks.withLock { _ = $0.insert(pid) } }
+        return Mailboxes.StartedHooks(hooks: hooks.hooks, first: launch)
     }
 
     private func logTransition(_ transition: Transition, hooks: Int) {
@@ -252,7 +306,7 @@ public final class WatchService: Sendable {
     private func work(_ id: String) async {
         while let job = mailboxes.next(id, stopping: stopping.withLock { $0 }) {
             let transition = job.transition
-            guard await dispatch(transition, stateText: job.stateText) else { continue }
+            guard await dispatch(job) else { continue }
             do {
                 try ledger.withLock { $0! }.record([(id, transition.position + 1)])
                 // Caught up with what was scheduled: the ledger alone holds the position again.
@@ -268,20 +322,28 @@ public final class WatchService: Sendable {
     /// True once the event loop has ended (shutdown requested): start no new hook.
     private let stopping = Mutex(false)
 
-    /// Runs the hooks of one transition in order; `false` if shutdown stopped it part way.
-    private func dispatch(_ transition: Transition, stateText: [UInt8]) async -> Bool {
-        let (hooks, refused) = catalog.hooks(for: transition.event)
-        let (anyHooks, anyRefused) = catalog.hooks(for: "@any")
-        for hook in refused + anyRefused {
-            logger.warning("hook refused", metadata: ["hook.path": "\(hook.path)", "reason": "\(hook.reason)"])
+    /// Runs the hooks of one transition in order (the first may already be running);
+    /// `false` if shutdown stopped it part way.
+    private func dispatch(_ job: Mailboxes.Job) async -> Bool {
+        let transition = job.transition
+        let all: [Hook]
+        if let started = job.started {
+            all = started.hooks
+        } else {
+            let found = hooks(for: transition)
+            logRefused(found.refused)
+            all = found.hooks
+            logTransition(transition, hooks: all.count)
         }
-        let all = hooks + anyHooks
-        logTransition(transition, hooks: all.count)
-        guard !all.isEmpty else { return true }
-        for hook in all {
-            if stopping.withLock({ $0 }) { return false }
-            let result = await HookRunner.run(invocation(for: hook, transition, stdin: stateText)) { pid in
-                self.runningHooks.withLock { _ = $0.insert(pid) }
+        for (index, hook) in all.enumerated() {
+            let result: HookResult
+            if index == 0, let started = job.started {
+                result = await started.first.result()
+            } else {
+                if stopping.withLock({ $0 }) { return false }
+                result = await HookRunner.run(invocation(for: hook, transition, stdin: job.stateText)) { pid in
+                    self.runningHooks.withLock { _ = $0.insert(pid) }
+                }
             }
             runningHooks.withLock { _ = $0.remove(result.pid) }
             record(result, hook: hook, transition: transition)

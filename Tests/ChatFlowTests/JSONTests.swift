@@ -49,4 +49,41 @@ struct JSONTests {
         let value: JSONValue = ["b": [1, 2], "a": ["x": nil], "c": [:]]
         #expect(value.prettyText == "{\n  \"a\": {\n    \"x\": null\n  },\n  \"b\": [\n    1,\n    2\n  ],\n  \"c\": {}\n}")
     }
+
+    /// Documents covering every kind of value in the skipped members, valid and not.
+    static let memberDocuments: [String] = [
+        #"{"keep":"x","skip":{"a":[1,2.5e3,-0,true,false,null,{"b":"\u00e9\ud83c\udf89\n"}],"c":{}},"n":12345678901234567890}"#,
+        #"{"skip":[],"keep":{"nested":[1]},"keep":"last wins"}"#,
+        #"{"skip":"héllo \"q\" \\ 🎉","keep":null}"#,
+        #"{"skip":[1,],"keep":1}"#, #"{"skip":{"a" 1},"keep":1}"#, #"{"skip":01,"keep":1}"#, #"{"skip":"\x","keep":1}"#,
+        #"{"skip":"\ud800","keep":1}"#, #"{"skip":tru,"keep":1}"#, #"{"skip":[1 2],"keep":1}"#, #"{"skip":1.,"keep":1}"#,
+        "{\"skip\":\"\u{01}\",\"keep\":1}", #"{"skip":{"a":1},"keep":1}x"#, #"{"skip":"#, #"[1]"#,
+        #"{"keep":1,"skip":"#+String(repeating: "[", count: 300)+String(repeating: "]", count: 300)+"}",
+    ]
+
+    @Test("reading chosen members skips the rest but accepts and refuses exactly what a full parse does", arguments: memberDocuments)
+    func members(text: String) throws {
+        let bytes = Array(text.utf8)
+        let full = Result { () throws(JSONParseError) in try JSONValue(parsing: bytes) }
+        let chosen = Result { try bytes.withUnsafeBytes { try JSONParser.parseMembers($0, keeping: ["keep", "n"]) } }
+        switch (full, chosen) {
+        case (.success(let value), .success(let members)):
+            let object = try #require(value.objectValue)
+            #expect(members == object.filter { ["keep", "n"].contains($0.key) })
+        case (.success(let value), .failure):
+            #expect(value.objectValue == nil, "only a top level that is not an object may be refused")
+        case (.failure, .failure):
+            break
+        default:
+            Issue.record("full parse \(full), chosen members \(chosen)")
+        }
+    }
+
+    @Test("skipped members are checked as strict UTF-8 too")
+    func membersInvalidUTF8() {
+        let bytes: [UInt8] = Array(#"{"skip":""#.utf8) + [0xC3, 0x28] + Array(#"","keep":1}"#.utf8)
+        #expect(throws: JSONParseError.self) {
+            try bytes.withUnsafeBytes { try JSONParser.parseMembers($0, keeping: ["keep"]) }
+        }
+    }
 }

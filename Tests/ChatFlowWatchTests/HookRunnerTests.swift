@@ -75,6 +75,32 @@ struct HookRunnerTests {
         #expect(result.droppedBytes == 5_000_004 - 1000)
     }
 
+    @Test("one supervisor runs many hooks at once: each gets its own output and status; a hung one delays none", .timeLimit(.minutes(1)))
+    func manyAtOnce() async {
+        // Written before any is started: a script still open for writing in another thread
+        // while one is spawned fails with ETXTBSY.
+        let paths = [script("echo hung; exec sleep 60")]
+            + (1..<16).map { script("sleep 0.\($0 % 4); echo out-\($0); echo err-\($0) >&2; exit \($0)") }
+        let results = await withTaskGroup(of: (Int, HookResult).self) { group in
+            for index in 0..<16 {
+                group.addTask {
+                    (index, await HookRunner.run(invocation(paths[index], timeout: index == 0 ? 2 : 30)))
+                }
+            }
+            var all: [Int: HookResult] = [:]
+            for await (index, result) in group { all[index] = result }
+            return all
+        }
+        let hungResult = results[0]!
+        #expect(hungResult.outcome == .timedOut(after: 2))
+        for index in 1..<16 {
+            let result = results[index]!
+            #expect(result.outcome == .exited(code: Int32(index)))
+            #expect(String(decoding: result.output, as: UTF8.self).split(separator: "\n").sorted() == ["err-\(index)", "out-\(index)"])
+            #expect(result.endedAt < hungResult.endedAt, "hook \(index) finished while the hung one was still running")
+        }
+    }
+
     @Test("a missing executable fails to launch")
     func missing() async {
         let result = await HookRunner.run(invocation("/nonexistent/hook"))
@@ -114,6 +140,45 @@ struct HookCatalogTests {
         chmod(directory, 0o777)
         let (none, all) = HookCatalog(directory: directory).hooks(for: "testing")
         #expect(none.isEmpty && all.count >= 3, "a world-writable hooks directory refuses everything")
+    }
+}
+
+@Suite("Hook lookup cache")
+struct HookLookupCacheTests {
+    @Test("a remembered lookup notices permission changes, edits, new and removed hooks at once", .timeLimit(.minutes(1)))
+    func noticesChanges() async throws {
+        let directory = NSTemporaryDirectory() + "hooks-\(UUID().uuidString)"
+        mkdir(directory, 0o755)
+        chmod(directory, 0o755)
+        func write(_ name: String, _ text: String = "#!/bin/sh\n", mode: mode_t = 0o755) {
+            _ = FileManager.default.createFile(atPath: directory + "/" + name, contents: Data(text.utf8))
+            chmod(directory + "/" + name, mode)
+        }
+        write("testing")
+        let cache = HookLookupCache(catalog: HookCatalog(directory: directory))
+        func names() -> [String] { cache.hooks(for: "testing").hooks.map(\.name) }
+        // Lookups are remembered once the files are older than the clock's granularity.
+        #expect(await eventually(timeout: 5) { _ = names(); return cache.isRemembered("testing") })
+        #expect(names() == ["testing"])
+
+        chmod(directory + "/testing", 0o775)
+        #expect(names().isEmpty && cache.hooks(for: "testing").refused.count == 1, "group-writable now: refused")
+        chmod(directory + "/testing", 0o755)
+        #expect(names() == ["testing"])
+
+        write("testing", "#!/bin/sh\n# chatflow-timeout: 3\n")
+        #expect(cache.hooks(for: "testing").hooks.first?.timeout == 3)
+
+        mkdir(directory + "/testing.d", 0o755)
+        chmod(directory + "/testing.d", 0o755)
+        write("testing.d/10-more")
+        #expect(names() == ["testing", "testing.d/10-more"])
+
+        #expect(await eventually(timeout: 5) { _ = names(); return cache.isRemembered("testing") })
+        unlink(directory + "/testing")
+        #expect(names() == ["testing.d/10-more"])
+        chmod(directory, 0o777)
+        #expect(names().isEmpty, "a world-writable hooks directory refuses everything")
     }
 }
 

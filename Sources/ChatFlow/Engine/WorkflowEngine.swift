@@ -223,6 +223,13 @@ public final class WorkflowEngine: Sendable {
         return try backend.store.readWithText(id)
     }
 
+    /// Where an instance stands and the state file's bytes, read fresh without building the
+    /// whole state (see `InstanceSummary`); `nil` if it does not exist.
+    public func freshSummaryWithText(_ id: String) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
+        try Identifiers.validateInstanceID(id)
+        return try backend.store.readSummaryWithText(id)
+    }
+
     /// The whole history of an instance, oldest first, the open entry last.
     public func history(_ id: String) throws(ChatFlowError) -> [HistoryEntry] {
         guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: root) }

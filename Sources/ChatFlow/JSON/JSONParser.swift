@@ -21,6 +21,21 @@ struct JSONParser {
         return value
     }
 
+    /// Parses a document whose top level must be an object, building only the members named in
+    /// `keys`; every other value is checked exactly as strictly but not built. For readers that
+    /// need a few fields of a state whose variables and snapshots may be large.
+    static func parseMembers(_ bytes: UnsafeRawBufferPointer, keeping keys: Set<String>) throws(JSONParseError)
+        -> [String: JSONValue]
+    {
+        var parser = JSONParser(bytes)
+        parser.skipWhitespace()
+        guard parser.current == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
+        let members = try parser.parseObjectMembers(keeping: keys)
+        parser.skipWhitespace()
+        guard parser.index == bytes.count else { throw parser.error("unexpected text after the JSON value") }
+        return members
+    }
+
     private func error(_ reason: String) -> JSONParseError {
         JSONParseError(offset: index, reason: reason)
     }
@@ -72,12 +87,17 @@ struct JSONParser {
     }
 
     private mutating func parseObject() throws(JSONParseError) -> JSONValue {
+        .object(try parseObjectMembers(keeping: nil))
+    }
+
+    /// An object's members; with `keys`, only those are built and the other values skipped.
+    private mutating func parseObjectMembers(keeping keys: Set<String>?) throws(JSONParseError) -> [String: JSONValue] {
         try enter()
         defer { depth -= 1 }
         index += 1
         var members: [String: JSONValue] = [:]
         skipWhitespace()
-        if current == UInt8(ascii: "}") { index += 1; return .object(members) }
+        if current == UInt8(ascii: "}") { index += 1; return members }
         while true {
             guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
             let key = try parseString()
@@ -85,12 +105,91 @@ struct JSONParser {
             guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
             index += 1
             skipWhitespace()
-            members[key] = try parseValue()
+            if let keys, !keys.contains(key) {
+                try skipValue()
+            } else {
+                members[key] = try parseValue()
+            }
             skipWhitespace()
             switch current {
             case UInt8(ascii: ","): index += 1; skipWhitespace()
-            case UInt8(ascii: "}"): index += 1; return .object(members)
+            case UInt8(ascii: "}"): index += 1; return members
             default: throw error("expected ',' or '}' in object")
+            }
+        }
+    }
+
+    /// Checks one value as `parseValue` would, building nothing.
+    private mutating func skipValue() throws(JSONParseError) {
+        guard let byte = current else { throw error("unexpected end of JSON") }
+        switch byte {
+        case UInt8(ascii: "{"), UInt8(ascii: "["):
+            try enter()
+            defer { depth -= 1 }
+            let isObject = byte == UInt8(ascii: "{")
+            let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            index += 1
+            skipWhitespace()
+            if current == close { index += 1; return }
+            while true {
+                if isObject {
+                    guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
+                    try skipString()
+                    skipWhitespace()
+                    guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
+                    index += 1
+                    skipWhitespace()
+                }
+                try skipValue()
+                skipWhitespace()
+                switch current {
+                case UInt8(ascii: ","): index += 1; skipWhitespace()
+                case close: index += 1; return
+                default: throw error(isObject ? "expected ',' or '}' in object" : "expected ',' or ']' in array")
+                }
+            }
+        case UInt8(ascii: "\""): try skipString()
+        case UInt8(ascii: "t"): try expectLiteral("true")
+        case UInt8(ascii: "f"): try expectLiteral("false")
+        case UInt8(ascii: "n"): try expectLiteral("null")
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber()
+        default: throw error("unexpected character '\(printable(byte))'")
+        }
+    }
+
+    /// Checks a string as `parseString` would (escapes, control characters, UTF-8), building nothing.
+    private mutating func skipString() throws(JSONParseError) {
+        index += 1
+        let start = index
+        var ascii = true
+        while true {
+            guard let byte = current else { throw error("unterminated string") }
+            switch byte {
+            case UInt8(ascii: "\""):
+                // Escapes decode to whole UTF-8 sequences (never continuation bytes), so checking
+                // the raw text gives the same verdict as checking the decoded string.
+                if !ascii && String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) == nil {
+                    throw JSONParseError(offset: start, reason: "string is not valid UTF-8")
+                }
+                index += 1
+                return
+            case UInt8(ascii: "\\"):
+                index += 1
+                guard let escape = current else { throw error("unterminated escape") }
+                index += 1
+                switch escape {
+                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
+                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
+                    break
+                case UInt8(ascii: "u"):
+                    var scratch: [UInt8] = []
+                    try appendUnicodeEscape(to: &scratch)
+                default: throw error("invalid escape '\\\(printable(escape))'")
+                }
+            default:
+                if byte < 0x20 { throw error("control character in string") }
+                if byte >= 0x80 { ascii = false }
+                index += 1
             }
         }
     }
@@ -114,6 +213,13 @@ struct JSONParser {
     }
 
     private mutating func parseNumber() throws(JSONParseError) -> JSONNumber {
+        let range = try scanNumber()
+        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+        return JSONNumber(validatedLiteral: text)
+    }
+
+    /// Checks the number at the cursor against the JSON grammar and moves past it.
+    private mutating func scanNumber() throws(JSONParseError) -> Range<Int> {
         let start = index
         func isDigit(_ b: UInt8?) -> Bool { b.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
         if current == UInt8(ascii: "-") { index += 1 }
@@ -135,8 +241,7 @@ struct JSONParser {
             guard isDigit(current) else { throw error("invalid number: digit expected in exponent") }
             while isDigit(current) { index += 1 }
         }
-        let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self)
-        return JSONNumber(validatedLiteral: text)
+        return start..<index
     }
 
     private mutating func parseString() throws(JSONParseError) -> String {

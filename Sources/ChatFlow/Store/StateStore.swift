@@ -49,21 +49,50 @@ struct StateStore: Sendable {
     /// The state and the exact bytes it was parsed from.
     func readWithText(_ id: String) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
         let path = layout.stateFile(id)
-        let bytes: [UInt8]
+        guard let bytes = try readStateBytes(path) else { return nil }
+        let state = try StateStore.decodeState(bytes, path: path)
+        try StateStore.checkName(of: state.instanceID, id: id, path: path)
+        return (state, bytes)
+    }
+
+    /// The state's summary and its bytes, or `nil` if there is no state file.
+    func readSummaryWithText(_ id: String) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
+        let path = layout.stateFile(id)
+        guard let bytes = try readStateBytes(path) else { return nil }
+        let members: [String: JSONValue]
+        do {
+            members = try bytes.withUnsafeBytes { buffer throws(JSONParseError) in
+                try JSONParser.parseMembers(buffer, keeping: InstanceSummary.keys)
+            }
+        } catch {
+            throw .corruptState(path: path, reason: "not valid JSON: \(error)")
+        }
+        let summary: InstanceSummary
+        do {
+            summary = try InstanceSummary(members: members)
+        } catch {
+            throw .corruptState(path: path, reason: error.reason)
+        }
+        try StateStore.checkName(of: summary.instanceID, id: id, path: path)
+        return (summary, bytes)
+    }
+
+    private func readStateBytes(_ path: String) throws(ChatFlowError) -> [UInt8]? {
         do {
             let file = try FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-            bytes = try file.readAll(limit: StateStore.maximumStateBytes)
+            return try file.readAll(limit: StateStore.maximumStateBytes)
         } catch {
             guard case .io(_, _, let code) = error else { throw error }
             if code == ENOENT { return nil }
             if code == ELOOP { throw .corruptState(path: path, reason: "is a symbolic link") }
             throw error
         }
-        let state = try StateStore.decodeState(bytes, path: path)
-        guard state.instanceID == id else {
-            throw .corruptState(path: path, reason: "instance_id '\(state.instanceID)' does not match the file name")
+    }
+
+    private static func checkName(of instanceID: String, id: String, path: String) throws(ChatFlowError) {
+        guard instanceID == id else {
+            throw .corruptState(path: path, reason: "instance_id '\(instanceID)' does not match the file name")
         }
-        return (state, bytes)
     }
 
     /// Parses state bytes, reporting the path on failure.

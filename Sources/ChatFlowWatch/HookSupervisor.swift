@@ -1,0 +1,200 @@
+import CChatFlowShims
+import ChatFlow
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The one thread that waits for every running hook: their output pipes and pidfds sit in an
+/// epoll set, their deadlines behind one timerfd.
+///
+/// Handing a hook over adds two descriptors to the set and, only when its deadline is the
+/// earliest, re-arms the timer; neither wakes the thread. So a hook's first milliseconds, when
+/// it is starting up, are not shared with watcher threads being woken or created for it. The
+/// thread wakes when a hook writes output, exits, or reaches a deadline.
+final class HookSupervisor: Sendable {
+    static let shared = HookSupervisor()
+
+    /// What is known of one running hook.
+    private struct Entry {
+        let child: HookRunner.Child
+        let pidfd: Int32
+        let timeout: Double
+        let grace: Double
+        let deadline: Double
+        let completion: @Sendable (HookResult) -> Void
+        var tail: OutputTail
+        var pipeOpen = true
+        var timedOut = false
+        var killAt: Double?
+        var exitStatus: Int32?
+        /// After exit, how long output is still read (a daemon left behind may hold the pipe).
+        var drainUntil: Double?
+
+        /// When the supervisor must look at this hook without being woken by a descriptor.
+        var nextCheck: Double {
+            if exitStatus != nil { return drainUntil ?? 0 }
+            var next = timedOut ? (killAt ?? .infinity) : deadline
+            // Without a pidfd (kernels before 5.3) the exit is found by polling.
+            if pidfd < 0 { next = min(next, Timestamps.monotonic() + 0.05) }
+            return next
+        }
+    }
+
+    private struct State {
+        var entries: [UInt64: Entry] = [:]
+        var nextID: UInt64 = 1
+        var armedFor = Double.infinity
+    }
+
+    private let state = Mutex(State())
+    private let epoll: Int32
+    private let timer: Int32
+    private static let timerToken: UInt64 = 0
+
+    private init() {
+        epoll = chatflow_epoll_create()
+        timer = chatflow_timerfd_create()
+        precondition(epoll >= 0 && timer >= 0, "epoll/timerfd unavailable: \(String(cString: strerror(errno)))")
+        _ = chatflow_epoll_add(epoll, timer, HookSupervisor.timerToken)
+        startThread { [self] in loop() }
+    }
+
+    /// Watches `child` until it has exited and its output is read, then calls `completion`
+    /// (on the supervisor's thread).
+    func supervise(_ child: HookRunner.Child, _ invocation: HookInvocation, completion: @escaping @Sendable (HookResult) -> Void) {
+        let pidfd = chatflow_pidfd_open(child.pid)
+        let flags = fcntl(child.output, F_GETFL)
+        _ = fcntl(child.output, F_SETFL, flags | O_NONBLOCK)
+        let entry = Entry(
+            child: child, pidfd: pidfd, timeout: invocation.timeout, grace: invocation.gracePeriod,
+            deadline: Timestamps.monotonic() + invocation.timeout, completion: completion,
+            tail: OutputTail(limit: invocation.outputLimit))
+        state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.entries[id] = entry
+            _ = chatflow_epoll_add(epoll, child.output, id << 1)
+            if pidfd >= 0 { _ = chatflow_epoll_add(epoll, pidfd, id << 1 | 1) }
+            arm(&state, for: entry.nextCheck)
+        }
+    }
+
+    /// Moves the timer earlier if `time` is before what it is armed for.
+    private func arm(_ state: inout State, for time: Double) {
+        guard time < state.armedFor else { return }
+        state.armedFor = time
+        _ = chatflow_timerfd_arm(timer, max(time, 1e-6))
+    }
+
+    private func loop() {
+        var tokens = [UInt64](repeating: 0, count: 64)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = tokens.withUnsafeMutableBufferPointer { chatflow_epoll_wait(epoll, $0.baseAddress, 64, -1) }
+            if count < 0 {
+                if errno != EINTR { usleep(10_000) }
+                continue
+            }
+            var finished: [(Entry, HookResult)] = []
+            state.withLock { state in
+                for token in tokens.prefix(Int(count)) {
+                    if token == HookSupervisor.timerToken {
+                        var expirations: UInt64 = 0
+                        _ = read(timer, &expirations, 8)
+                        state.armedFor = .infinity
+                        continue
+                    }
+                    guard var entry = state.entries[token >> 1] else { continue }
+                    if token & 1 == 0 {
+                        drain(&entry, buffer: &buffer)
+                    } else {
+                        reap(&entry)
+                    }
+                    state.entries[token >> 1] = entry
+                }
+                let now = Timestamps.monotonic()
+                var earliest = Double.infinity
+                for (id, var entry) in state.entries {
+                    check(&entry, now: now)
+                    if entry.exitStatus != nil && (!entry.pipeOpen || now >= entry.drainUntil ?? 0) {
+                        state.entries[id] = nil
+                        finished.append((entry, finish(entry)))
+                        continue
+                    }
+                    state.entries[id] = entry
+                    earliest = min(earliest, entry.nextCheck)
+                }
+                // Re-arm for the earliest remaining check (the expiry disarmed it, or it may be later now).
+                state.armedFor = .infinity
+                if earliest < .infinity { arm(&state, for: earliest) }
+            }
+            for (entry, result) in finished { entry.completion(result) }
+        }
+    }
+
+    /// Reads what the pipe has (at most 1 MiB per wake, so a flooding hook cannot starve the
+    /// others; epoll reports the rest); at EOF stops watching it.
+    private func drain(_ entry: inout Entry, buffer: inout [UInt8]) {
+        for _ in 0..<16 where entry.pipeOpen {
+            let got = buffer.withUnsafeMutableBytes { read(entry.child.output, $0.baseAddress, $0.count) }
+            if got > 0 {
+                entry.tail.append(buffer[0..<got])
+                if got < buffer.count { return }
+                continue
+            }
+            if got < 0 && errno == EINTR { continue }
+            if got < 0 && errno == EAGAIN { return }
+            entry.pipeOpen = false
+            _ = chatflow_epoll_remove(epoll, entry.child.output)
+        }
+    }
+
+    /// Collects the exit status if the hook has exited; then ends what it left in its group.
+    private func reap(_ entry: inout Entry) {
+        guard entry.exitStatus == nil else { return }
+        var status: Int32 = 0
+        var result: pid_t
+        repeat { result = waitpid(entry.child.pid, &status, WNOHANG) } while result < 0 && errno == EINTR
+        guard result == entry.child.pid || result < 0 else { return }
+        entry.exitStatus = result < 0 ? 0 : status
+        kill(-entry.child.pid, SIGKILL)
+        if entry.pidfd >= 0 { _ = chatflow_epoll_remove(epoll, entry.pidfd) }
+        entry.drainUntil = Timestamps.monotonic() + 0.2
+    }
+
+    /// Deadlines: TERM to the group at the timeout, KILL after the grace period.
+    private func check(_ entry: inout Entry, now: Double) {
+        if entry.pidfd < 0 { reap(&entry) }
+        guard entry.exitStatus == nil else { return }
+        if !entry.timedOut && now >= entry.deadline {
+            entry.timedOut = true
+            kill(-entry.child.pid, SIGTERM)
+            entry.killAt = now + entry.grace
+        }
+        if let killAt = entry.killAt, now >= killAt {
+            kill(-entry.child.pid, SIGKILL)
+            entry.killAt = nil
+        }
+    }
+
+    /// Closes the hook's descriptors and makes its result.
+    private func finish(_ entry: Entry) -> HookResult {
+        if entry.pipeOpen { _ = chatflow_epoll_remove(epoll, entry.child.output) }
+        close(entry.child.output)
+        if entry.pidfd >= 0 { close(entry.pidfd) }
+        let status = entry.exitStatus ?? 0
+        let outcome: HookOutcome
+        if entry.timedOut {
+            outcome = .timedOut(after: entry.timeout)
+        } else if status & 0x7F == 0 {
+            outcome = .exited(code: (status >> 8) & 0xFF)
+        } else {
+            outcome = .signaled(signal: status & 0x7F)
+        }
+        return HookResult(
+            outcome: outcome, pid: entry.child.pid, startedAt: entry.child.startedAt, endedAt: Timestamps.unix(),
+            output: entry.tail.bytes, droppedBytes: entry.tail.dropped)
+    }
+}
