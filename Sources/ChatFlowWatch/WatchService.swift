@@ -287,7 +287,7 @@ public final class WatchService: Sendable {
             logRefused(hooks.refused)
             logTransition(job.transition, hooks: hooks.hooks.count)
         }
-        let launch = HookRunner.start(invocation(for: first, job.transition, stdin: job.stateText))
+        let launch = HookRunner.start(invocation(for: first, job.transition, stdin: job.stateText), childFirst: true)
         if let pid = launch.pid { runningHooks.withLock { _ = $0.insert(pid) } }
         return Mailboxes.StartedHooks(hooks: hooks.hooks, first: launch)
     }

@@ -163,7 +163,7 @@ extension Bench {
         }
 
         // Alternate rounds between the sides, so drift in the machine's speed hits both alike.
-        let rounds = quick ? 2 : 10
+        let rounds = quick ? 2 : 20
         let perRound = 50
         for round in 0..<rounds {
             for index in sides.indices {
