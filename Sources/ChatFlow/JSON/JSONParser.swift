@@ -21,16 +21,18 @@ struct JSONParser {
         return value
     }
 
-    /// Parses a document whose top level must be an object, building only the members named in
-    /// `keys`; every other value is checked exactly as strictly but not built. For readers that
-    /// need a few fields of a state whose variables and snapshots may be large.
-    static func parseMembers(_ bytes: UnsafeRawBufferPointer, keeping keys: Set<String>) throws(JSONParseError)
+    /// Parses a document whose top level must be an object, building every member except those
+    /// named in `skipping`: those are checked exactly as strictly but not built, and stand in the
+    /// result as an empty value of their kind (`{}`, `[]`, `""`, `0`, `true`/`false`, `null`), so
+    /// callers can still check that they exist and their types. For readers that do not need a
+    /// state's user data, which can be large.
+    static func parseMembers(_ bytes: UnsafeRawBufferPointer, skipping skipped: Set<String>) throws(JSONParseError)
         -> [String: JSONValue]
     {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         guard parser.current == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
-        let members = try parser.parseObjectMembers(keeping: keys)
+        let members = try parser.parseObjectMembers(skipping: skipped)
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.error("unexpected text after the JSON value") }
         return members
@@ -87,11 +89,11 @@ struct JSONParser {
     }
 
     private mutating func parseObject() throws(JSONParseError) -> JSONValue {
-        .object(try parseObjectMembers(keeping: nil))
+        .object(try parseObjectMembers(skipping: []))
     }
 
-    /// An object's members; with `keys`, only those are built and the other values skipped.
-    private mutating func parseObjectMembers(keeping keys: Set<String>?) throws(JSONParseError) -> [String: JSONValue] {
+    /// An object's members; those named in `skipped` are checked, not built.
+    private mutating func parseObjectMembers(skipping skipped: Set<String>) throws(JSONParseError) -> [String: JSONValue] {
         try enter()
         defer { depth -= 1 }
         index += 1
@@ -105,8 +107,8 @@ struct JSONParser {
             guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
             index += 1
             skipWhitespace()
-            if let keys, !keys.contains(key) {
-                try skipValue()
+            if !skipped.isEmpty && skipped.contains(key) {
+                members[key] = try skipValue()
             } else {
                 members[key] = try parseValue()
             }
@@ -119,8 +121,9 @@ struct JSONParser {
         }
     }
 
-    /// Checks one value as `parseValue` would, building nothing.
-    private mutating func skipValue() throws(JSONParseError) {
+    /// Checks one value as `parseValue` would, building nothing; returns an empty value of its kind.
+    @discardableResult
+    private mutating func skipValue() throws(JSONParseError) -> JSONValue {
         guard let byte = current else { throw error("unexpected end of JSON") }
         switch byte {
         case UInt8(ascii: "{"), UInt8(ascii: "["):
@@ -128,9 +131,10 @@ struct JSONParser {
             defer { depth -= 1 }
             let isObject = byte == UInt8(ascii: "{")
             let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+            let empty: JSONValue = isObject ? .emptyObject : .array([])
             index += 1
             skipWhitespace()
-            if current == close { index += 1; return }
+            if current == close { index += 1; return empty }
             while true {
                 if isObject {
                     guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
@@ -144,15 +148,15 @@ struct JSONParser {
                 skipWhitespace()
                 switch current {
                 case UInt8(ascii: ","): index += 1; skipWhitespace()
-                case close: index += 1; return
+                case close: index += 1; return empty
                 default: throw error(isObject ? "expected ',' or '}' in object" : "expected ',' or ']' in array")
                 }
             }
-        case UInt8(ascii: "\""): try skipString()
-        case UInt8(ascii: "t"): try expectLiteral("true")
-        case UInt8(ascii: "f"): try expectLiteral("false")
-        case UInt8(ascii: "n"): try expectLiteral("null")
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber()
+        case UInt8(ascii: "\""): try skipString(); return .string("")
+        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
+        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
+        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
+        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber(); return .number(JSONNumber(0))
         default: throw error("unexpected character '\(printable(byte))'")
         }
     }

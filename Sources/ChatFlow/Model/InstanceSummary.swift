@@ -1,7 +1,7 @@
-/// The fields of an instance's state that say where it stands, read without building the rest
-/// (variables, meta, the schema and the open entry's snapshot can be large). The watcher reads
-/// this on every change: the whole file is still checked to be valid JSON, and these fields
-/// are checked as strictly as `InstanceState` checks them, except against the schema.
+/// The fields of an instance's state that say where it stands, read without building the
+/// members that hold user data (`variables`, `meta`), which can be large. The watcher reads this
+/// on every change. Everything else is checked exactly as `InstanceState` checks it (the skipped
+/// members too are checked to be strict JSON objects), so a file one refuses, the other refuses.
 public struct InstanceSummary: Sendable, Hashable {
     public var instanceID: String
     public var featureID: String
@@ -32,32 +32,11 @@ public struct InstanceSummary: Sendable, Hashable {
             historyLength: state.historyLength)
     }
 
-    static let keys: Set<String> = [
-        "instance_id", "feature_id", "workflow_name", "current_phase", "previous_phase", "status", "history_length",
-    ]
+    /// Members not built, only checked (see `JSONParser.parseMembers`).
+    static let unbuilt: Set<String> = ["variables", "meta"]
 
+    /// Validates `members` as a state (with the unbuilt members standing in as empty values of their kind).
     init(members: [String: JSONValue]) throws(StateDecodingError) {
-        let reader = try JSONObjectReader(.object(members), context: "the state")
-        let statusText = try reader.string("status")
-        guard let status = InstanceStatus(rawValue: statusText) else {
-            throw StateDecodingError(reason: "status '\(statusText)' is not created, running, completed or failed")
-        }
-        self.init(
-            instanceID: try reader.string("instance_id"), featureID: try reader.string("feature_id"),
-            workflowName: try reader.string("workflow_name"), currentPhase: try reader.string("current_phase"),
-            previousPhase: try reader.optionalString("previous_phase"), status: status,
-            historyLength: try reader.int("history_length"))
-        guard Identifiers.isInstanceID(instanceID) else {
-            throw StateDecodingError(reason: "instance_id '\(instanceID)' is not a valid instance id")
-        }
-        if let problem = Identifiers.nameProblem(featureID) {
-            throw StateDecodingError(reason: "feature_id: \(problem)")
-        }
-        for (key, phase) in [("current_phase", currentPhase), ("previous_phase", previousPhase ?? currentPhase)] {
-            if let problem = Identifiers.nameProblem(phase) { throw StateDecodingError(reason: "\(key): \(problem)") }
-        }
-        guard historyLength >= 1 else {
-            throw StateDecodingError(reason: "history_length \(historyLength) must be at least 1")
-        }
+        self.init(try InstanceState(json: .object(members)))
     }
 }

@@ -62,7 +62,7 @@ struct StateStore: Sendable {
         let members: [String: JSONValue]
         do {
             members = try bytes.withUnsafeBytes { buffer throws(JSONParseError) in
-                try JSONParser.parseMembers(buffer, keeping: InstanceSummary.keys)
+                try JSONParser.parseMembers(buffer, skipping: InstanceSummary.unbuilt)
             }
         } catch {
             throw .corruptState(path: path, reason: "not valid JSON: \(error)")
