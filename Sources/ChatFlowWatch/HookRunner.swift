@@ -210,9 +210,12 @@ public enum HookRunner {
             &attributes, chatflow_spawn_setsid_flag() | Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         // The inherited part is built once; only the hook's own variables are copied per run.
-        let own = invocation.environment.map { strdup("\($0.key)=\($0.value)") }
+        // PWD follows the working directory (an inherited PWD would name the watcher's).
+        var variables = invocation.environment
+        if variables["PWD"] == nil { variables["PWD"] = invocation.workingDirectory }
+        let own = variables.map { strdup("\($0.key)=\($0.value)") }
         defer { own.forEach { free($0) } }
-        let inherited = inheritedEnvironment.entries.filter { invocation.environment[$0.key] == nil }.map(\.pointer)
+        let inherited = inheritedEnvironment.entries.filter { variables[$0.key] == nil }.map(\.pointer)
         var pid: pid_t = 0
         let spawnResult = withCStrings([invocation.executable]) { argv in
             posix_spawn(&pid, invocation.executable, &actions, &attributes, argv, inherited + own + [nil])

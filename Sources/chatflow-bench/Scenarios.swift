@@ -122,6 +122,8 @@ extension Bench {
         let marks: String
         var samples = Samples()
         var written = 0
+        /// Each round's median latency in ms, for the paired comparison.
+        var roundMedians: [Double] = []
     }
 
     func hookLatency(compare: Bool) throws {
@@ -178,10 +180,13 @@ extension Bench {
                 try waitFor("every hook", timeout: 60) { lines(side.marks).count >= expected }
                 // Hook lines are in position order for both listeners (one instance, serial).
                 let stamps = lines(side.marks).compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
+                var round: [Double] = []
                 for (seq, time) in writerTimes(report)[side.id] ?? [:] {
                     let position = side.written + seq + 1
-                    if position < stamps.count { sides[index].samples.add(seconds: stamps[position] - time) }
+                    if position < stamps.count { round.append(stamps[position] - time) }
                 }
+                round.forEach { sides[index].samples.add(seconds: $0) }
+                if !round.isEmpty { sides[index].roundMedians.append(round.sorted()[round.count / 2] * 1000) }
                 sides[index].written += perRound
             }
         }
@@ -195,6 +200,16 @@ extension Bench {
         record(theirs)
         if let a = ours.p50, let b = theirs.p50, let c = ours.p99, let d = theirs.p99, b > 0, d > 0 {
             record(Figure(name: "hook_latency.ratio_chatflow_to_loop", unit: "x", p50: a / b, p99: c / d, note: "< 1: ChatFlow is faster"))
+        }
+        // Rounds alternate, so each pair of neighbouring rounds saw the same machine: the
+        // per-round difference is steadier than the two pooled distributions when the VM drifts.
+        let differences = zip(sides[0].roundMedians, sides[1].roundMedians).map { $0 - $1 }.sorted()
+        if !differences.isEmpty {
+            let faster = differences.filter { $0 < 0 }.count
+            record(Figure(
+                name: "hook_latency.paired_rounds", unit: "ms", p50: differences[differences.count / 2], max: differences.last,
+                n: differences.count, value: Double(faster),
+                note: "chatflow − loop, median of each round; value: rounds where chatflow was faster"))
         }
     }
 

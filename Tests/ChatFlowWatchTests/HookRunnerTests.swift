@@ -31,10 +31,10 @@ private func isGone(_ pid: Int32) -> Bool {
 struct HookRunnerTests {
     @Test("passes environment, stdin and working directory; reports the exit code")
     func basics() async {
-        let path = script("echo \"$CHATFLOW_PHASE\"; cat; pwd; exit 3")
+        let path = script("echo \"$CHATFLOW_PHASE\"; cat; pwd; echo \"$PWD\"; exit 3")
         let result = await HookRunner.run(invocation(path, stdin: "{\"a\":1}"))
         #expect(result.outcome == .exited(code: 3))
-        #expect(String(decoding: result.output, as: UTF8.self) == "testing\n{\"a\":1}/tmp\n")
+        #expect(String(decoding: result.output, as: UTF8.self) == "testing\n{\"a\":1}/tmp\n/tmp\n")
     }
 
     @Test("a signal ending the hook is reported as such")
