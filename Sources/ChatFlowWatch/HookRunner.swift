@@ -217,8 +217,17 @@ public enum HookRunner {
         defer { own.forEach { free($0) } }
         let inherited = inheritedEnvironment.entries.filter { variables[$0.key] == nil }.map(\.pointer)
         var pid: pid_t = 0
-        let spawnResult = withCStrings([invocation.executable]) { argv in
-            posix_spawn(&pid, invocation.executable, &actions, &attributes, argv, inherited + own + [nil])
+        let environment = inherited + own + [nil]
+        var spawnResult: Int32 = 0
+        // ETXTBSY: the hook file is open for writing somewhere, often only for a moment (an
+        // editor saving it, or another process's half-started child holding a copy of a
+        // descriptor). A few short retries, then it counts as a failed launch.
+        for pause in [0, 1_000, 4_000, 16_000] as [useconds_t] {
+            if pause > 0 { usleep(pause) }
+            spawnResult = withCStrings([invocation.executable]) { argv in
+                posix_spawn(&pid, invocation.executable, &actions, &attributes, argv, environment)
+            }
+            if spawnResult != ETXTBSY { break }
         }
         if childFirst && spawnResult == 0 { sched_yield() }
         close(writeEnd)

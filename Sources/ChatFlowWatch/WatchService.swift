@@ -71,7 +71,15 @@ public final class WatchService: Sendable {
         let lock: LockFile
         do {
             try engine.prepare()
-            let (acquired, holder) = try LockFile.tryAcquire(layout.locksDirectory + "/watch.lock")
+            var (acquired, holder) = try LockFile.tryAcquire(layout.locksDirectory + "/watch.lock")
+            // A watcher killed while spawning a hook leaves that half-started child holding a copy
+            // of its descriptors (the lock's among them) until it has exec'd: if the recorded
+            // holder is dead, wait for that moment to pass.
+            let deadline = Timestamps.monotonic() + 2
+            while acquired == nil, let pid = Int32(holder), kill(pid, 0) != 0 && errno == ESRCH, Timestamps.monotonic() < deadline {
+                usleep(10_000)
+                (acquired, holder) = try LockFile.tryAcquire(layout.locksDirectory + "/watch.lock")
+            }
             guard let acquired else { throw WatchError.alreadyWatching(root: layout.root, pid: holder) }
             lock = acquired
             let loaded = try Ledger(layout: layout)

@@ -1,3 +1,4 @@
+import Testing
 import ChatFlow
 import Foundation
 
@@ -111,10 +112,12 @@ final class Watcher: @unchecked Sendable {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Waits for the "watching " line.
+    /// Waits for the "watching " line; on failure the watcher's log goes into the test's issue.
     func ready() async -> Bool {
-        await eventually { log.split(separator: "\n").contains { $0.hasPrefix("watching ") } || !process.isRunning }
+        let ready = await eventually { log.split(separator: "\n").contains { $0.hasPrefix("watching ") } || !process.isRunning }
             && process.isRunning
+        if !ready { Issue.record("the watcher did not become ready; its log:\n\(log.suffix(3000))") }
+        return ready
     }
 
     /// SIGTERM, then the exit status.
