@@ -223,8 +223,15 @@ public final class WatchService: Sendable {
             if next < summary.historyLength - 1 {
                 // Several phases entered since the last look: their names are in the history,
                 // read with the whole state (which may have moved on again; it only grows).
-                guard let (state, text) = try? engine.freshStatusWithText(id) else { continue }
-                (summary, stateText) = (InstanceSummary(state), text)
+                let state: InstanceState
+                do {
+                    guard let read = try engine.freshStatusWithText(id) else { continue }
+                    (state, stateText) = read
+                } catch {
+                    reportOnce(id, "skipping an unreadable state file", "\(error)")
+                    continue
+                }
+                summary = InstanceSummary(state)
                 end = TransitionDetector.end(of: summary)
                 history = { [engine] start in try? engine.history(of: state, from: start) }
             }
