@@ -186,15 +186,7 @@ public final class WatchService: Sendable {
         let ledger = ledger.withLock { $0! }
         for id in ids {
             guard let key = InstanceKey(id) else { continue }
-            var summary: InstanceSummary
-            var stateText: [UInt8]
-            do {
-                guard let read = try engine.freshSummaryWithText(id) else { continue }
-                (summary, stateText) = read
-            } catch {
-                reportOnce(id, "skipping an unreadable state file", "\(error)")
-                continue
-            }
+            guard var (summary, stateText) = readState(id, engine.freshSummaryWithText) else { continue }
             reported.withLock { $0[id] = nil }
             var end = TransitionDetector.end(of: summary)
             if initial && configuration.fromNow {
@@ -223,15 +215,8 @@ public final class WatchService: Sendable {
             if next < summary.historyLength - 1 {
                 // Several phases entered since the last look: their names are in the history,
                 // read with the whole state (which may have moved on again; it only grows).
-                let state: InstanceState
-                do {
-                    guard let read = try engine.freshStatusWithText(id) else { continue }
-                    (state, stateText) = read
-                } catch {
-                    reportOnce(id, "skipping an unreadable state file", "\(error)")
-                    continue
-                }
-                summary = InstanceSummary(state)
+                guard let (state, text) = readState(id, engine.freshStatusWithText) else { continue }
+                (summary, stateText) = (InstanceSummary(state), text)
                 end = TransitionDetector.end(of: summary)
                 history = { [engine] start in try? engine.history(of: state, from: start) }
             }
@@ -274,6 +259,16 @@ public final class WatchService: Sendable {
             try ledger.record(hookless)
         } catch {
             logger.error("cannot record the ledger", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// `read(id)`, or `nil` when the file is gone or unreadable (reported once per problem).
+    private func readState<T>(_ id: String, _ read: (String) throws(ChatFlowError) -> T?) -> T? {
+        do {
+            return try read(id)
+        } catch {
+            reportOnce(id, "skipping an unreadable state file", "\(error)")
+            return nil
         }
     }
 
