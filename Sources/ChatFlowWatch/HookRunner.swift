@@ -66,10 +66,21 @@ public enum HookRunner {
     /// thread is woken at that moment and would otherwise often preempt the starting hook on
     /// its CPU for its own bookkeeping (measured: 30–70 µs of the hook's start latency).
     public static func start(_ invocation: HookInvocation, childFirst: Bool = false) -> Launch {
+        let supervisor: HookSupervisor
+        switch HookSupervisor.shared() {
+        case .success(let shared): supervisor = shared
+        case .failure(let unavailable):
+            let now = Timestamps.unix()
+            let launch = Launch(pid: nil)
+            launch.complete(HookResult(
+                outcome: .failedToLaunch(reason: unavailable.reason), pid: -1, startedAt: now, endedAt: now, output: [],
+                droppedBytes: 0))
+            return launch
+        }
         switch spawn(invocation, childFirst: childFirst) {
         case .success(let child):
             let launch = Launch(pid: child.pid)
-            HookSupervisor.shared.supervise(child, invocation) { launch.complete($0) }
+            supervisor.supervise(child, invocation) { launch.complete($0) }
             return launch
         case .failure(let failure):
             let launch = Launch(pid: nil)

@@ -14,7 +14,26 @@ import Glibc
 /// it is starting up, are not shared with watcher threads being woken or created for it. The
 /// thread wakes when a hook writes output, exits, or reaches a deadline.
 final class HookSupervisor: Sendable {
-    static let shared = HookSupervisor()
+    private static let instance = Mutex<HookSupervisor?>(nil)
+
+    /// The process's supervisor, created on first use; if its descriptors cannot be created
+    /// (out of file descriptors), the reason, and the next call tries again.
+    static func shared() -> Result<HookSupervisor, HookSupervisorUnavailable> {
+        instance.withLock { instance in
+            if let instance { return .success(instance) }
+            let epoll = chatflow_epoll_create()
+            let timer = epoll >= 0 ? chatflow_timerfd_create() : -1
+            guard epoll >= 0, timer >= 0, chatflow_epoll_add(epoll, timer, HookSupervisor.timerToken) == 0 else {
+                let reason = String(cString: strerror(errno))
+                if epoll >= 0 { close(epoll) }
+                if timer >= 0 { close(timer) }
+                return .failure(HookSupervisorUnavailable(reason: "cannot watch hooks (epoll/timerfd): \(reason)"))
+            }
+            let created = HookSupervisor(epoll: epoll, timer: timer)
+            instance = created
+            return .success(created)
+        }
+    }
 
     /// What is known of one running hook.
     private struct Entry {
@@ -53,11 +72,9 @@ final class HookSupervisor: Sendable {
     private let timer: Int32
     private static let timerToken: UInt64 = 0
 
-    private init() {
-        epoll = chatflow_epoll_create()
-        timer = chatflow_timerfd_create()
-        precondition(epoll >= 0 && timer >= 0, "epoll/timerfd unavailable: \(String(cString: strerror(errno)))")
-        _ = chatflow_epoll_add(epoll, timer, HookSupervisor.timerToken)
+    private init(epoll: Int32, timer: Int32) {
+        self.epoll = epoll
+        self.timer = timer
         startThread { [self] in loop() }
     }
 
@@ -197,4 +214,9 @@ final class HookSupervisor: Sendable {
             outcome: outcome, pid: entry.child.pid, startedAt: entry.child.startedAt, endedAt: Timestamps.unix(),
             output: entry.tail.bytes, droppedBytes: entry.tail.dropped)
     }
+}
+
+/// Why hooks cannot be supervised right now.
+struct HookSupervisorUnavailable: Error {
+    let reason: String
 }
