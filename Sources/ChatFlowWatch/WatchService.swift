@@ -186,9 +186,17 @@ public final class WatchService: Sendable {
         let ledger = ledger.withLock { $0! }
         for id in ids {
             guard let key = InstanceKey(id) else { continue }
-            guard var (summary, stateText) = readState(id, engine.freshSummaryWithText) else { continue }
+            let summary: InstanceSummary
+            let stateText: [UInt8]
+            do {
+                guard let read = try engine.freshSummaryWithText(id) else { continue }
+                (summary, stateText) = read
+            } catch {
+                reportOnce(id, "skipping an unreadable state file", "\(error)")
+                continue
+            }
             reported.withLock { $0[id] = nil }
-            var end = TransitionDetector.end(of: summary)
+            let end = TransitionDetector.end(of: summary)
             if initial && configuration.fromNow {
                 // Skip the backlog: record where each instance is now and run nothing old.
                 if ledger.next(id) != end { hookless.append((id, end)) }
@@ -211,17 +219,10 @@ public final class WatchService: Sendable {
                 continue
             }
             guard next < end else { continue }
-            var history: (Int) -> [HistoryEntry]? = { _ in nil }
-            if next < summary.historyLength - 1 {
-                // Several phases entered since the last look: their names are in the history,
-                // read with the whole state (which may have moved on again; it only grows).
-                guard let (state, text) = readState(id, engine.freshStatusWithText) else { continue }
-                (summary, stateText) = (InstanceSummary(state), text)
-                end = TransitionDetector.end(of: summary)
-                history = { [engine] start in try? engine.history(of: state, from: start) }
+            // Several phases entered since the last look: their names are in the history.
+            let (transitions, usedFallback) = TransitionDetector.transitions(of: summary, from: next) { [engine] start in
+                try? engine.history(of: summary, from: start)
             }
-            let (transitions, usedFallback) = TransitionDetector.transitions(of: summary, from: next, history: history)
-            guard !transitions.isEmpty else { continue }
             if usedFallback {
                 logger.warning(
                     "history does not explain the phase change; using current_phase",
@@ -259,16 +260,6 @@ public final class WatchService: Sendable {
             try ledger.record(hookless)
         } catch {
             logger.error("cannot record the ledger", metadata: ["error": "\(error)"])
-        }
-    }
-
-    /// `read(id)`, or `nil` when the file is gone or unreadable (reported once per problem).
-    private func readState<T>(_ id: String, _ read: (String) throws(ChatFlowError) -> T?) -> T? {
-        do {
-            return try read(id)
-        } catch {
-            reportOnce(id, "skipping an unreadable state file", "\(error)")
-            return nil
         }
     }
 

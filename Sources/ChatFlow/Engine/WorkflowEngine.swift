@@ -227,7 +227,7 @@ public final class WorkflowEngine: Sendable {
     /// whole state (see `InstanceSummary`); `nil` if it does not exist.
     public func freshSummaryWithText(_ id: String) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
         try Identifiers.validateInstanceID(id)
-        return try backend.store.readSummaryWithText(id)
+        return try backend.store.readWithText(id, skipping: InstanceSummary.unbuilt).map { (InstanceSummary($0.state), $0.text) }
     }
 
     /// The whole history of an instance, oldest first, the open entry last.
@@ -240,6 +240,11 @@ public final class WorkflowEngine: Sendable {
     /// phase entered since it last looked).
     public func history(of state: InstanceState, from start: Int) throws(ChatFlowError) -> [HistoryEntry] {
         try backend.store.history(of: state, from: start)
+    }
+
+    /// The same from a summary (`freshSummaryWithText`), which locates the history as well.
+    public func history(of summary: InstanceSummary, from start: Int) throws(ChatFlowError) -> [HistoryEntry] {
+        try backend.store.history(of: summary, from: start)
     }
 
     /// Aggregate status of a feature, from its `.link` index (no directory scan).

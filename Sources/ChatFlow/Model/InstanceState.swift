@@ -62,9 +62,6 @@ public struct InstanceState: Sendable, Hashable {
     /// The open entry of the current phase; `nil` once the instance is completed or failed.
     public var currentEntry: HistoryEntry?
 
-    /// The number of closed entries, i.e. lines committed to `history.ndjson`.
-    public var closedEntryCount: Int { historyLength - (currentEntry == nil ? 0 : 1) }
-
     /// The index in history of the phase entered last: the transition number hooks see.
     public var lastTransition: Int { historyLength - 1 }
 

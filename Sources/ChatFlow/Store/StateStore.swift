@@ -46,35 +46,16 @@ struct StateStore: Sendable {
         try readWithText(id)?.state
     }
 
-    /// The state and the exact bytes it was parsed from.
-    func readWithText(_ id: String) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
+    /// The state and the exact bytes it was parsed from. Members named in `skipping` are
+    /// checked but not built (they read as empty values of their kind).
+    func readWithText(_ id: String, skipping: Set<String> = []) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
-        let state = try StateStore.decodeState(bytes, path: path)
-        try StateStore.checkName(of: state.instanceID, id: id, path: path)
+        let state = try StateStore.decodeState(bytes, path: path, skipping: skipping)
+        guard state.instanceID == id else {
+            throw .corruptState(path: path, reason: "instance_id '\(state.instanceID)' does not match the file name")
+        }
         return (state, bytes)
-    }
-
-    /// The state's summary and its bytes, or `nil` if there is no state file.
-    func readSummaryWithText(_ id: String) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
-        let path = layout.stateFile(id)
-        guard let bytes = try readStateBytes(path) else { return nil }
-        let members: [String: JSONValue]
-        do {
-            members = try bytes.withUnsafeBytes { buffer throws(JSONParseError) in
-                try JSONParser.parseMembers(buffer, skipping: InstanceSummary.unbuilt)
-            }
-        } catch {
-            throw .corruptState(path: path, reason: "not valid JSON: \(error)")
-        }
-        let summary: InstanceSummary
-        do {
-            summary = try InstanceSummary(members: members)
-        } catch {
-            throw .corruptState(path: path, reason: error.reason)
-        }
-        try StateStore.checkName(of: summary.instanceID, id: id, path: path)
-        return (summary, bytes)
     }
 
     private func readStateBytes(_ path: String) throws(ChatFlowError) -> [UInt8]? {
@@ -89,17 +70,13 @@ struct StateStore: Sendable {
         }
     }
 
-    private static func checkName(of instanceID: String, id: String, path: String) throws(ChatFlowError) {
-        guard instanceID == id else {
-            throw .corruptState(path: path, reason: "instance_id '\(instanceID)' does not match the file name")
-        }
-    }
-
     /// Parses state bytes, reporting the path on failure.
-    static func decodeState(_ bytes: [UInt8], path: String) throws(ChatFlowError) -> InstanceState {
+    static func decodeState(_ bytes: [UInt8], path: String, skipping: Set<String> = []) throws(ChatFlowError) -> InstanceState {
         let json: JSONValue
         do {
-            json = try JSONValue(parsing: bytes)
+            json = skipping.isEmpty
+                ? try JSONValue(parsing: bytes)
+                : .object(try bytes.withUnsafeBytes { try JSONParser.parseMembers($0, skipping: skipping) })
         } catch {
             throw .corruptState(path: path, reason: "not valid JSON: \(error)")
         }
@@ -171,7 +148,7 @@ struct StateStore: Sendable {
 
     /// The closed history entries from index `start` on, read from the committed part of
     /// `history.ndjson`; lines before `start` are skipped without parsing.
-    func closedHistory(of state: InstanceState, from start: Int = 0) throws(ChatFlowError) -> [HistoryEntry] {
+    func closedHistory(of state: some HistoryPosition, from start: Int = 0) throws(ChatFlowError) -> [HistoryEntry] {
         let count = state.closedEntryCount
         guard start < count else { return [] }
         let path = layout.historyFile(state.instanceID)
@@ -213,7 +190,7 @@ struct StateStore: Sendable {
     }
 
     /// The whole history: closed entries then the open one.
-    func history(of state: InstanceState, from start: Int = 0) throws(ChatFlowError) -> [HistoryEntry] {
+    func history(of state: some HistoryPosition, from start: Int = 0) throws(ChatFlowError) -> [HistoryEntry] {
         var entries = try closedHistory(of: state, from: start)
         if let open = state.currentEntry, start <= state.closedEntryCount { entries.append(open) }
         return entries
@@ -267,3 +244,19 @@ struct StateStore: Sendable {
 extension JSONWriter {
     mutating func append(newline: ()) { append(raw: 0x0A) }
 }
+
+/// Where an instance's history is: what reading it needs from a state or its summary.
+protocol HistoryPosition {
+    var instanceID: String { get }
+    var historyLength: Int { get }
+    var historyBytes: Int { get }
+    var currentEntry: HistoryEntry? { get }
+}
+
+extension HistoryPosition {
+    /// The number of closed entries, i.e. lines committed to `history.ndjson`.
+    var closedEntryCount: Int { historyLength - (currentEntry == nil ? 0 : 1) }
+}
+
+extension InstanceState: HistoryPosition {}
+extension InstanceSummary: HistoryPosition {}
