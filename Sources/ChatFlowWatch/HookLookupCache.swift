@@ -28,45 +28,60 @@ final class HookLookupCache: Sendable {
 
     init(catalog: HookCatalog) { self.catalog = catalog }
 
-    /// As `HookCatalog.hooks(for:)`.
-    func hooks(for event: String) -> (hooks: [Hook], refused: [RefusedHook]) {
-        if let entry = entries.withLock({ $0[event] }), entry.stamps.allSatisfy({ FileStamp(lstatOf: $0.path) == $0.stamp }) {
-            return (entry.hooks, entry.refused)
+    /// As `HookCatalog.hooks(for:)` for each event in turn, concatenated. A file several
+    /// lookups depend on (the hooks directory) is checked once.
+    func hooks(for events: [String]) -> (hooks: [Hook], refused: [RefusedHook]) {
+        var checked: [String: FileStamp?] = [:]
+        func current(_ path: String) -> FileStamp? {
+            if let known = checked[path] { return known }
+            let stamp = FileStamp(lstatOf: path)
+            checked[path] = stamp
+            return stamp
         }
-        let paths = dependencies(of: event)
-        let before = paths.map { FileStamp(lstatOf: $0) }
-        let (hooks, refused) = catalog.hooks(for: event)
-        let inside = (hooks.map(\.path) + refused.map(\.path)).filter { !paths.contains($0) }
-        let stamps = zip(paths, before).map { (path: $0, stamp: $1) } + inside.map { (path: $0, stamp: FileStamp(lstatOf: $0)) }
-        let settled = Timestamps.unix() - 0.1
-        let cacheable = stamps.allSatisfy { entry in
-            guard let stamp = entry.stamp else { return true }
-            return !stamp.isSymbolicLink && stamp.changed < settled
-        } && zip(paths, before).allSatisfy { FileStamp(lstatOf: $0) == $1 }
-        entries.withLock { entries in
-            if cacheable {
-                entries[event] = Entry(hooks: hooks, refused: refused, stamps: stamps)
-            } else {
-                entries[event] = nil
+        var result: (hooks: [Hook], refused: [RefusedHook]) = ([], [])
+        for event in events {
+            if let entry = entries.withLock({ $0[event] }), entry.stamps.allSatisfy({ current($0.path) == $0.stamp }) {
+                result.hooks += entry.hooks
+                result.refused += entry.refused
+                continue
             }
+            let (hooks, refused) = lookUp(event)
+            result.hooks += hooks
+            result.refused += refused
         }
-        return (hooks, refused)
+        return result
     }
 
     /// Whether a lookup for `event` is remembered (for tests).
     func isRemembered(_ event: String) -> Bool { entries.withLock { $0[event] != nil } }
 
-    /// Whether the event has any hook file, trusted or not.
-    func hasCandidates(for event: String) -> Bool {
-        let (hooks, refused) = hooks(for: event)
+    /// Whether any of the events has a hook file, trusted or not.
+    func hasCandidates(for events: [String]) -> Bool {
+        let (hooks, refused) = hooks(for: events)
         return !hooks.isEmpty || !refused.isEmpty
     }
 
-    /// The directory and whichever of `E` and `E.d` exist (an absent one appearing changes the
-    /// directory's times).
-    private func dependencies(of event: String) -> [String] {
+    /// The full lookup, remembered when the files it read were stable across it.
+    private func lookUp(_ event: String) -> (hooks: [Hook], refused: [RefusedHook]) {
+        // The directory (even when absent), and whichever of `E` and `E.d` exist (an absent one
+        // appearing changes the directory's times).
         let directory = catalog.directory
-        return [directory] + [directory + "/" + event, directory + "/" + event + ".d"].filter { FileStamp(lstatOf: $0) != nil }
+        let before = [(path: directory, stamp: FileStamp(lstatOf: directory))]
+            + [directory + "/" + event, directory + "/" + event + ".d"].compactMap { path in
+                FileStamp(lstatOf: path).map { (path: path, stamp: Optional($0)) }
+            }
+        let (hooks, refused) = catalog.hooks(for: event)
+        let inside = (hooks.map(\.path) + refused.map(\.path)).filter { path in !before.contains { $0.path == path } }
+        let stamps = before + inside.map { (path: $0, stamp: FileStamp(lstatOf: $0)) }
+        let settled = Timestamps.unix() - 0.1
+        let cacheable = stamps.allSatisfy { entry in
+            guard let stamp = entry.stamp else { return true }
+            return !stamp.isSymbolicLink && stamp.changed < settled
+        } && before.allSatisfy { FileStamp(lstatOf: $0.path) == $0.stamp }
+        entries.withLock { entries in
+            entries[event] = cacheable ? Entry(hooks: hooks, refused: refused, stamps: stamps) : nil
+        }
+        return (hooks, refused)
     }
 }
 

@@ -264,14 +264,12 @@ public final class WatchService: Sendable {
     }
 
     private func hasHooks(_ event: String) -> Bool {
-        catalog.hasCandidates(for: event) || catalog.hasCandidates(for: "@any")
+        catalog.hasCandidates(for: [event, "@any"])
     }
 
     /// The hooks a transition runs, in order, and the ones refused.
     private func hooks(for transition: Transition) -> (hooks: [Hook], refused: [RefusedHook]) {
-        let (hooks, refused) = catalog.hooks(for: transition.event)
-        let (anyHooks, anyRefused) = catalog.hooks(for: "@any")
-        return (hooks + anyHooks, refused + anyRefused)
+        catalog.hooks(for: [transition.event, "@any"])
     }
 
     private func logRefused(_ refused: [RefusedHook]) {

@@ -156,18 +156,18 @@ struct HookLookupCacheTests {
         }
         write("testing")
         let cache = HookLookupCache(catalog: HookCatalog(directory: directory))
-        func names() -> [String] { cache.hooks(for: "testing").hooks.map(\.name) }
+        func names() -> [String] { cache.hooks(for: ["testing"]).hooks.map(\.name) }
         // Lookups are remembered once the files are older than the clock's granularity.
         #expect(await eventually(timeout: 5) { _ = names(); return cache.isRemembered("testing") })
         #expect(names() == ["testing"])
 
         chmod(directory + "/testing", 0o775)
-        #expect(names().isEmpty && cache.hooks(for: "testing").refused.count == 1, "group-writable now: refused")
+        #expect(names().isEmpty && cache.hooks(for: ["testing"]).refused.count == 1, "group-writable now: refused")
         chmod(directory + "/testing", 0o755)
         #expect(names() == ["testing"])
 
         write("testing", "#!/bin/sh\n# chatflow-timeout: 3\n")
-        #expect(cache.hooks(for: "testing").hooks.first?.timeout == 3)
+        #expect(cache.hooks(for: ["testing"]).hooks.first?.timeout == 3)
 
         mkdir(directory + "/testing.d", 0o755)
         chmod(directory + "/testing.d", 0o755)
