@@ -49,6 +49,12 @@ struct Samples {
     }
 }
 
+/// When one of a writer's triggers was called and when it returned (unix seconds).
+struct WriterTime {
+    let called: Double
+    let returned: Double
+}
+
 final class Bench: Harness {
     let quick: Bool
     let json: Bool
@@ -91,13 +97,13 @@ final class Bench: Harness {
         return (watcher, Timestamps.monotonic() - start)
     }
 
-    /// Writer report lines `<id> <seq> <unix time>` → time per (id, seq).
-    func writerTimes(_ path: String) -> [String: [Int: Double]] {
-        var result: [String: [Int: Double]] = [:]
+    /// Writer report lines `<id> <seq> <returned> <called>` → times per (id, seq).
+    func writerTimes(_ path: String) -> [String: [Int: WriterTime]] {
+        var result: [String: [Int: WriterTime]] = [:]
         for line in lines(path) {
             let parts = line.split(separator: " ")
-            guard parts.count == 3, let seq = Int(parts[1]), let time = Double(parts[2]) else { continue }
-            result[String(parts[0]), default: [:]][seq] = time
+            guard parts.count == 4, let seq = Int(parts[1]), let returned = Double(parts[2]), let called = Double(parts[3]) else { continue }
+            result[String(parts[0]), default: [:]][seq] = WriterTime(called: called, returned: returned)
         }
         return result
     }

@@ -120,10 +120,40 @@ extension Bench {
         let root: String
         let id: String
         let marks: String
-        var samples = Samples()
+        /// From the writer's trigger returning (the definition) and from its call (which a
+        /// listener cannot flatter by delaying the writer's return).
+        var fromReturn = LatencyMeasure()
+        var fromCall = LatencyMeasure()
+        /// The writer's trigger call while this listener runs.
+        var trigger = Samples()
         var written = 0
+    }
+
+    private struct LatencyMeasure {
+        var samples = Samples()
         /// Each round's median latency in ms, for the paired comparison.
         var roundMedians: [Double] = []
+
+        mutating func add(round: [Double]) {
+            round.forEach { samples.add(seconds: $0) }
+            if !round.isEmpty { roundMedians.append(round.sorted()[round.count / 2] * 1000) }
+        }
+    }
+
+    /// The ratio of two sides' percentiles, and the paired comparison of their rounds: rounds
+    /// alternate, so each pair of neighbouring rounds saw the same machine, and the per-round
+    /// difference is steadier than the pooled distributions when the VM drifts.
+    private func compareSides(_ prefix: String, _ ours: LatencyMeasure, _ theirs: LatencyMeasure) {
+        let a = ours.samples.figure(""), b = theirs.samples.figure("")
+        if let p50 = a.p50, let loop50 = b.p50, let p99 = a.p99, let loop99 = b.p99, loop50 > 0, loop99 > 0 {
+            record(Figure(name: prefix + "ratio_chatflow_to_loop", unit: "x", p50: p50 / loop50, p99: p99 / loop99, note: "< 1: ChatFlow is faster"))
+        }
+        let differences = zip(ours.roundMedians, theirs.roundMedians).map { $0 - $1 }.sorted()
+        guard !differences.isEmpty else { return }
+        record(Figure(
+            name: prefix + "paired_rounds", unit: "ms", p50: differences[differences.count / 2], max: differences.last,
+            n: differences.count, value: Double(differences.filter { $0 < 0 }.count),
+            note: "chatflow − loop, median of each round; value: rounds where chatflow was faster"))
     }
 
     func hookLatency(compare: Bool) throws {
@@ -180,37 +210,33 @@ extension Bench {
                 try waitFor("every hook", timeout: 60) { lines(side.marks).count >= expected }
                 // Hook lines are in position order for both listeners (one instance, serial).
                 let stamps = lines(side.marks).compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }
-                var round: [Double] = []
+                var fromReturn: [Double] = [], fromCall: [Double] = []
                 for (seq, time) in writerTimes(report)[side.id] ?? [:] {
                     let position = side.written + seq + 1
-                    if position < stamps.count { round.append(stamps[position] - time) }
+                    guard position < stamps.count else { continue }
+                    fromReturn.append(stamps[position] - time.returned)
+                    fromCall.append(stamps[position] - time.called)
+                    sides[index].trigger.add(seconds: time.returned - time.called)
                 }
-                round.forEach { sides[index].samples.add(seconds: $0) }
-                if !round.isEmpty { sides[index].roundMedians.append(round.sorted()[round.count / 2] * 1000) }
+                sides[index].fromReturn.add(round: fromReturn)
+                sides[index].fromCall.add(round: fromCall)
                 sides[index].written += perRound
             }
         }
-        let ours = sides[0].samples.figure("hook_latency.chatflow_watch", note: "trigger returned → bash hook started; 20 ms apart")
-        record(ours)
+        record(sides[0].fromReturn.samples.figure("hook_latency.chatflow_watch", note: "trigger returned → bash hook started; 20 ms apart"))
         guard sides.count > 1 else {
             if compare { record(Figure(name: "hook_latency.bash_inotifywait_loop", unit: "ms", note: "skipped: inotify-tools not installed")) }
             return
         }
-        let theirs = sides[1].samples.figure("hook_latency.bash_inotifywait_loop", note: "same hook, same writer, rounds alternated")
-        record(theirs)
-        if let a = ours.p50, let b = theirs.p50, let c = ours.p99, let d = theirs.p99, b > 0, d > 0 {
-            record(Figure(name: "hook_latency.ratio_chatflow_to_loop", unit: "x", p50: a / b, p99: c / d, note: "< 1: ChatFlow is faster"))
-        }
-        // Rounds alternate, so each pair of neighbouring rounds saw the same machine: the
-        // per-round difference is steadier than the two pooled distributions when the VM drifts.
-        let differences = zip(sides[0].roundMedians, sides[1].roundMedians).map { $0 - $1 }.sorted()
-        if !differences.isEmpty {
-            let faster = differences.filter { $0 < 0 }.count
-            record(Figure(
-                name: "hook_latency.paired_rounds", unit: "ms", p50: differences[differences.count / 2], max: differences.last,
-                n: differences.count, value: Double(faster),
-                note: "chatflow − loop, median of each round; value: rounds where chatflow was faster"))
-        }
+        record(sides[1].fromReturn.samples.figure("hook_latency.bash_inotifywait_loop", note: "same hook, same writer, rounds alternated"))
+        compareSides("hook_latency.", sides[0].fromReturn, sides[1].fromReturn)
+        // A listener that preempts the writer delays its trigger's return and so shortens the
+        // figures above without starting the hook any sooner; measured from the call, it cannot.
+        record(sides[0].fromCall.samples.figure("hook_latency.from_call.chatflow_watch", note: "trigger called → bash hook started"))
+        record(sides[1].fromCall.samples.figure("hook_latency.from_call.bash_inotifywait_loop", note: "trigger called → bash hook started"))
+        compareSides("hook_latency.from_call.", sides[0].fromCall, sides[1].fromCall)
+        record(sides[0].trigger.figure("hook_latency.writer_trigger.chatflow_watch", note: "the writer's trigger call while the watcher runs"))
+        record(sides[1].trigger.figure("hook_latency.writer_trigger.bash_inotifywait_loop", note: "the writer's trigger call while the loop runs"))
     }
 
     // MARK: 2. burst
@@ -306,7 +332,7 @@ extension Bench {
         }
         let written = writerTimes(report)[id] ?? [:]
         var samples = Samples()
-        for (seq, time) in written { if let seenAt = seen[seq + 2] { samples.add(seconds: seenAt - time) } }
+        for (seq, time) in written { if let seenAt = seen[seq + 2] { samples.add(seconds: seenAt - time.returned) } }
         record(samples.figure("staleness.live_invalidation", note: "writer's trigger returned → reader's cached status shows it"))
     }
 

@@ -6,7 +6,8 @@ import Glibc
 #endif
 
 /// A writer process: triggers instances in a loop and reports each committed trigger on stdout
-/// (`<id> <seq>` per line, written after the trigger returned). Used by benchmarks and tests.
+/// (`<id> <seq> <returned> <called>` per line, unix times of the trigger call's return and start,
+/// written after it returned). Used by benchmarks and tests.
 struct Writer: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Trigger instances in a loop (a benchmark/test helper).")
 
@@ -39,15 +40,21 @@ struct Writer: ParsableCommand {
                 let names = state.schema.phaseNames
                 target = names[(names.firstIndex(of: state.currentPhase)! + 1) % names.count]
             }
+            let called = Self.now()
             try engine.trigger(id, data: ["seq": .number(JSONNumber(sequence)), "pid": .number(JSONNumber(Int(getpid())))], to: target)
             if report {
-                var now = timespec()
-                clock_gettime(CLOCK_REALTIME, &now)
-                let line = Array("\(id) \(sequence) \(Double(now.tv_sec) + Double(now.tv_nsec) / 1e9)\n".utf8)
+                let line = Array("\(id) \(sequence) \(Self.now()) \(called)\n".utf8)
                 _ = line.withUnsafeBytes { write(1, $0.baseAddress, $0.count) }
             }
             sequence += 1
             if intervalMs > 0 { usleep(useconds_t(intervalMs * 1000)) }
         }
+    }
+
+    /// Unix time, as the hooks stamp it (`$EPOCHREALTIME`).
+    private static func now() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }
