@@ -138,8 +138,7 @@ public final class FileEventSource: Sendable {
         }
 
         func addWatch(_ directory: String) -> String? {
-            // IN_CREATE is a heads-up, not a change (see below).
-            let mask = IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF
+            let mask = IN_MOVED_TO | IN_CLOSE_WRITE | IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF
             guard inotifytools_watch_file(directory, Int32(bitPattern: UInt32(mask))) != 0 else {
                 return String(cString: strerror(inotifytools_error()))
             }
@@ -193,14 +192,6 @@ public final class FileEventSource: Sendable {
                 if mask & UInt32(IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF) != 0 {
                     if mask & UInt32(IN_IGNORED) != 0 { directoryWatch[directory] = -1 }
                     for subscriber in subscribersOf(directory) { subscriber.handler(.rescan(reason: "watched directory was removed or moved")) }
-                } else if mask & UInt32(IN_CREATE) != 0 {
-                    // A writer creates its temp file a few hundred µs before the rename that
-                    // commits it. Waking now, for nothing, means this thread and its CPU are
-                    // running when the rename arrives: a CPU woken from idle (a halted vCPU
-                    // most of all) runs the first ~100 µs several times slower. Measured: hook
-                    // latency p50 −200 µs (docs/BENCHMARKS.md). A created file's content is
-                    // reported at IN_CLOSE_WRITE or IN_MOVED_TO, never here.
-                    continue
                 } else if let name {
                     for subscriber in subscribersOf(directory) { subscriber.handler(.changed(name: name)) }
                 }

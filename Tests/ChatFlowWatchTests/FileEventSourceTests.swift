@@ -10,9 +10,8 @@ import Glibc
 
 @Suite("File event source")
 struct FileEventSourceTests {
-    /// The source wakes on IN_CREATE (a writer's temp file announces its commit) but a created
-    /// file is reported only once written or renamed into place: subscribers never see a file
-    /// whose content is not final.
+    /// Subscribers never see a file whose content is not final: a created file is reported once
+    /// it is closed after writing or renamed into place.
     @Test("a file is reported when written or renamed into place, never when merely created", .timeLimit(.minutes(1)))
     func creationIsNotAChange() async throws {
         let base = NSTemporaryDirectory() + "events-\(UUID().uuidString)"
