@@ -251,12 +251,16 @@ struct JSONParser {
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
-        // Fast path: no escapes, validate the slice once.
+        // Fast path: no escapes, validate the slice once. ASCII (nearly every key and value)
+        // needs no validation; `String(validating:)` is an unspecialised generic that looks up
+        // type metadata on every call, the parser's largest cost before this.
+        var ascii = true
         while index < bytes.count {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") {
                 let slice = UnsafeRawBufferPointer(rebasing: bytes[start..<index])
-                guard let text = String(validating: slice, as: UTF8.self) else {
+                let decoded = ascii ? String(decoding: slice, as: UTF8.self) : String(validating: slice, as: UTF8.self)
+                guard let text = decoded else {
                     throw JSONParseError(offset: start, reason: "string is not valid UTF-8")
                 }
                 index += 1
@@ -264,6 +268,7 @@ struct JSONParser {
             }
             if byte == UInt8(ascii: "\\") { break }
             if byte < 0x20 { throw error("control character in string") }
+            if byte >= 0x80 { ascii = false }
             index += 1
         }
         guard index < bytes.count else { throw error("unterminated string") }
