@@ -77,9 +77,9 @@ final class Bench: Harness {
 
     func printTable() {
         func cell(_ value: Double?) -> String { value.map { String(format: "%.3f", $0) } ?? "-" }
-        print("scenario".padding(toLength: 42, withPad: " ", startingAt: 0) + "unit      p50       p90       p99       max        n      value  note")
+        print("scenario".padding(toLength: 51, withPad: " ", startingAt: 0) + "unit      p50       p90       p99       max        n      value  note")
         for figure in figures {
-            var line = figure.name.padding(toLength: 42, withPad: " ", startingAt: 0)
+            var line = figure.name.padding(toLength: 51, withPad: " ", startingAt: 0)
             line += figure.unit.padding(toLength: 7, withPad: " ", startingAt: 0)
             for value in [figure.p50, figure.p90, figure.p99, figure.max] {
                 line += cell(value).leftPadded(10)
