@@ -1,5 +1,6 @@
 import CChatFlowShims
 import ChatFlow
+import Dispatch
 import Logging
 import Synchronization
 
@@ -68,6 +69,37 @@ public final class WatchService: Sendable {
     /// `jobs` workers run hooks at once; each takes an instance and runs its transitions in order.
     /// `onReady` gets the instances directory once events are being received.
     public func run(shutdown: ShutdownSignal, onReady: @Sendable (String) -> Void) async throws(WatchError) {
+        // Everything the watcher awaits runs on its own threads (see `ThreadPoolExecutor`), so
+        // an idle watcher is woken by nothing but a change.
+        let executor = ThreadPoolExecutor(threads: max(2, configuration.jobs))
+        defer { executor.stop() }
+        try await withTaskExecutorPreference(executor) { () async throws(WatchError) in
+            try await self.runHere(shutdown: shutdown, onReady: onReady)
+        }
+    }
+
+    /// `run`, blocking the calling thread: for a process that is only a watcher, which then
+    /// never starts the thread pool of Swift concurrency (an async `main` would, and with it
+    /// libdispatch's once-a-second pool monitor).
+    public func runBlocking(shutdown: ShutdownSignal, onReady: @escaping @Sendable (String) -> Void) throws(WatchError) {
+        let executor = ThreadPoolExecutor(threads: max(2, configuration.jobs))
+        defer { executor.stop() }
+        let outcome = Mutex<Result<Void, WatchError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task(executorPreference: executor) {
+            do throws(WatchError) {
+                try await self.runHere(shutdown: shutdown, onReady: onReady)
+                outcome.withLock { $0 = .success(()) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+            done.signal()
+        }
+        done.wait()
+        try outcome.withLock { $0! }.get()
+    }
+
+    private func runHere(shutdown: ShutdownSignal, onReady: @Sendable (String) -> Void) async throws(WatchError) {
         let lock: LockFile
         do {
             try engine.prepare()

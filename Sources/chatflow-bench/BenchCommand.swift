@@ -35,6 +35,10 @@ struct Run: ParsableCommand {
             ("sustained", bench.sustained), ("staleness", bench.staleness), ("catchup", bench.catchup),
         ]
         for (name, scenario) in scenarios where only.isEmpty || only.contains(name) {
+            // Each scenario starts on a settled machine: the previous one's writeback (thousands
+            // of fsynced files) otherwise lands in the next one's figures.
+            sync()
+            usleep(300_000)
             try scenario()
         }
         if !json { bench.printTable() }

@@ -346,16 +346,20 @@ extension Bench {
             let (watcher, firstStart) = try startTimedWatcher(root)
             let rss = residentMegabytes(watcher.processIdentifier)
             let idle = quick ? 3.0 : 10.0
-            let before = cpuSeconds(watcher.processIdentifier)
+            // Idle starts once the catch-up's last writes (ledger, log) are done.
+            usleep(500_000)
+            let before = threadTotals(watcher.processIdentifier)
             usleep(UInt32(idle * 1_000_000))
-            let cpu = cpuSeconds(watcher.processIdentifier) - before
+            let after = threadTotals(watcher.processIdentifier)
             stop(watcher)
             let (again, restart) = try startTimedWatcher(root)
             stop(again)
             record(Figure(name: "catchup.\(count)_first_start_to_caught_up", unit: "s", n: count, value: firstStart, note: "no hooks; ledger empty"))
             record(Figure(name: "catchup.\(count)_restart_to_caught_up", unit: "s", n: count, value: restart, note: "ledger present"))
             record(Figure(name: "catchup.\(count)_rss", unit: "MB", n: count, value: rss))
-            record(Figure(name: "catchup.\(count)_idle_cpu", unit: "%", value: cpu / idle * 100, note: "over \(Int(idle)) s idle"))
+            record(Figure(
+                name: "catchup.\(count)_idle_cpu", unit: "%", value: (after.cpu - before.cpu) / idle * 100,
+                note: "over \(Int(idle)) s idle; \(after.wakeups - before.wakeups) thread wake-ups"))
         }
     }
 
@@ -367,12 +371,18 @@ extension Bench {
         return 0
     }
 
-    func cpuSeconds(_ pid: Int32) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
-        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    /// CPU time (ns-exact, from each thread's schedstat) and context switches, summed over a
+    /// process's threads: an idle watcher should show neither growing.
+    func threadTotals(_ pid: Int32) -> (cpu: Double, wakeups: Int) {
+        var cpu = 0.0, wakeups = 0
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            if let nanoseconds = lines("/proc/\(pid)/task/\(task)/schedstat").first?.split(separator: " ").first.flatMap({ Double($0) }) {
+                cpu += nanoseconds / 1e9
+            }
+            for line in lines("/proc/\(pid)/task/\(task)/status") where line.contains("ctxt_switches:") {
+                wakeups += line.split(separator: "\t").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+            }
+        }
+        return (cpu, wakeups)
     }
 }

@@ -10,7 +10,7 @@ import Glibc
 
 /// `chatflow-watch`: the background process of a dev session.
 @main
-struct WatchCommand: AsyncParsableCommand {
+struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatflow-watch",
         abstract: "Watch ChatFlow state and run per-phase hooks (see docs/HOOKS.md).",
@@ -55,7 +55,7 @@ struct WatchCommand: AsyncParsableCommand {
         guard timeout > 0, shutdownGrace >= 0 else { throw ValidationError("--timeout must be positive") }
     }
 
-    func run() async throws {
+    func run() throws {
         let level = Logger.Level(rawValue: logLevel)!
         let json = logFormat == "json"
         LoggingSystem.bootstrap { label in
@@ -96,7 +96,9 @@ struct WatchCommand: AsyncParsableCommand {
 
         let service = WatchService(configuration: configuration, logger: logger)
         do {
-            try await service.run(shutdown: shutdown) { directory in
+            // Blocking, on the watcher's own threads: this process then has no thread pool of
+            // Swift concurrency, whose monitor would wake it every second.
+            try service.runBlocking(shutdown: shutdown) { directory in
                 writeStandardError("watching \(directory)\n")
             }
         } catch {
