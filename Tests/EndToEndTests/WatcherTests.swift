@@ -150,6 +150,40 @@ struct WatcherTests {
         #expect(await watcher.stop() == 0)
     }
 
+    @Test("an idle watcher is woken by nothing: no timer, no polling, before or after running hooks")
+    func idleWakeUps() async throws {
+        let sandbox = Sandbox()
+        sandbox.hook("@any", sandbox.recorder())
+        let watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        try sandbox.engine.trigger(id)
+        #expect(await eventually { sandbox.lines().count == 2 })
+        let pid = watcher.process.processIdentifier
+        // Context switches of every thread: a thread that blocks and is woken counts one.
+        func switches() -> Int {
+            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+            return tasks.reduce(0) { total, task in
+                let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
+                return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
+                    .compactMap { Int($0.split(separator: "\t").last ?? "") }.reduce(0, +)
+            }
+        }
+        // The last run's bookkeeping (journal, ledger) first: quiet for 300 ms.
+        var last = switches()
+        #expect(await eventually {
+            usleep(300_000)
+            defer { last = switches() }
+            return switches() == last
+        })
+        let before = switches()
+        // The window is a measurement, not a wait for a condition: a once-a-second timer (the
+        // libdispatch pool monitor this guards against) wakes at least twice in it.
+        usleep(2_500_000)
+        #expect(switches() == before, "an idle watcher's threads were woken")
+        #expect(await watcher.stop() == 0)
+    }
+
     @Test("a second watcher on the same root is refused")
     func secondWatcher() async throws {
         let sandbox = Sandbox()
