@@ -53,7 +53,7 @@ let package = Package(
             dependencies: ["ChatFlow", "ChatFlowHarness", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow"]),
         .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch", "ChatFlowHarness"]),
     ],
     swiftLanguageModes: [.v6]
 )

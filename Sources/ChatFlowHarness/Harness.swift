@@ -106,6 +106,28 @@ open class Harness {
     }
 }
 
+/// CPU time (ns-exact, from each thread's schedstat) and context switches, summed over a
+/// process's threads: an idle watcher should show neither growing.
+public struct ThreadActivity: Sendable {
+    public var cpuSeconds = 0.0
+    /// A thread that blocks and is woken counts one.
+    public var contextSwitches = 0
+
+    public init(of pid: Int32) {
+        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
+            func text(_ file: String) -> String {
+                (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/\(file)", encoding: .utf8)) ?? ""
+            }
+            if let nanoseconds = text("schedstat").split(separator: " ").first.flatMap({ Double($0) }) {
+                cpuSeconds += nanoseconds / 1e9
+            }
+            for line in text("status").split(separator: "\n") where line.contains("ctxt_switches:") {
+                contextSwitches += line.split(separator: "\t").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
+            }
+        }
+    }
+}
+
 public enum HarnessError: Error, CustomStringConvertible {
     case failed(String)
 

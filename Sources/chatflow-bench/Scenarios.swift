@@ -348,9 +348,9 @@ extension Bench {
             let idle = quick ? 3.0 : 10.0
             // Idle starts once the catch-up's last writes (ledger, log) are done.
             usleep(500_000)
-            let before = threadTotals(watcher.processIdentifier)
+            let before = ThreadActivity(of: watcher.processIdentifier)
             usleep(UInt32(idle * 1_000_000))
-            let after = threadTotals(watcher.processIdentifier)
+            let after = ThreadActivity(of: watcher.processIdentifier)
             stop(watcher)
             let (again, restart) = try startTimedWatcher(root)
             stop(again)
@@ -358,8 +358,8 @@ extension Bench {
             record(Figure(name: "catchup.\(count)_restart_to_caught_up", unit: "s", n: count, value: restart, note: "ledger present"))
             record(Figure(name: "catchup.\(count)_rss", unit: "MB", n: count, value: rss))
             record(Figure(
-                name: "catchup.\(count)_idle_cpu", unit: "%", value: (after.cpu - before.cpu) / idle * 100,
-                note: "over \(Int(idle)) s idle; \(after.wakeups - before.wakeups) thread wake-ups"))
+                name: "catchup.\(count)_idle_cpu", unit: "%", value: (after.cpuSeconds - before.cpuSeconds) / idle * 100,
+                note: "over \(Int(idle)) s idle; \(after.contextSwitches - before.contextSwitches) thread wake-ups"))
         }
     }
 
@@ -369,20 +369,5 @@ extension Bench {
             return kilobytes / 1024
         }
         return 0
-    }
-
-    /// CPU time (ns-exact, from each thread's schedstat) and context switches, summed over a
-    /// process's threads: an idle watcher should show neither growing.
-    func threadTotals(_ pid: Int32) -> (cpu: Double, wakeups: Int) {
-        var cpu = 0.0, wakeups = 0
-        for task in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? [] {
-            if let nanoseconds = lines("/proc/\(pid)/task/\(task)/schedstat").first?.split(separator: " ").first.flatMap({ Double($0) }) {
-                cpu += nanoseconds / 1e9
-            }
-            for line in lines("/proc/\(pid)/task/\(task)/status") where line.contains("ctxt_switches:") {
-                wakeups += line.split(separator: "\t").last.flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } ?? 0
-            }
-        }
-        return (cpu, wakeups)
     }
 }

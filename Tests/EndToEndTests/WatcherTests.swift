@@ -1,4 +1,5 @@
 import ChatFlow
+import ChatFlowHarness
 import Foundation
 import Testing
 
@@ -14,6 +15,18 @@ struct WatcherTests {
         for (id, count) in expected {
             #expect(grouped[id]?.map(\.0) == Array(0..<count), "\(id): \(grouped[id] ?? [])")
         }
+    }
+
+    /// A watcher recording every transition (`@any`) once it has run the first two of one
+    /// instance (start, then a trigger); returns it and the instance.
+    private func recordingWatcherAfterOneTrigger(_ sandbox: Sandbox) async throws -> (Watcher, String) {
+        sandbox.hook("@any", sandbox.recorder())
+        let watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        try sandbox.engine.trigger(id)
+        #expect(await eventually { sandbox.lines().count == 2 })
+        return (watcher, id)
     }
 
     @Test("runs each transition's hooks once, in order, including a burst written faster than it reads")
@@ -45,12 +58,7 @@ struct WatcherTests {
     @Test("catches up after a restart without running anything twice; --from-now skips the backlog")
     func restartCatchUp() async throws {
         let sandbox = Sandbox()
-        sandbox.hook("@any", sandbox.recorder())
-        var watcher = try Watcher(sandbox)
-        #expect(await watcher.ready())
-        let a = try sandbox.engine.start(schema: devSchema, featureID: "f")
-        try sandbox.engine.trigger(a)
-        #expect(await eventually { sandbox.lines().count == 2 })
+        var (watcher, a) = try await recordingWatcherAfterOneTrigger(sandbox)
         #expect(await watcher.stop() == 0)
         try sandbox.engine.trigger(a)  // while the watcher is down
         let b = try sandbox.engine.start(schema: devSchema, featureID: "f")
@@ -153,28 +161,15 @@ struct WatcherTests {
     @Test("an idle watcher is woken by nothing: no timer, no polling, before or after running hooks")
     func idleWakeUps() async throws {
         let sandbox = Sandbox()
-        sandbox.hook("@any", sandbox.recorder())
-        let watcher = try Watcher(sandbox)
-        #expect(await watcher.ready())
-        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
-        try sandbox.engine.trigger(id)
-        #expect(await eventually { sandbox.lines().count == 2 })
-        let pid = watcher.process.processIdentifier
-        // Context switches of every thread: a thread that blocks and is woken counts one.
-        func switches() -> Int {
-            let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
-            return tasks.reduce(0) { total, task in
-                let status = (try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/status", encoding: .utf8)) ?? ""
-                return total + status.split(separator: "\n").filter { $0.contains("ctxt_switches:") }
-                    .compactMap { Int($0.split(separator: "\t").last ?? "") }.reduce(0, +)
-            }
-        }
+        let (watcher, _) = try await recordingWatcherAfterOneTrigger(sandbox)
+        func switches() -> Int { ThreadActivity(of: watcher.process.processIdentifier).contextSwitches }
         // The last run's bookkeeping (journal, ledger) first: quiet for 300 ms.
         var last = switches()
         #expect(await eventually {
             usleep(300_000)
-            defer { last = switches() }
-            return switches() == last
+            let now = switches()
+            defer { last = now }
+            return now == last
         })
         let before = switches()
         // The window is a measurement, not a wait for a condition: a once-a-second timer (the
@@ -212,12 +207,7 @@ struct WatcherTests {
     func timeout() async throws {
         let sandbox = Sandbox()
         sandbox.hook("design", "# chatflow-timeout: 0.5\nsleep 30")
-        sandbox.hook("@any", sandbox.recorder())
-        let watcher = try Watcher(sandbox)
-        #expect(await watcher.ready())
-        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
-        try sandbox.engine.trigger(id)
-        #expect(await eventually { sandbox.lines().count == 2 })
+        let (watcher, _) = try await recordingWatcherAfterOneTrigger(sandbox)
         let runs = try RunJournal(layout: sandbox.engine.layout).records()
         #expect(runs.contains { run in
             guard case .timedOut = run.outcome else { return false }

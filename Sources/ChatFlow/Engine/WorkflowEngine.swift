@@ -217,12 +217,6 @@ public final class WorkflowEngine: Sendable {
         return try backend.store.read(id)
     }
 
-    /// Like `freshStatus`, with the file's bytes as read (what hooks get on stdin, unchanged).
-    public func freshStatusWithText(_ id: String) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
-        try Identifiers.validateInstanceID(id)
-        return try backend.store.readWithText(id)
-    }
-
     /// Where an instance stands and the state file's bytes, read fresh without building the
     /// whole state (see `InstanceSummary`); `nil` if it does not exist.
     public func freshSummaryWithText(_ id: String) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
