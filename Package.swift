@@ -1,9 +1,9 @@
 // swift-tools-version: 6.2
 import PackageDescription
 
+// A Linux package: the engine uses flock and Glibc, the watcher inotify, epoll, pidfd and memfd.
 let package = Package(
     name: "ChatFlow",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "ChatFlow", targets: ["ChatFlow"]),
         .library(name: "ChatFlowWatch", targets: ["ChatFlowWatch"]),
@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
     ],
     targets: [
         // Header-only shims for the few libc calls Swift cannot import (variadic syscall, macros).
@@ -28,6 +29,7 @@ let package = Package(
             dependencies: [
                 "ChatFlow", "CInotifyTools", "CChatFlowShims",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]),
         .executableTarget(
             name: "chatflow",
@@ -51,9 +53,12 @@ let package = Package(
         .executableTarget(
             name: "chatflow-torture",
             dependencies: ["ChatFlow", "ChatFlowHarness", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow"]),
-        .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch", "ChatFlowHarness"]),
+        // One temporary directory, one `eventually`, one child-process runner for every test target.
+        .target(name: "ChatFlowTestSupport", path: "Tests/Support"),
+        .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow", "ChatFlowTestSupport"]),
+        .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow", "ChatFlowTestSupport"]),
+        .testTarget(
+            name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch", "ChatFlowHarness", "ChatFlowTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Every failure of the engine, naming the thing and the reason, and saying what to do.
 public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {

@@ -1,9 +1,7 @@
 import ChatFlow
 import Foundation
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What the benchmark and the torture suite share: a scratch directory on the working
 /// directory's disk, the built executables, and real processes (writers, the watcher, hooks).

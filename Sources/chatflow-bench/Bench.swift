@@ -4,9 +4,7 @@ import ChatFlowWatch
 import Foundation
 import Histogram
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One scenario's figures. Latencies are in milliseconds.
 struct Figure {

@@ -4,9 +4,7 @@ import ChatFlowWatch
 import Dispatch
 import Foundation
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension Bench {
     // MARK: 5. trigger

@@ -1,9 +1,7 @@
 import ArgumentParser
 import ChatFlow
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A writer process: triggers instances in a loop and reports each committed trigger on stdout
 /// (`<id> <seq> <returned> <called>` per line, unix times of the trigger call's return and start,

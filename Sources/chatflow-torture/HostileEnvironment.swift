@@ -2,9 +2,7 @@ import ChatFlow
 import ChatFlowHarness
 import Foundation
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension Torture {
     // MARK: 7. Hostile hooks

@@ -2,9 +2,7 @@ import ArgumentParser
 import ChatFlow
 import Foundation
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A worker process the scenarios spawn (and kill).
 struct Worker: ParsableCommand {

@@ -4,9 +4,7 @@ import ChatFlowWatch
 import Dispatch
 import Logging
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `chatflow-watch`: the background process of a dev session.
 @main
@@ -72,9 +70,8 @@ struct WatchCommand: ParsableCommand {
         // A hook that closes its stdout early must not kill the watcher.
         signal(SIGPIPE, SIG_IGN)
 
-        let rootPath = root ?? WorkflowEngine.defaultRoot()
-        ChatFlow.engine.use(root: rootPath)
-        var configuration = WatchConfiguration(root: rootPath, jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        let engine = WorkflowEngine(root: root ?? WorkflowEngine.defaultRoot())
+        var configuration = WatchConfiguration(jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         configuration.hooksDirectory = hooks
         configuration.timeout = timeout
         configuration.shutdownGrace = shutdownGrace
@@ -94,7 +91,7 @@ struct WatchCommand: ParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
 
-        let service = WatchService(configuration: configuration, logger: logger)
+        let service = WatchService(engine: engine, configuration: configuration, logger: logger)
         do {
             // Blocking, on the watcher's own threads: this process then has no thread pool of
             // Swift concurrency, whose monitor would wake it every second.

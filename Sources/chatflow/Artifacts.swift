@@ -1,9 +1,7 @@
 import ArgumentParser
 import ChatFlow
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 struct SaveArtifact: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -18,18 +16,10 @@ struct SaveArtifact: ParsableCommand {
     var name: String
 
     func run() throws {
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let count = read(0, &buffer, buffer.count)
-            if count < 0 && errno == EINTR { continue }
-            if count < 0 { throw ChatFlowError.io(operation: "read", path: "standard input", errno: errno) }
-            if count == 0 { break }
-            bytes.append(contentsOf: buffer[0..<count])
-            if bytes.count > WorkflowEngine.maximumArtifactBytes { break }
-        }
-        try global.engine.saveArtifact(id, name: name, bytes: bytes)
-        print(global.engine.layout.tasksDirectory(id) + "/" + name)
+        let engine = global.makeEngine()
+        let bytes = try readToEnd(0, limit: WorkflowEngine.maximumArtifactBytes, path: "standard input")
+        try engine.saveArtifact(id, name: name, bytes: bytes)
+        print(engine.layout.tasksDirectory(id) + "/" + name)
     }
 }
 
@@ -45,7 +35,8 @@ struct Artifacts: ParsableCommand {
     var json = false
 
     func run() throws {
-        let names = try global.engine.artifacts(id)
+        let engine = global.makeEngine()
+        let names = try engine.artifacts(id)
         if json { Output.json(.array(names.map(JSONValue.string))) } else { names.forEach { print($0) } }
     }
 }

@@ -41,10 +41,10 @@ struct GlobalOptions: ParsableArguments {
         return [subcommand] + leading + rest.dropFirst()
     }
 
-    /// The engine on the chosen root.
-    var engine: WorkflowEngine {
-        if let root { ChatFlow.engine.use(root: root) }
-        return ChatFlow.engine
+    /// The engine on the chosen root, built once per command (`--root`, else the zero-config
+    /// engine on `$CHATFLOW_ROOT` or `./.chatflow`).
+    func makeEngine() -> WorkflowEngine {
+        root.map { WorkflowEngine(root: $0) } ?? ChatFlow.engine
     }
 }
 

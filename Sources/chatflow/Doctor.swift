@@ -22,11 +22,12 @@ struct Doctor: ParsableCommand {
     var json = false
 
     func run() throws {
-        let findings = try global.engine.diagnose(fix: fix, hooksDirectory: hooks)
+        let engine = global.makeEngine()
+        let findings = try engine.diagnose(fix: fix, hooksDirectory: hooks)
         if json {
             Output.json(.array(findings.map(\.json)))
         } else if findings.isEmpty {
-            print("\(global.engine.root): no problems found")
+            print("\(engine.root): no problems found")
         } else {
             for finding in findings {
                 print((finding.fixed ? "fixed: " : "problem: ") + finding.problem)

@@ -7,7 +7,7 @@ struct Init: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
-        let engine = global.engine
+        let engine = global.makeEngine()
         try engine.prepare()
         print(engine.root)
     }

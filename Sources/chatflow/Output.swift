@@ -1,14 +1,11 @@
 import ChatFlow
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Results go to stdout, diagnostics to stderr, so `--json` output stays clean.
 enum Output {
     static func error(_ message: String) {
-        let line = Array(("chatflow: error: " + message + "\n").utf8)
-        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        writeStandardError("chatflow: error: " + message + "\n")
     }
 
     static func json(_ value: JSONValue) {

@@ -13,8 +13,9 @@ struct Runs: ParsableCommand {
     var json = false
 
     func run() throws {
+        let engine = global.makeEngine()
         if let id { try Identifiers.validateInstanceID(id) }
-        let records = try RunJournal(layout: global.engine.layout).records().filter { id == nil || $0.instanceID == id }
+        let records = try RunJournal(layout: engine.layout).records().filter { id == nil || $0.instanceID == id }
         if json {
             Output.json(.array(records.map(\.json)))
         } else {

@@ -35,6 +35,7 @@ struct Start: ParsableCommand {
     }
 
     func run() throws {
+        let engine = global.makeEngine()
         var workflowSchema: WorkflowSchema
         if let schema {
             workflowSchema = try WorkflowSchema(contentsOfFile: schema)
@@ -43,7 +44,6 @@ struct Start: ParsableCommand {
             workflowSchema = WorkflowSchema(name: workflow ?? "default", phaseNames: names)
         }
         if let workflow { workflowSchema.name = workflow }
-        let engine = global.engine
         let id = try engine.start(
             schema: workflowSchema, featureID: feature,
             context: try context.map { try JSONValue.object(argument: $0, name: "--context") } ?? [:],

@@ -13,7 +13,7 @@ struct Status: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = global.engine
+        let engine = global.makeEngine()
         guard let state = try engine.status(id) else {
             throw ChatFlowError.notFound(instanceID: id, root: engine.root)
         }
@@ -33,7 +33,8 @@ struct Feature: ParsableCommand {
     var json = false
 
     func run() throws {
-        let status = try global.engine.featureStatus(feature)
+        let engine = global.makeEngine()
+        let status = try engine.featureStatus(feature)
         if json {
             Output.json(status.json)
         } else {
@@ -62,6 +63,7 @@ struct List: ParsableCommand {
     var json = false
 
     func run() throws {
+        let engine = global.makeEngine()
         var wanted: InstanceStatus?
         if let status {
             guard let parsed = InstanceStatus(rawValue: status) else {
@@ -69,7 +71,7 @@ struct List: ParsableCommand {
             }
             wanted = parsed
         }
-        let states = try global.engine.list(feature: feature, status: wanted)
+        let states = try engine.list(feature: feature, status: wanted)
         if json {
             Output.json(.array(states.map(\.json)))
         } else {
@@ -90,7 +92,8 @@ struct History: ParsableCommand {
     var json = false
 
     func run() throws {
-        let entries = try global.engine.history(id)
+        let engine = global.makeEngine()
+        let entries = try engine.history(id)
         if json {
             Output.json(.array(entries.map(\.json)))
         } else {

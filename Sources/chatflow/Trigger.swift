@@ -28,7 +28,8 @@ struct Trigger: ParsableCommand {
     var json = false
 
     func run() throws {
-        let state = try global.engine.trigger(
+        let engine = global.makeEngine()
+        let state = try engine.trigger(
             id, data: try data.map { try JSONValue(argument: $0, name: "--data") } ?? .emptyObject,
             meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to,
             expectedTransition: expectTransition)
@@ -58,7 +59,8 @@ struct Fail: ParsableCommand {
     var json = false
 
     func run() throws {
-        let state = try global.engine.fail(id, reason: reason)
+        let engine = global.makeEngine()
+        let state = try engine.fail(id, reason: reason)
         if json {
             Output.json(state.json)
         } else {

@@ -1,9 +1,7 @@
 import ArgumentParser
 import ChatFlow
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 // Documented exit codes: 0 ok, 1 error, 2 usage, 3 not found. ArgumentParser's own usage code
 // is 64, so parsing and running are separated here to map each failure to its code.

@@ -1,9 +1,8 @@
+import ChatFlowTestSupport
 import Testing
 @testable import ChatFlow
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @Suite("Engine")
 struct EngineTests {

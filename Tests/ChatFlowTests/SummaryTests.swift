@@ -1,3 +1,4 @@
+import ChatFlowTestSupport
 import Foundation
 import Testing
 @testable import ChatFlow

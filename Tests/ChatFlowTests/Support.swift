@@ -1,24 +1,10 @@
 import ChatFlow
+import ChatFlowTestSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
-/// A fresh state directory on the real disk (not tmpfs), removed by the caller's `defer`.
+/// A fresh state directory (inside a `TemporaryDirectory`) and an engine on it.
 struct TemporaryRoot: ~Copyable {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/chatflow-test-XXXXXX".utf8CString)
-        let base = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
-        path = base + "/.chatflow"
-    }
-
-    deinit {
-        let base = String(path.dropLast("/.chatflow".count))
-        _ = system("rm -rf '\(base)'")
-    }
-
+    private let directory = TemporaryDirectory()
+    var path: String { directory.root }
     var engine: WorkflowEngine { WorkflowEngine(root: path) }
 }
 

@@ -1,3 +1,4 @@
+import ChatFlowTestSupport
 import Testing
 @testable import ChatFlow
 

@@ -1,12 +1,11 @@
+import ChatFlowTestSupport
 import ChatFlow
 import Foundation
 import Synchronization
 import Testing
 @testable import ChatFlowWatch
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @Suite("File event source")
 struct FileEventSourceTests {

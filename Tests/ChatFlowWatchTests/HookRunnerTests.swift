@@ -2,10 +2,9 @@ import ChatFlow
 import Foundation
 import Testing
 @testable import ChatFlowWatch
+import ChatFlowTestSupport
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 private func script(_ body: String, mode: mode_t = 0o755) -> String {
     let path = NSTemporaryDirectory() + "hook-\(UUID().uuidString)"
@@ -180,13 +179,4 @@ struct HookLookupCacheTests {
         chmod(directory, 0o777)
         #expect(names().isEmpty, "a world-writable hooks directory refuses everything")
     }
-}
-
-func eventually(timeout: Double, _ condition: () -> Bool) async -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return condition()
 }

@@ -1,3 +1,4 @@
+import ChatFlowTestSupport
 import ChatFlow
 import Foundation
 import Testing

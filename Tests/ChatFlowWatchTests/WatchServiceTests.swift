@@ -4,18 +4,17 @@ import Logging
 import Synchronization
 import Testing
 @testable import ChatFlowWatch
+import ChatFlowTestSupport
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @Suite("Watch service embedded in an async program")
 struct WatchServiceTests {
     @Test("run() in a task: ready, runs a transition's hook, ends on shutdown", .timeLimit(.minutes(1)))
     func embedded() async throws {
-        let base = NSTemporaryDirectory() + "embedded-\(UUID().uuidString)"
-        defer { try? FileManager.default.removeItem(atPath: base) }
-        let root = base + "/.chatflow"
+        let directory = TemporaryDirectory()
+        let base = directory.path
+        let root = directory.root
         let engine = WorkflowEngine(root: root)
         try engine.prepare()
         mkdir(root + "/hooks", 0o755)
@@ -25,7 +24,7 @@ struct WatchServiceTests {
         chmod(hook, 0o755)
         chmod(root + "/hooks", 0o755)
 
-        let service = WatchService(configuration: WatchConfiguration(root: root, jobs: 2), logger: Logger(label: "test"))
+        let service = WatchService(engine: engine, configuration: WatchConfiguration(jobs: 2), logger: Logger(label: "test"))
         let shutdown = ShutdownSignal()
         let ready = Mutex(false)
         let running = Task { try await service.run(shutdown: shutdown) { _ in ready.withLock { $0 = true } } }
@@ -33,9 +32,7 @@ struct WatchServiceTests {
 
         let id = try engine.start(schema: WorkflowSchema(name: "two", phaseNames: ["a", "b"]), featureID: "f")
         try engine.trigger(id)
-        func recorded() -> [String] {
-            ((try? String(contentsOfFile: base + "/record", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-        }
+        func recorded() -> [String] { directory.lines("record") }
         #expect(await eventually(timeout: 10) { recorded().count == 2 })
         #expect(recorded() == ["0 a", "1 b"])
 

@@ -1,11 +1,10 @@
+import ChatFlowTestSupport
 import ChatFlow
 import ChatFlowWatch
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @Suite("Engine across processes", .serialized)
 struct EngineProcessTests {

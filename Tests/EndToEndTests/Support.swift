@@ -1,10 +1,9 @@
 import Testing
 import ChatFlow
+import ChatFlowTestSupport
 import Foundation
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The folder with the built executables (`chatflow`, `chatflow-watch`, `chatflow-bench`).
 let binaries: URL = {
@@ -15,22 +14,19 @@ let binaries: URL = {
     return url
 }()
 
-/// A fresh project directory on the real disk with `.chatflow` inside; removed at deinit.
+/// A fresh project directory with `.chatflow` and its `hooks/` inside; removed when released.
 final class Sandbox: @unchecked Sendable {
-    let directory: String
-    var root: String { directory + "/.chatflow" }
+    private let temporary = TemporaryDirectory("chatflow-e2e")
+    var directory: String { temporary.path }
+    var root: String { temporary.root }
     var hooks: String { root + "/hooks" }
     lazy var engine = WorkflowEngine(root: root)
 
     init() {
-        var template = Array("/tmp/chatflow-e2e-XXXXXX".utf8CString)
-        directory = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         mkdir(root, 0o755)
         mkdir(hooks, 0o755)
         chmod(hooks, 0o755)
     }
-
-    deinit { if ProcessInfo.processInfo.environment["CHATFLOW_KEEP_SANDBOX"] == nil { try? FileManager.default.removeItem(atPath: directory) } }
 
     /// Writes an executable `/bin/sh` hook.
     func hook(_ name: String, _ body: String, mode: mode_t = 0o755) {
@@ -49,47 +45,13 @@ final class Sandbox: @unchecked Sendable {
         "echo \"$CHATFLOW_INSTANCE_ID $CHATFLOW_TRANSITION $CHATFLOW_EVENT\" >> \(directory)/\(file)"
     }
 
-    func lines(_ file: String = "record.log") -> [String] {
-        ((try? String(contentsOfFile: directory + "/" + file, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
-    }
-}
-
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
+    func lines(_ file: String = "record.log") -> [String] { temporary.lines(file) }
 }
 
 /// Runs a built executable to its end.
 @discardableResult
 func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = binaries.appendingPathComponent(executable)
-    process.arguments = arguments
-    var env = ProcessInfo.processInfo.environment
-    for (key, value) in environment { env[key] = value }
-    process.environment = env
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let outData = out.fileHandleForReading.readDataToEndOfFile()
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(
-        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-        stderr: String(decoding: errData, as: UTF8.self))
-}
-
-/// Waits for `condition` with a deadline, checking every 10 ms.
-func eventually(timeout: Double = 20, _ condition: () throws -> Bool) async rethrows -> Bool {
-    let deadline = Date().addingTimeInterval(timeout)
-    while Date() < deadline {
-        if try condition() { return true }
-        try? await Task.sleep(for: .milliseconds(10))
-    }
-    return try condition()
+    try runToEnd(binaries.appendingPathComponent(executable).path, arguments, environment: environment)
 }
 
 /// A running `chatflow-watch`, its stderr going to a file.

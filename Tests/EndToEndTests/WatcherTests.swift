@@ -1,11 +1,10 @@
+import ChatFlowTestSupport
 import ChatFlow
 import ChatFlowHarness
 import Foundation
 import Testing
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @Suite("chatflow-watch (real binary, real inotify, real hooks)", .serialized, .timeLimit(.minutes(2)))
 struct WatcherTests {

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 extension WorkflowEngine {
     /// Largest artifact accepted, so a runaway agent cannot fill the disk through ChatFlow.
@@ -38,44 +36,5 @@ extension WorkflowEngine {
         try Identifiers.validateName(name, kind: .artifactName)
         let file = try FileDescriptor(opening: layout.tasksDirectory(id) + "/" + name, flags: O_RDONLY | O_NOFOLLOW)
         return try file.readAll(limit: WorkflowEngine.maximumArtifactBytes)
-    }
-}
-
-extension WorkflowSchema {
-    /// Reads a schema from a JSON file (`{"name": …, "phases": [{"name": …, "task": …}]}`).
-    public init(contentsOfFile path: String) throws(ChatFlowError) {
-        let bytes: [UInt8]
-        do {
-            let file = try FileDescriptor(opening: path, flags: O_RDONLY | O_NONBLOCK)
-            bytes = try file.readAll(limit: 1 << 20)
-        } catch {
-            throw .invalidJSON(what: "schema file \(path)", reason: error.description)
-        }
-        let json: JSONValue
-        do {
-            json = try JSONValue(parsing: bytes)
-        } catch {
-            throw .invalidJSON(what: "schema file \(path)", reason: error.description)
-        }
-        try self.init(json: json)
-    }
-}
-
-extension JSONValue {
-    /// Parses caller-supplied JSON (a `--data` argument, say), naming it in the error.
-    public init(argument text: String, name: String) throws(ChatFlowError) {
-        do {
-            self = try JSONValue(parsing: text)
-        } catch {
-            throw .invalidJSON(what: name, reason: error.description)
-        }
-    }
-
-    /// Parses caller-supplied JSON that must be an object.
-    public static func object(argument text: String, name: String) throws(ChatFlowError) -> [String: JSONValue] {
-        guard let members = try JSONValue(argument: text, name: name).objectValue else {
-            throw .invalidJSON(what: name, reason: "must be a JSON object, like {\"key\": \"value\"}")
-        }
-        return members
     }
 }

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One problem `doctor` found in a state directory.
 public struct DoctorFinding: Sendable, Hashable {

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 import Synchronization
 
 /// The ChatFlow engine: records workflow state under one state directory, shared safely by
@@ -13,11 +11,14 @@ public final class WorkflowEngine: Sendable {
     /// Default TTL of the read cache, as in the original design.
     public static let defaultCacheTTL = 30.0
 
+    /// Where state lives (the store seam) and this engine's cache of it; replaced whole by `use(root:)`.
     private final class Backend: Sendable {
-        let store: StateStore
+        let layout: Layout
+        let store: any WorkflowStore
         let cache: StateCache
         init(root: String, ttl: Double) {
-            store = StateStore(layout: Layout(root: root))
+            layout = Layout(root: root)
+            store = StateStore(layout: layout)
             cache = StateCache(timeToLive: ttl)
         }
     }
@@ -60,7 +61,7 @@ public final class WorkflowEngine: Sendable {
     }
 
     /// Where state lives.
-    public var layout: Layout { backend.store.layout }
+    public var layout: Layout { backend.layout }
 
     /// The absolute state directory.
     public var root: String { layout.root }
@@ -86,8 +87,8 @@ public final class WorkflowEngine: Sendable {
         try store.prepare()
         while true {
             let id = Identifiers.newInstanceID()
-            let created = try store.withExclusiveLock(store.layout.lockFile(id)) { () throws(ChatFlowError) -> Bool in
-                guard !FileSystem.exists(store.layout.stateFile(id)) else { return false }
+            let created = try store.withInstanceLock(id) { () throws(ChatFlowError) -> Bool in
+                guard !store.exists(id) else { return false }
                 let now = Timestamps.unix()
                 let first = schema.phases[0]
                 let state = InstanceState(
@@ -95,11 +96,8 @@ public final class WorkflowEngine: Sendable {
                     currentPhase: first.name, status: .created, variables: context, meta: meta,
                     createdAt: now, updatedAt: now, historyLength: 1, historyBytes: 0,
                     currentEntry: HistoryEntry(phase: first.name, task: first.task, startedAt: now))
-                try store.createInstanceDirectories(id)
-                // Link first: a crash in between leaves a link to a missing instance (skipped by
-                // readers, removed by `doctor --fix`), never an instance missing from its link.
-                try store.addToLink(feature: featureID, id: id)
-                try store.write(state)
+                try store.addToFeature(featureID, id: id)
+                try store.commit(state, isNew: true)
                 backend.cache.store(state)
                 return true
             }
@@ -180,18 +178,16 @@ public final class WorkflowEngine: Sendable {
     /// The read-modify-write every change goes through: lock, read fresh from disk (never the
     /// cache), refuse finished instances, change, write atomically, refresh the cache.
     private func modify(
-        _ id: String, _ change: (inout InstanceState, StateStore) throws(ChatFlowError) -> Void
+        _ id: String, _ change: (inout InstanceState, any WorkflowStore) throws(ChatFlowError) -> Void
     ) throws(ChatFlowError) -> InstanceState {
         let backend = backend
         let store = backend.store
-        guard FileSystem.exists(store.layout.stateFile(id)) else {
-            throw .notFound(instanceID: id, root: store.layout.root)
-        }
-        return try store.withExclusiveLock(store.layout.lockFile(id)) { () throws(ChatFlowError) -> InstanceState in
-            guard var state = try store.read(id) else { throw .notFound(instanceID: id, root: store.layout.root) }
+        guard store.exists(id) else { throw .notFound(instanceID: id, root: backend.layout.root) }
+        return try store.withInstanceLock(id) { () throws(ChatFlowError) -> InstanceState in
+            guard var state = try store.read(id) else { throw .notFound(instanceID: id, root: backend.layout.root) }
             guard !state.status.isFinished else { throw .instanceFinished(instanceID: id, status: state.status) }
             try change(&state, store)
-            try store.write(state)
+            try store.commit(state, isNew: false)
             backend.cache.store(state)
             return state
         }
@@ -219,7 +215,7 @@ public final class WorkflowEngine: Sendable {
 
     /// Where an instance stands and the state file's bytes, read fresh without building the
     /// whole state (see `InstanceSummary`); `nil` if it does not exist.
-    public func freshSummaryWithText(_ id: String) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
+    package func freshSummaryWithText(_ id: String) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
         try Identifiers.validateInstanceID(id)
         return try backend.store.readWithText(id, skipping: InstanceSummary.unbuilt).map { (InstanceSummary($0.state), $0.text) }
     }
@@ -227,7 +223,7 @@ public final class WorkflowEngine: Sendable {
     /// The whole history of an instance, oldest first, the open entry last.
     public func history(_ id: String) throws(ChatFlowError) -> [HistoryEntry] {
         guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: root) }
-        return try backend.store.history(of: state)
+        return try backend.store.history(of: state, from: 0)
     }
 
     /// History entries of `state` from index `start` on (the watcher's way to recover every
@@ -249,7 +245,7 @@ public final class WorkflowEngine: Sendable {
             featureID: featureID, totalInstances: 0, runningCount: 0, completedCount: 0, failedCount: 0,
             latestInstanceID: nil, status: "empty")
         var latestCreated = -Double.infinity
-        for id in try backend.store.readLink(feature: featureID) {
+        for id in try backend.store.instanceIDs(feature: featureID) {
             guard let state = try status(id) else { continue }
             result.totalInstances += 1
             switch state.status {
@@ -271,14 +267,8 @@ public final class WorkflowEngine: Sendable {
 
     /// Instances, optionally of one feature (through its link) and/or in one status, by id.
     public func list(feature: String? = nil, status wanted: InstanceStatus? = nil) throws(ChatFlowError) -> [InstanceState] {
-        let store = backend.store
-        let ids: [String]
-        if let feature {
-            try Identifiers.validateName(feature, kind: .featureID)
-            ids = try store.readLink(feature: feature)
-        } else {
-            ids = try store.instanceIDs()
-        }
+        if let feature { try Identifiers.validateName(feature, kind: .featureID) }
+        let ids = try backend.store.instanceIDs(feature: feature)
         var states: [InstanceState] = []
         for id in ids {
             guard let state = try status(id) else { continue }
@@ -290,7 +280,7 @@ public final class WorkflowEngine: Sendable {
 
     /// Ids of every state file in `instances/` (by file name; contents unchecked).
     public func instanceIDs() throws(ChatFlowError) -> [String] {
-        try backend.store.instanceIDs()
+        try backend.store.instanceIDs(feature: nil)
     }
 
     // MARK: Cache

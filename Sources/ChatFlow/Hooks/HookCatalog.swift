@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// A hook that passed the trust checks.
 public struct Hook: Sendable, Hashable {
@@ -26,13 +24,13 @@ public struct RefusedHook: Sendable, Hashable {
 /// A hook runs only if it is a regular file (or a symlink to one inside the hooks directory)
 /// owned by the watcher's user or root, not group- or world-writable, and executable, in a
 /// directory with the same ownership and permissions.
-public struct HookCatalog: Sendable {
-    public let directory: String
+package struct HookCatalog: Sendable {
+    package let directory: String
 
-    public init(directory: String) { self.directory = directory }
+    package init(directory: String) { self.directory = directory }
 
     /// The runnable hooks for `event`, in order, and the ones refused.
-    public func hooks(for event: String) -> (hooks: [Hook], refused: [RefusedHook]) {
+    package func hooks(for event: String) -> (hooks: [Hook], refused: [RefusedHook]) {
         var hooks: [Hook] = []
         var refused: [RefusedHook] = []
         guard HookCatalog.isSafeEventName(event) else { return ([], []) }
@@ -62,25 +60,19 @@ public struct HookCatalog: Sendable {
         return (hooks, refused)
     }
 
-    /// Whether any hook file exists for the event (trusted or not), cheaply.
-    public func hasCandidates(for event: String) -> Bool {
-        guard HookCatalog.isSafeEventName(event) else { return false }
-        return FileSystem.exists(directory + "/" + event) || FileSystem.isDirectory(directory + "/" + event + ".d", followingLinks: false)
-    }
-
     static func isSafeEventName(_ event: String) -> Bool {
         let name = event.hasPrefix("@") ? String(event.dropFirst()) : event
         return Identifiers.nameProblem(name) == nil
     }
 
     /// Names never treated as hooks: dot files, samples, editor backups.
-    public static func isIgnored(_ name: String) -> Bool {
+    package static func isIgnored(_ name: String) -> Bool {
         name.hasPrefix(".") || name.hasSuffix(".sample") || name.hasSuffix("~") || name.hasSuffix(".bak")
             || name.hasSuffix(".orig") || name.hasSuffix(".swp") || name.hasSuffix(".tmp") || name.hasSuffix(".disabled")
     }
 
     /// Why a hooks directory (or `E.d/`) is not trusted, or `nil`.
-    public func directoryProblem(_ path: String) -> String? {
+    package func directoryProblem(_ path: String) -> String? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return "cannot read \(path): \(String(cString: strerror(errno)))" }
         if let problem = ownershipProblem(info, path: path, what: "directory") { return problem }
@@ -99,7 +91,7 @@ public struct HookCatalog: Sendable {
     }
 
     /// Why a hook file would be refused, or `nil` when it would run.
-    public func fileProblem(_ path: String) -> String? {
+    package func fileProblem(_ path: String) -> String? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return "cannot read \(path): \(String(cString: strerror(errno)))" }
         if info.st_mode & S_IFMT == S_IFLNK {

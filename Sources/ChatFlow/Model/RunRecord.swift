@@ -4,6 +4,8 @@ public enum HookOutcome: Sendable, Hashable {
     case signaled(signal: Int32)
     case timedOut(after: Double)
     case failedToLaunch(reason: String)
+    /// It ran, but its exit status could not be collected (someone else reaped it).
+    case statusLost(reason: String)
 
     /// Exit 0.
     public var succeeded: Bool { self == .exited(code: 0) }
@@ -14,6 +16,7 @@ public enum HookOutcome: Sendable, Hashable {
         case .signaled(let signal): "signal \(signal)"
         case .timedOut(let seconds): "timed out after \(seconds) s"
         case .failedToLaunch(let reason): "failed to launch: \(reason)"
+        case .statusLost(let reason): "exit status lost: \(reason)"
         }
     }
 }
@@ -56,18 +59,24 @@ public struct RunRecord: Sendable, Hashable {
         var signal: JSONValue = .null
         var error: JSONValue = .null
         var timedOut = false
+        var statusLost = false
         switch outcome {
         case .exited(let code): exitCode = JSONValue(Int(code))
         case .signaled(let number): signal = JSONValue(Int(number))
         case .timedOut: timedOut = true
         case .failedToLaunch(let reason): error = .string(reason)
+        case .statusLost(let reason):
+            error = .string(reason)
+            statusLost = true
         }
-        return .object([
+        var members: [String: JSONValue] = [
             "instance_id": .string(instanceID), "transition": JSONValue(transition), "phase": .string(phase),
             "event": .string(event), "hook": .string(hook), "started_at": JSONValue(startedAt),
             "ended_at": JSONValue(endedAt), "exit_code": exitCode, "signal": signal, "timed_out": .bool(timedOut),
             "error": error, "log_path": .string(logPath), "dropped_output_bytes": JSONValue(droppedOutputBytes),
-        ])
+        ]
+        if statusLost { members["status_lost"] = .bool(true) }
+        return .object(members)
     }
 
     init(json: JSONValue) throws(StateDecodingError) {
@@ -75,7 +84,9 @@ public struct RunRecord: Sendable, Hashable {
         let startedAt = try reader.double("started_at")
         let endedAt = try reader.double("ended_at")
         let outcome: HookOutcome
-        if reader.value("timed_out") == .bool(true) {
+        if reader.value("status_lost") == .bool(true) {
+            outcome = .statusLost(reason: try reader.optionalString("error") ?? "unknown")
+        } else if reader.value("timed_out") == .bool(true) {
             outcome = .timedOut(after: endedAt - startedAt)
         } else if let code = reader.value("exit_code").intValue {
             outcome = .exited(code: Int32(truncatingIfNeeded: code))

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The phases a workflow goes through, stored with each instance so any process can advance it.
 public struct WorkflowSchema: Sendable, Hashable {
     /// One phase: its name and an optional task description.
@@ -47,4 +49,24 @@ public struct WorkflowSchema: Sendable, Hashable {
     }
 
     public var phaseNames: [String] { phases.map(\.name) }
+}
+
+extension WorkflowSchema {
+    /// Reads a schema from a JSON file (`{"name": …, "phases": [{"name": …, "task": …}]}`).
+    public init(contentsOfFile path: String) throws(ChatFlowError) {
+        let bytes: [UInt8]
+        do {
+            let file = try FileDescriptor(opening: path, flags: O_RDONLY | O_NONBLOCK)
+            bytes = try file.readAll(limit: 1 << 20)
+        } catch {
+            throw .invalidJSON(what: "schema file \(path)", reason: error.description)
+        }
+        let json: JSONValue
+        do {
+            json = try JSONValue(parsing: bytes)
+        } catch {
+            throw .invalidJSON(what: "schema file \(path)", reason: error.description)
+        }
+        try self.init(json: json)
+    }
 }

@@ -9,8 +9,14 @@ public struct Layout: Sendable, Hashable {
     public var featuresDirectory: String { root + "/features" }
     public var locksDirectory: String { root + "/.locks" }
     public var hooksDirectory: String { root + "/hooks" }
-    /// The watcher's own durable files (ledger, run journal, lock).
+    /// The watcher's own durable files (ledger, run journal).
     public var watchDirectory: String { root + "/.watch" }
+    /// The last transition dispatched per instance, written by the watcher.
+    public var ledgerFile: String { watchDirectory + "/ledger.ndjson" }
+    /// One record per hook run, written by the watcher.
+    public var runJournalFile: String { watchDirectory + "/runs.ndjson" }
+    /// Held by the running watcher (one per state directory); holds its pid.
+    public var watchLockFile: String { locksDirectory + "/watch.lock" }
 
     public func stateFile(_ id: String) -> String { instancesDirectory + "/" + id + ".json" }
     /// Fixed temp name: only the lock holder writes it, so a crash leaves at most one per instance.
@@ -20,6 +26,10 @@ public struct Layout: Sendable, Hashable {
     public func tasksDirectory(_ id: String) -> String { instanceDirectory(id) + "/tasks" }
     /// Hook run logs, written by the watcher.
     public func runsDirectory(_ id: String) -> String { instanceDirectory(id) + "/runs" }
+    /// The log of one hook's runs for one transition (`<N>-<hook with / as _>.log`).
+    public func runLogFile(_ id: String, transition: Int, hook: String) -> String {
+        runsDirectory(id) + "/\(transition)-" + hook.replacing("/", with: "_") + ".log"
+    }
     public func lockFile(_ id: String) -> String { locksDirectory + "/" + id + ".lock" }
     public var featuresLockFile: String { locksDirectory + "/features.lock" }
     public func linkFile(_ feature: String) -> String { featuresDirectory + "/" + feature + ".link" }

@@ -1,11 +1,9 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// An exclusive `flock` held for the life of this object, e.g. one watcher per state directory.
 /// The holder's pid is written into the file so a refused contender can name it.
-public final class LockFile: Sendable {
-    public let path: String
+package final class LockFile: Sendable {
+    package let path: String
     private let descriptor: Int32
 
     private init(path: String, descriptor: Int32) {
@@ -17,7 +15,7 @@ public final class LockFile: Sendable {
 
     /// Takes the lock without waiting; `nil` (and the holder's pid, if recorded) when another
     /// process holds it.
-    public static func tryAcquire(_ path: String) throws(ChatFlowError) -> (lock: LockFile?, holder: String) {
+    package static func tryAcquire(_ path: String) throws(ChatFlowError) -> (lock: LockFile?, holder: String) {
         if let slash = path.lastIndex(of: "/") { try FileSystem.createDirectory(String(path[..<slash])) }
         let file = try FileDescriptor(opening: path, flags: O_RDWR | O_CREAT)
         guard try file.tryLockExclusive() else {

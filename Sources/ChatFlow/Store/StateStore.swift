@@ -1,10 +1,8 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Reads and writes the files of one state directory, following the lock protocol of
-/// docs/FORMAT.md. Internal: all access goes through `WorkflowEngine` (and the watcher's
-/// read-only view), so no other code touches state files.
+/// docs/FORMAT.md: the file implementation of `WorkflowStore`. Internal: all access goes
+/// through `WorkflowEngine` (and the watcher's read-only view), so no other code touches state files.
 struct StateStore: Sendable {
     /// Larger state files are refused as corrupt rather than read into memory.
     static let maximumStateBytes = 16 << 20
@@ -15,7 +13,7 @@ struct StateStore: Sendable {
     init(layout: Layout) { self.layout = layout }
 
     /// Creates `instances/`, `features/` and `.locks/` if missing.
-    func prepare() throws(ChatFlowError) {
+    package func prepare() throws(ChatFlowError) {
         try FileSystem.createDirectory(layout.instancesDirectory)
         try FileSystem.createDirectory(layout.featuresDirectory)
         try FileSystem.createDirectory(layout.locksDirectory)
@@ -42,13 +40,13 @@ struct StateStore: Sendable {
 
     /// Reads one state fresh from disk; `nil` if the instance does not exist. No lock is needed:
     /// state files are only ever replaced by rename.
-    func read(_ id: String) throws(ChatFlowError) -> InstanceState? {
+    package func read(_ id: String) throws(ChatFlowError) -> InstanceState? {
         try readWithText(id)?.state
     }
 
     /// The state and the exact bytes it was parsed from. Members named in `skipping` are
     /// checked but not built (they read as empty values of their kind).
-    func readWithText(_ id: String, skipping: Set<String> = []) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
+    package func readWithText(_ id: String, skipping: Set<String> = []) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
         let state = try StateStore.decodeState(bytes, path: path, skipping: skipping)
@@ -121,7 +119,7 @@ struct StateStore: Sendable {
     /// Appends a closed entry to `history.ndjson` at the committed length, first cutting off any
     /// tail a crashed writer left, and makes it durable. Updates `historyBytes`; the caller then
     /// writes the state, which is the commit point. Call with the instance lock held.
-    func appendHistory(_ entry: HistoryEntry, to state: inout InstanceState) throws(ChatFlowError) {
+    package func appendHistory(_ entry: HistoryEntry, to state: inout InstanceState) throws(ChatFlowError) {
         let path = layout.historyFile(state.instanceID)
         var line = JSONWriter(pretty: false, capacity: 512)
         line.write(entry.json)
@@ -190,7 +188,7 @@ struct StateStore: Sendable {
     }
 
     /// The whole history: closed entries then the open one.
-    func history(of state: some HistoryPosition, from start: Int = 0) throws(ChatFlowError) -> [HistoryEntry] {
+    package func history(of state: some HistoryPosition, from start: Int = 0) throws(ChatFlowError) -> [HistoryEntry] {
         var entries = try closedHistory(of: state, from: start)
         if let open = state.currentEntry, start <= state.closedEntryCount { entries.append(open) }
         return entries
@@ -246,9 +244,10 @@ extension JSONWriter {
 }
 
 /// Where an instance's history is: what reading it needs from a state or its summary.
-protocol HistoryPosition {
+package protocol HistoryPosition {
     var instanceID: String { get }
     var historyLength: Int { get }
+    /// Bytes of `history.ndjson` committed (the file store's position; other stores ignore it).
     var historyBytes: Int { get }
     var currentEntry: HistoryEntry? { get }
 }

@@ -1,9 +1,7 @@
 import ChatFlow
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// `HookCatalog` lookups remembered for a long-running watcher, each checked before use against
 /// an `lstat` of every file it depends on: the hooks directory (its change time and

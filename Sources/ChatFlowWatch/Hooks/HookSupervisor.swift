@@ -2,9 +2,7 @@ import CChatFlowShims
 import ChatFlow
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// The one thread that waits for every running hook: their output pipes and pidfds sit in an
 /// epoll set, their deadlines behind one timerfd.
@@ -48,13 +46,15 @@ final class HookSupervisor: Sendable {
         var timedOut = false
         var killAt: Double?
         var exitStatus: Int32?
+        /// Why the exit status could not be collected (it is then unknown, never "exit 0").
+        var statusLost: String?
         /// After exit, how long output is still read (a daemon left behind may hold the pipe).
         var drainUntil: Double?
 
         /// When the supervisor must look at this hook without being woken by a descriptor.
         var nextCheck: Double {
             if exitStatus != nil { return drainUntil ?? 0 }
-            var next = timedOut ? (killAt ?? .infinity) : deadline
+            var next = min(timedOut ? .infinity : deadline, killAt ?? .infinity)
             // Without a pidfd (kernels before 5.3) the exit is found by polling.
             if pidfd < 0 { next = min(next, Timestamps.monotonic() + 0.05) }
             return next
@@ -79,8 +79,9 @@ final class HookSupervisor: Sendable {
     }
 
     /// Watches `child` until it has exited and its output is read, then calls `completion`
-    /// (on the supervisor's thread).
-    func supervise(_ child: HookRunner.Child, _ invocation: HookInvocation, completion: @escaping @Sendable (HookResult) -> Void) {
+    /// (on the supervisor's thread). Returns the id `terminate` takes.
+    @discardableResult
+    func supervise(_ child: HookRunner.Child, _ invocation: HookInvocation, completion: @escaping @Sendable (HookResult) -> Void) -> UInt64 {
         let pidfd = chatflow_pidfd_open(child.pid)
         let flags = fcntl(child.output, F_GETFL)
         _ = fcntl(child.output, F_SETFL, flags | O_NONBLOCK)
@@ -88,12 +89,25 @@ final class HookSupervisor: Sendable {
             child: child, pidfd: pidfd, timeout: invocation.timeout, grace: invocation.gracePeriod,
             deadline: Timestamps.monotonic() + invocation.timeout, completion: completion,
             tail: OutputTail(limit: invocation.outputLimit))
-        state.withLock { state in
+        return state.withLock { state in
             let id = state.nextID
             state.nextID += 1
             state.entries[id] = entry
             _ = chatflow_epoll_add(epoll, child.output, id << 1)
             if pidfd >= 0 { _ = chatflow_epoll_add(epoll, pidfd, id << 1 | 1) }
+            arm(&state, for: entry.nextCheck)
+            return id
+        }
+    }
+
+    /// Ends a running hook's process group: SIGTERM now, SIGKILL after its grace period. The one
+    /// way hooks are ended, by a timeout or by the watcher's shutdown.
+    func terminate(_ id: UInt64) {
+        state.withLock { state in
+            guard var entry = state.entries[id], entry.exitStatus == nil, entry.killAt == nil else { return }
+            kill(-entry.child.pid, SIGTERM)
+            entry.killAt = Timestamps.monotonic() + entry.grace
+            state.entries[id] = entry
             arm(&state, for: entry.nextCheck)
         }
     }
@@ -155,14 +169,14 @@ final class HookSupervisor: Sendable {
     /// others; epoll reports the rest); at EOF stops watching it.
     private func drain(_ entry: inout Entry, buffer: inout [UInt8]) {
         for _ in 0..<16 where entry.pipeOpen {
-            let got = buffer.withUnsafeMutableBytes { read(entry.child.output, $0.baseAddress, $0.count) }
-            if got > 0 {
-                entry.tail.append(buffer[0..<got])
-                if got < buffer.count { return }
+            let got = buffer.withUnsafeMutableBytes { readAvailable(entry.child.output, into: $0) }
+            guard let got else { return }
+            if case .success(let count) = got, count > 0 {
+                entry.tail.append(buffer[0..<count])
+                if count < buffer.count { return }
                 continue
             }
-            if got < 0 && errno == EINTR { continue }
-            if got < 0 && errno == EAGAIN { return }
+            // End of file, or an error: nothing more will come.
             entry.pipeOpen = false
             _ = chatflow_epoll_remove(epoll, entry.child.output)
         }
@@ -175,6 +189,7 @@ final class HookSupervisor: Sendable {
         var result: pid_t
         repeat { result = waitpid(entry.child.pid, &status, WNOHANG) } while result < 0 && errno == EINTR
         guard result == entry.child.pid || result < 0 else { return }
+        if result < 0 { entry.statusLost = "waitpid: \(String(cString: strerror(errno)))" }
         entry.exitStatus = result < 0 ? 0 : status
         kill(-entry.child.pid, SIGKILL)
         if entry.pidfd >= 0 { _ = chatflow_epoll_remove(epoll, entry.pidfd) }
@@ -188,7 +203,7 @@ final class HookSupervisor: Sendable {
         if !entry.timedOut && now >= entry.deadline {
             entry.timedOut = true
             kill(-entry.child.pid, SIGTERM)
-            entry.killAt = now + entry.grace
+            entry.killAt = min(entry.killAt ?? .infinity, now + entry.grace)
         }
         if let killAt = entry.killAt, now >= killAt {
             kill(-entry.child.pid, SIGKILL)
@@ -203,7 +218,9 @@ final class HookSupervisor: Sendable {
         if entry.pidfd >= 0 { close(entry.pidfd) }
         let status = entry.exitStatus ?? 0
         let outcome: HookOutcome
-        if entry.timedOut {
+        if let reason = entry.statusLost {
+            outcome = .statusLost(reason: reason)
+        } else if entry.timedOut {
             outcome = .timedOut(after: entry.timeout)
         } else if status & 0x7F == 0 {
             outcome = .exited(code: (status >> 8) & 0xFF)

@@ -1,36 +1,5 @@
-#if canImport(Glibc)
+import DequeModule
 import Glibc
-#endif
-
-/// Starts a detached POSIX thread running `body`: for the blocking calls (inotify, poll, waitid)
-/// that must never park a cooperative thread of Swift concurrency.
-func startThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { raw in
-        let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-        box.body()
-        return nil
-    }, box)
-    precondition(result == 0, "pthread_create failed: \(result)")
-    pthread_detach(thread)
-}
-
-/// Writes a line to standard error without stdio (whose globals are not concurrency-safe).
-public func writeStandardError(_ text: String) {
-    let bytes = Array(text.utf8)
-    var offset = 0
-    while offset < bytes.count {
-        let count = bytes.withUnsafeBytes { write(2, $0.baseAddress! + offset, $0.count - offset) }
-        if count < 0 && errno == EINTR { continue }
-        if count <= 0 { return }
-        offset += count
-    }
-}
 
 /// The watcher's own threads for its async code, instead of Swift concurrency's global executor.
 ///
@@ -45,8 +14,7 @@ final class ThreadPoolExecutor: TaskExecutor, @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     // Guarded by `mutex`.
-    private var jobs: [UnownedJob] = []
-    private var head = 0
+    private var jobs: Deque<UnownedJob> = []
     private var stopping = false
 
     init(threads: Int) {
@@ -85,19 +53,14 @@ final class ThreadPoolExecutor: TaskExecutor, @unchecked Sendable {
     private func serve() {
         while true {
             pthread_mutex_lock(mutex)
-            while head == jobs.count {
+            while jobs.isEmpty {
                 if stopping {
                     pthread_mutex_unlock(mutex)
                     return
                 }
                 pthread_cond_wait(condition, mutex)
             }
-            let job = jobs[head]
-            head += 1
-            if head == jobs.count {
-                jobs.removeAll(keepingCapacity: true)
-                head = 0
-            }
+            let job = jobs.removeFirst()
             pthread_mutex_unlock(mutex)
             job.runSynchronously(on: asUnownedTaskExecutor())
         }

@@ -2,9 +2,7 @@ import ChatFlow
 import CInotifyTools
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// What the event source reports for a watched directory.
 public enum FileEvent: Sendable, Hashable {
@@ -232,26 +230,3 @@ private func removeOnExit(_ directory: String) {
 }
 
 private let wakeDirectoryToRemove = Mutex<String?>(nil)
-
-/// Failures of the watcher.
-public enum WatchError: Error, Sendable, CustomStringConvertible {
-    case watchFailed(path: String, reason: String)
-    case alreadyWatching(root: String, pid: String)
-    case state(ChatFlowErrorDescription)
-
-    public var description: String {
-        switch self {
-        case .watchFailed(let path, let reason):
-            "cannot watch \(path): \(reason) (check that it exists; raise fs.inotify.max_user_watches if the limit is reached)"
-        case .alreadyWatching(let root, let pid):
-            "another chatflow-watch\(pid.isEmpty ? "" : " (pid \(pid))") is already watching \(root); stop it first"
-        case .state(let error):
-            error.text
-        }
-    }
-}
-
-/// A `ChatFlowError`'s text, so `WatchError` stays independent of its cases.
-public struct ChatFlowErrorDescription: Sendable {
-    public let text: String
-}

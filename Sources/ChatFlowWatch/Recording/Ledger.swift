@@ -1,9 +1,7 @@
 import ChatFlow
 import Synchronization
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// An instance id as its 48-bit value: map keys that cost 8 bytes instead of a heap-allocated
 /// 16-character string (one character past Swift's inline small strings).

@@ -1,43 +1,41 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// File-system helpers that do not need an open descriptor.
-public enum FileSystem {
+package enum FileSystem {
     /// Whether anything (a link included) is at `path`.
-    public static func exists(_ path: String) -> Bool {
+    package static func exists(_ path: String) -> Bool {
         var info = stat()
         return lstat(path, &info) == 0
     }
 
     /// Whether `path` is a directory; with `followingLinks: false` a link to one is not.
-    public static func isDirectory(_ path: String, followingLinks: Bool = true) -> Bool {
+    package static func isDirectory(_ path: String, followingLinks: Bool = true) -> Bool {
         var info = stat()
         let result = followingLinks ? stat(path, &info) : lstat(path, &info)
         return result == 0 && (info.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// The directory part of a path (`/a/b` → `/a`).
-    public static func parent(_ path: String) -> String {
+    package static func parent(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return "." }
         return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 
     /// The last component of a path (`/a/b` → `b`).
-    public static func baseName(_ path: String) -> String {
+    package static func baseName(_ path: String) -> String {
         guard let slash = path.lastIndex(of: "/") else { return path }
         return String(path[path.index(after: slash)...])
     }
 
     /// The canonical path with links resolved, or `nil` if it does not exist.
-    public static func realPath(_ path: String) -> String? {
+    package static func realPath(_ path: String) -> String? {
         guard let resolved = realpath(path, nil) else { return nil }
         defer { free(resolved) }
         return String(cString: resolved)
     }
 
     /// Creates a directory and its parents; existing ones are fine.
-    static func createDirectory(_ path: String) throws(ChatFlowError) {
+    package static func createDirectory(_ path: String) throws(ChatFlowError) {
         if isDirectory(path) { return }
         if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
             try createDirectory(String(path[..<slash]))
@@ -48,13 +46,13 @@ public enum FileSystem {
     }
 
     /// fsyncs a directory so a rename or create inside it is durable.
-    static func syncDirectory(_ path: String) throws(ChatFlowError) {
+    package static func syncDirectory(_ path: String) throws(ChatFlowError) {
         let directory = try FileDescriptor(opening: path, flags: O_RDONLY | O_DIRECTORY)
         try directory.sync()
     }
 
     /// Names in a directory, without `.` and `..`.
-    public static func list(_ path: String) throws(ChatFlowError) -> [String] {
+    package static func list(_ path: String) throws(ChatFlowError) -> [String] {
         guard let directory = opendir(path) else {
             throw .io(operation: "list directory", path: path, errno: errno)
         }
@@ -69,19 +67,15 @@ public enum FileSystem {
         return names
     }
 
-    static func remove(_ path: String) {
-        _ = unlink(path)
-    }
-
     /// The current working directory.
-    static func currentDirectory() -> String {
+    package static func currentDirectory() -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         guard getcwd(&buffer, buffer.count) != nil else { return "." }
         return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
     }
 
     /// `path` made absolute against the current directory, without resolving links.
-    public static func absolute(_ path: String) -> String {
+    package static func absolute(_ path: String) -> String {
         let joined = path.hasPrefix("/") ? path : currentDirectory() + "/" + path
         var parts: [Substring] = []
         for part in joined.split(separator: "/") {
@@ -90,23 +84,5 @@ public enum FileSystem {
             parts.append(part)
         }
         return "/" + parts.joined(separator: "/")
-    }
-}
-
-
-/// The two clocks ChatFlow uses.
-public enum Timestamps {
-    /// Wall-clock time as Unix seconds, like the original's `time.time()`.
-    public static func unix() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
-
-    /// Monotonic seconds for TTLs and durations; the coarse clock is cheap enough for every cache read.
-    public static func monotonic(coarse: Bool = false) -> Double {
-        var now = timespec()
-        clock_gettime(coarse ? CLOCK_MONOTONIC_COARSE : CLOCK_MONOTONIC, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
     }
 }

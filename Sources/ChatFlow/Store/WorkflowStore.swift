@@ -1,0 +1,64 @@
+/// The seam between the engine's rules and where state lives: what `WorkflowEngine` calls to
+/// lock, read, append history and commit. Today the one implementation is `StateStore` (the
+/// files of docs/FORMAT.md); a database store implements the same calls with the same
+/// guarantees (an exclusive per-instance critical section, a commit that is atomic and durable
+/// when it returns, history readable by position).
+///
+/// The engine keeps everything else (validation, the order of a trigger's steps, the cache), so
+/// a second store changes where bytes go, not what a trigger means.
+package protocol WorkflowStore: Sendable {
+    /// Creates whatever the store needs before the first write (idempotent).
+    func prepare() throws(ChatFlowError)
+
+    /// Whether an instance exists, without reading it.
+    func exists(_ id: String) -> Bool
+
+    /// Runs `body` as the only writer of instance `id` (across threads and processes).
+    func withInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T
+
+    /// The committed state, or `nil` if the instance does not exist.
+    func read(_ id: String) throws(ChatFlowError) -> InstanceState?
+
+    /// The committed state and its stored text, with members in `skipping` checked but not built.
+    func readWithText(_ id: String, skipping: Set<String>) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])?
+
+    /// Makes a closed entry durable as the next history position of `state` (updating where the
+    /// history ends in `state`); visible only once `commit` has recorded it. Inside the lock.
+    func appendHistory(_ entry: HistoryEntry, to state: inout InstanceState) throws(ChatFlowError)
+
+    /// The commit point: atomically and durably replaces the instance's state. Inside the lock;
+    /// `isNew` for an instance being started (its storage is created first).
+    func commit(_ state: InstanceState, isNew: Bool) throws(ChatFlowError)
+
+    /// History entries from position `start` on, the open one last.
+    func history(of state: some HistoryPosition, from start: Int) throws(ChatFlowError) -> [HistoryEntry]
+
+    /// Adds an instance to its feature's index (before its first commit, so a crash leaves an
+    /// index entry without an instance, which readers skip, never the reverse).
+    func addToFeature(_ feature: String, id: String) throws(ChatFlowError)
+
+    /// Ids of a feature's instances, or of every instance when `feature` is nil; sorted.
+    func instanceIDs(feature: String?) throws(ChatFlowError) -> [String]
+}
+
+extension StateStore: WorkflowStore {
+    package func exists(_ id: String) -> Bool { FileSystem.exists(layout.stateFile(id)) }
+
+    package func withInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T {
+        try withExclusiveLock(layout.lockFile(id), body)
+    }
+
+    package func commit(_ state: InstanceState, isNew: Bool) throws(ChatFlowError) {
+        if isNew { try createInstanceDirectories(state.instanceID) }
+        try write(state)
+    }
+
+    package func addToFeature(_ feature: String, id: String) throws(ChatFlowError) {
+        try addToLink(feature: feature, id: id)
+    }
+
+    package func instanceIDs(feature: String?) throws(ChatFlowError) -> [String] {
+        guard let feature else { return try instanceIDs() }
+        return try readLink(feature: feature)
+    }
+}

@@ -1,0 +1,113 @@
+import ChatFlow
+import Logging
+import Synchronization
+
+/// Turns "this instance may have changed" into scheduled transitions: reads the instance fresh,
+/// finds every transition since the position last scheduled or dispatched, looks up their hooks
+/// and hands them to the scheduler. Transitions with nothing to run are recorded at once.
+final class Reconciler: Sendable {
+    private let engine: WorkflowEngine
+    private let catalog: HookLookupCache
+    private let scheduler: Scheduler
+    private let dispatcher: HookDispatcher
+    private let logger: Logger
+    private let fromNow: Bool
+    /// Problems already logged per file, so a broken file is reported once per change.
+    private let reported = Mutex<[String: String]>([:])
+    private let serial = Mutex(())
+
+    init(
+        engine: WorkflowEngine, catalog: HookLookupCache, scheduler: Scheduler, dispatcher: HookDispatcher,
+        logger: Logger, fromNow: Bool
+    ) {
+        self.engine = engine
+        self.catalog = catalog
+        self.scheduler = scheduler
+        self.dispatcher = dispatcher
+        self.logger = logger
+        self.fromNow = fromNow
+    }
+
+    /// Ids of the state files in `instances/`; other entries are logged once and skipped.
+    func scanInstances() -> [String] {
+        var ids: [String] = []
+        for name in (try? FileSystem.list(engine.layout.instancesDirectory)) ?? [] {
+            if let id = Layout.instanceID(fromStateFileName: name) {
+                ids.append(id)
+            } else if !name.hasPrefix("."), !Identifiers.isInstanceID(name) {
+                reportOnce(name, "ignoring a file whose name is not wfi_<12 hex>.json", nil)
+            }
+        }
+        return ids.sorted()
+    }
+
+    /// Reconciles `ids`; `initial` for the catch-up at start. Serialised: the event thread and
+    /// the catch-up never reconcile at the same time, so each sees the newest state and
+    /// schedules every position once.
+    func reconcile(_ ids: [String], initial: Bool) {
+        serial.withLock { _ in reconcileSerially(ids, initial: initial) }
+    }
+
+    private func reconcileSerially(_ ids: [String], initial: Bool) {
+        var hookless: [(id: String, next: Int)] = []
+        for id in ids {
+            guard let key = InstanceKey(id) else { continue }
+            let summary: InstanceSummary
+            let stateText: [UInt8]
+            do {
+                guard let read = try engine.freshSummaryWithText(id) else { continue }
+                (summary, stateText) = read
+            } catch {
+                reportOnce(id, "skipping an unreadable state file", "\(error)")
+                continue
+            }
+            reported.withLock { $0[id] = nil }
+            let end = TransitionDetector.end(of: summary)
+            if initial && fromNow {
+                // Skip the backlog: record where each instance is now and run nothing old.
+                if scheduler.recordedPosition(id) != end { hookless.append((id, end)) }
+                continue
+            }
+            let next = scheduler.nextPosition(id, key)
+            if next > end {
+                logger.warning(
+                    "instance history went backwards; resuming from its current state",
+                    metadata: ["instance.id": "\(id)", "recorded": "\(next)", "now": "\(end)"])
+                scheduler.rewind(id, key, to: end)
+                continue
+            }
+            guard next < end else { continue }
+            // Several phases entered since the last look: their names are in the history.
+            let (transitions, usedFallback) = TransitionDetector.transitions(of: summary, from: next) { [engine] start in
+                try? engine.history(of: summary, from: start)
+            }
+            if usedFallback {
+                logger.warning(
+                    "history does not explain the phase change; using current_phase",
+                    metadata: ["instance.id": "\(id)", "from": "\(next)", "to": "\(end)"])
+            }
+            let jobs = transitions.map { transition in
+                let found = catalog.hooks(for: [transition.event, "@any"])
+                return TransitionJob(
+                    transition: transition, stateText: stateText, hooks: found.hooks, refused: found.refused, started: nil)
+            }
+            let idle = scheduler.isIdle(id)
+            if idle && jobs.allSatisfy({ $0.hooks.isEmpty && $0.refused.isEmpty }) {
+                for transition in transitions { logTransition(transition, hooks: 0, logger: logger) }
+                hookless.append((id, end))
+                continue
+            }
+            scheduler.schedule(id, key, end: end, jobs: jobs, startHere: !initial && idle) { dispatcher.startFirst($0) }
+        }
+        scheduler.recordWithoutHooks(hookless)
+    }
+
+    private func reportOnce(_ key: String, _ message: Logger.Message, _ detail: String?) {
+        let text = detail ?? "\(message)"
+        let isNew = reported.withLock { reported in
+            defer { reported[key] = text }
+            return reported[key] != text
+        }
+        if isNew { logger.warning(message, metadata: ["file": "\(key)", "reason": "\(detail ?? "")"]) }
+    }
+}

@@ -1,0 +1,156 @@
+import CChatFlowShims
+import ChatFlow
+import Dispatch
+import Glibc
+import Logging
+import Synchronization
+
+/// The watcher: sees every phase change of its engine's state directory, invalidates the
+/// engine's cache, and runs the hooks of each transition once, in order per instance, recording
+/// each run.
+///
+/// This type only wires the parts together; each lives in its own room:
+/// `InstanceChangeSource` (events) → `Reconciler` (detection) → `Scheduler` (per-instance order,
+/// job slots) → `HookDispatcher` and `HookSupervisor` (hooks) → `RunRecorder` and `Ledger`
+/// (recording). docs/DESIGN.md follows a change through them.
+public final class WatchService: Sendable {
+    public let configuration: WatchConfiguration
+    public let engine: WorkflowEngine
+    let logger: Logger
+    let changes: any InstanceChangeSource
+
+    /// A watcher of `engine`'s state directory. `changes` defaults to inotify on its `instances/`.
+    public init(
+        engine: WorkflowEngine, configuration: WatchConfiguration, logger: Logger,
+        changes: (any InstanceChangeSource)? = nil
+    ) {
+        self.engine = engine
+        self.configuration = configuration
+        self.logger = logger
+        self.changes = changes ?? FileChangeSource(layout: engine.layout)
+    }
+
+    /// Runs until `shutdown` is requested (or, with `once`, until the backlog is done).
+    /// `onReady` gets the instances directory once changes are being received.
+    public func run(shutdown: ShutdownSignal, onReady: @Sendable (String) -> Void) async throws(WatchError) {
+        // Everything the watcher awaits runs on its own threads (see `ThreadPoolExecutor`), so
+        // an idle watcher is woken by nothing but a change.
+        let executor = ThreadPoolExecutor(threads: max(2, configuration.jobs))
+        defer { executor.stop() }
+        try await withTaskExecutorPreference(executor) { () async throws(WatchError) in
+            try await self.runHere(shutdown: shutdown, onReady: onReady)
+        }
+    }
+
+    /// `run`, blocking the calling thread: for a process that is only a watcher, which then
+    /// never starts the thread pool of Swift concurrency (an async `main` would, and with it
+    /// libdispatch's once-a-second pool monitor).
+    public func runBlocking(shutdown: ShutdownSignal, onReady: @escaping @Sendable (String) -> Void) throws(WatchError) {
+        let executor = ThreadPoolExecutor(threads: max(2, configuration.jobs))
+        defer { executor.stop() }
+        let outcome = Mutex<Result<Void, WatchError>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task(executorPreference: executor) {
+            do throws(WatchError) {
+                try await self.runHere(shutdown: shutdown, onReady: onReady)
+                outcome.withLock { $0 = .success(()) }
+            } catch {
+                outcome.withLock { $0 = .failure(error) }
+            }
+            done.signal()
+        }
+        done.wait()
+        try outcome.withLock { $0! }.get()
+    }
+
+    private enum Ended { case workers, grace }
+
+    private func runHere(shutdown: ShutdownSignal, onReady: @Sendable (String) -> Void) async throws(WatchError) {
+        let layout = engine.layout
+        let lock: LockFile
+        let scheduler: Scheduler
+        let dispatcher: HookDispatcher
+        do {
+            try engine.prepare()
+            lock = try WatcherLock.acquire(layout)
+            scheduler = Scheduler(ledger: try Ledger(layout: layout), logger: logger)
+            dispatcher = HookDispatcher(
+                settings: .init(
+                    root: layout.root, timeout: configuration.timeout, killGrace: configuration.killGrace,
+                    outputLimit: configuration.outputLimit),
+                recorder: try RunRecorder(layout: layout, logger: logger), logger: logger)
+        } catch let error as WatchError {
+            throw error
+        } catch {
+            throw .state(ChatFlowErrorDescription(text: "\(error)"))
+        }
+        defer { withExtendedLifetime(lock) {} }
+        let hooksDirectory = FileSystem.absolute(configuration.hooksDirectory ?? layout.hooksDirectory)
+        let reconciler = Reconciler(
+            engine: engine, catalog: HookLookupCache(catalog: HookCatalog(directory: hooksDirectory)),
+            scheduler: scheduler, dispatcher: dispatcher, logger: logger, fromNow: configuration.fromNow)
+
+        // Changes are reconciled on the source's thread itself: one small file read, then the
+        // instance's mailbox (or, with a worker idle, the hook's spawn right there).
+        var token: Int?
+        if !configuration.once {
+            let engine = engine
+            let logger = logger
+            token = try await changes.subscribe { change in
+                switch change {
+                case .instance(let id):
+                    engine.invalidate(id)
+                    reconciler.reconcile([id], initial: false)
+                case .rescanAll(let reason):
+                    engine.invalidateAll()
+                    logger.warning("rescanning instances", metadata: ["reason": "\(reason)"])
+                    reconciler.reconcile(reconciler.scanInstances(), initial: false)
+                }
+            }
+        }
+
+        // The catch-up: its transient memory (every name and state of a large directory) is
+        // handed back to the system afterwards, so a long-running watcher stays small.
+        let start = Timestamps.monotonic()
+        let ids = reconciler.scanInstances()
+        reconciler.reconcile(ids, initial: true)
+        malloc_trim(0)
+        logger.info("caught up", metadata: ["instances": "\(ids.count)", "seconds": "\(format3(Timestamps.monotonic() - start))"])
+
+        if configuration.once {
+            scheduler.finishQueue()
+        } else {
+            onReady(layout.instancesDirectory)
+        }
+        let workers = configuration.jobs
+        await withTaskGroup(of: Ended.self) { group in
+            group.addTask {
+                await scheduler.runWorkers(workers) { job in await dispatcher.run(job, stopping: { scheduler.isStopping }) }
+                return .workers
+            }
+            if !configuration.once {
+                await shutdown.wait()
+                if let token { await changes.unsubscribe(token) }
+                scheduler.stop()
+                logger.info("stopping: letting running hooks finish", metadata: ["grace": "\(configuration.shutdownGrace)"])
+                let grace = configuration.shutdownGrace
+                group.addTask {
+                    try? await Task.sleep(for: .seconds(grace))
+                    return .grace
+                }
+            }
+            // Ends when the workers have: at once if no hook is running, else when the hooks
+            // have finished or, after the grace period, been ended.
+            while let ended = await group.next() {
+                if ended == .workers {
+                    group.cancelAll()
+                    break
+                }
+                let count = dispatcher.terminateAll()
+                if count > 0 {
+                    logger.warning("grace period over: terminating running hooks", metadata: ["count": "\(count)"])
+                }
+            }
+        }
+    }
+}

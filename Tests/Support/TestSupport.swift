@@ -1,0 +1,80 @@
+import Dispatch
+import Foundation
+import Glibc
+import Synchronization
+
+/// A fresh directory under /tmp (the real disk here, not tmpfs), removed when released.
+/// `root` is the conventional state directory inside it.
+public final class TemporaryDirectory: Sendable {
+    public let path: String
+    public var root: String { path + "/.chatflow" }
+
+    public init(_ prefix: String = "chatflow-test") {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
+    }
+
+    deinit {
+        if ProcessInfo.processInfo.environment["CHATFLOW_KEEP_SANDBOX"] == nil { try? FileManager.default.removeItem(atPath: path) }
+    }
+
+    /// Lines of a text file inside the directory (none when it does not exist).
+    public func lines(_ name: String) -> [String] {
+        ((try? String(contentsOfFile: path + "/" + name, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+    }
+}
+
+/// Waits for `condition` with a deadline, checking every 10 ms; true once it holds.
+public func eventually(timeout: Double = 20, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if try condition() { return true }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return try condition()
+}
+
+/// How a process ended and what it wrote.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs `executable` to its end, reading its stdout and stderr at the same time (one after the
+/// other deadlocks once a child fills the pipe buffer of the one not being read).
+public func runToEnd(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:], standardInput: Data? = nil
+) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    var env = ProcessInfo.processInfo.environment
+    for (key, value) in environment { env[key] = value }
+    process.environment = env
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    let input = standardInput.map { _ in Pipe() }
+    process.standardInput = input ?? FileHandle.nullDevice
+    try process.run()
+    if let input, let standardInput {
+        input.fileHandleForWriting.write(standardInput)
+        try? input.fileHandleForWriting.close()
+    }
+    let errData = Mutex(Data())
+    let done = DispatchSemaphore(value: 0)
+    let errHandle = err.fileHandleForReading
+    Thread.detachNewThread {
+        let data = errHandle.readDataToEndOfFile()
+        errData.withLock { $0 = data }
+        done.signal()
+    }
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    process.waitUntilExit()
+    return CommandResult(
+        status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+        stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
+}
