@@ -6,11 +6,11 @@
 struct JSONParser {
     static let maximumDepth = 200
 
-    private let bytes: UnsafeRawBufferPointer
-    private var index = 0
-    private var depth = 0
+    let bytes: UnsafeRawBufferPointer
+    var index = 0
+    var depth = 0
 
-    private init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
     static func parse(_ bytes: UnsafeRawBufferPointer) throws(JSONParseError) -> JSONValue {
         var parser = JSONParser(bytes)
@@ -38,13 +38,13 @@ struct JSONParser {
         return members
     }
 
-    private func error(_ reason: String) -> JSONParseError {
+    func error(_ reason: String) -> JSONParseError {
         JSONParseError(offset: index, reason: reason)
     }
 
-    private var current: UInt8? { index < bytes.count ? bytes[index] : nil }
+    var current: UInt8? { index < bytes.count ? bytes[index] : nil }
 
-    private mutating func skipWhitespace() {
+    mutating func skipWhitespace() {
         while index < bytes.count {
             switch bytes[index] {
             case 0x20, 0x0A, 0x0D, 0x09: index += 1
@@ -53,7 +53,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseValue() throws(JSONParseError) -> JSONValue {
+    mutating func parseValue() throws(JSONParseError) -> JSONValue {
         guard let byte = current else { throw error("unexpected end of JSON") }
         switch byte {
         case UInt8(ascii: "{"): return try parseObject()
@@ -67,11 +67,11 @@ struct JSONParser {
         }
     }
 
-    private func printable(_ byte: UInt8) -> String {
+    func printable(_ byte: UInt8) -> String {
         byte >= 0x20 && byte < 0x7F ? String(UnicodeScalar(byte)) : "\\x" + String(byte, radix: 16)
     }
 
-    private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+    mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
         let count = literal.utf8CodeUnitCount
         guard index + count <= bytes.count else { throw error("unexpected end of JSON") }
         let pointer = literal.utf8Start
@@ -81,19 +81,19 @@ struct JSONParser {
         index += count
     }
 
-    private mutating func enter() throws(JSONParseError) {
+    mutating func enter() throws(JSONParseError) {
         depth += 1
         if depth > JSONParser.maximumDepth {
             throw error("nesting deeper than \(JSONParser.maximumDepth) levels")
         }
     }
 
-    private mutating func parseObject() throws(JSONParseError) -> JSONValue {
+    mutating func parseObject() throws(JSONParseError) -> JSONValue {
         .object(try parseObjectMembers(skipping: []))
     }
 
     /// An object's members; those named in `skipped` are checked, not built.
-    private mutating func parseObjectMembers(skipping skipped: Set<String>) throws(JSONParseError) -> [String: JSONValue] {
+    mutating func parseObjectMembers(skipping skipped: Set<String>) throws(JSONParseError) -> [String: JSONValue] {
         try enter()
         defer { depth -= 1 }
         index += 1
@@ -121,84 +121,7 @@ struct JSONParser {
         }
     }
 
-    /// Checks one value as `parseValue` would, building nothing; returns an empty value of its kind.
-    @discardableResult
-    private mutating func skipValue() throws(JSONParseError) -> JSONValue {
-        guard let byte = current else { throw error("unexpected end of JSON") }
-        switch byte {
-        case UInt8(ascii: "{"), UInt8(ascii: "["):
-            try enter()
-            defer { depth -= 1 }
-            let isObject = byte == UInt8(ascii: "{")
-            let close = isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
-            let empty: JSONValue = isObject ? .emptyObject : .array([])
-            index += 1
-            skipWhitespace()
-            if current == close { index += 1; return empty }
-            while true {
-                if isObject {
-                    guard current == UInt8(ascii: "\"") else { throw error("expected a string key") }
-                    try skipString()
-                    skipWhitespace()
-                    guard current == UInt8(ascii: ":") else { throw error("expected ':' after key") }
-                    index += 1
-                    skipWhitespace()
-                }
-                try skipValue()
-                skipWhitespace()
-                switch current {
-                case UInt8(ascii: ","): index += 1; skipWhitespace()
-                case close: index += 1; return empty
-                default: throw error(isObject ? "expected ',' or '}' in object" : "expected ',' or ']' in array")
-                }
-            }
-        case UInt8(ascii: "\""): try skipString(); return .string("")
-        case UInt8(ascii: "t"): try expectLiteral("true"); return .bool(true)
-        case UInt8(ascii: "f"): try expectLiteral("false"); return .bool(false)
-        case UInt8(ascii: "n"): try expectLiteral("null"); return .null
-        case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"): _ = try scanNumber(); return .number(JSONNumber(0))
-        default: throw error("unexpected character '\(printable(byte))'")
-        }
-    }
-
-    /// Checks a string as `parseString` would (escapes, control characters, UTF-8), building nothing.
-    private mutating func skipString() throws(JSONParseError) {
-        index += 1
-        let start = index
-        var ascii = true
-        while true {
-            guard let byte = current else { throw error("unterminated string") }
-            switch byte {
-            case UInt8(ascii: "\""):
-                // Escapes decode to whole UTF-8 sequences (never continuation bytes), so checking
-                // the raw text gives the same verdict as checking the decoded string.
-                if !ascii && String(validating: UnsafeRawBufferPointer(rebasing: bytes[start..<index]), as: UTF8.self) == nil {
-                    throw JSONParseError(offset: start, reason: "string is not valid UTF-8")
-                }
-                index += 1
-                return
-            case UInt8(ascii: "\\"):
-                index += 1
-                guard let escape = current else { throw error("unterminated escape") }
-                index += 1
-                switch escape {
-                case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"), UInt8(ascii: "b"), UInt8(ascii: "f"),
-                    UInt8(ascii: "n"), UInt8(ascii: "r"), UInt8(ascii: "t"):
-                    break
-                case UInt8(ascii: "u"):
-                    var scratch: [UInt8] = []
-                    try appendUnicodeEscape(to: &scratch)
-                default: throw error("invalid escape '\\\(printable(escape))'")
-                }
-            default:
-                if byte < 0x20 { throw error("control character in string") }
-                if byte >= 0x80 { ascii = false }
-                index += 1
-            }
-        }
-    }
-
-    private mutating func parseArray() throws(JSONParseError) -> JSONValue {
+    mutating func parseArray() throws(JSONParseError) -> JSONValue {
         try enter()
         defer { depth -= 1 }
         index += 1
@@ -216,14 +139,14 @@ struct JSONParser {
         }
     }
 
-    private mutating func parseNumber() throws(JSONParseError) -> JSONNumber {
+    mutating func parseNumber() throws(JSONParseError) -> JSONNumber {
         let range = try scanNumber()
         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
         return JSONNumber(validatedLiteral: text)
     }
 
     /// Checks the number at the cursor against the JSON grammar and moves past it.
-    private mutating func scanNumber() throws(JSONParseError) -> Range<Int> {
+    mutating func scanNumber() throws(JSONParseError) -> Range<Int> {
         let start = index
         func isDigit(_ b: UInt8?) -> Bool { b.map { $0 >= 0x30 && $0 <= 0x39 } ?? false }
         if current == UInt8(ascii: "-") { index += 1 }
@@ -248,7 +171,7 @@ struct JSONParser {
         return start..<index
     }
 
-    private mutating func parseString() throws(JSONParseError) -> String {
+    mutating func parseString() throws(JSONParseError) -> String {
         index += 1
         let start = index
         // Fast path: no escapes, validate the slice once. ASCII (nearly every key and value)
@@ -306,7 +229,7 @@ struct JSONParser {
         }
     }
 
-    private mutating func readHex4() throws(JSONParseError) -> UInt32 {
+    mutating func readHex4() throws(JSONParseError) -> UInt32 {
         guard index + 4 <= bytes.count else { throw error("truncated \\u escape") }
         var value: UInt32 = 0
         for _ in 0..<4 {
@@ -324,7 +247,7 @@ struct JSONParser {
         return value
     }
 
-    private mutating func appendUnicodeEscape(to buffer: inout [UInt8]) throws(JSONParseError) {
+    mutating func appendUnicodeEscape(to buffer: inout [UInt8]) throws(JSONParseError) {
         var scalar = try readHex4()
         if (0xD800...0xDBFF).contains(scalar) {
             guard index + 6 <= bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u")
