@@ -20,6 +20,12 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case transitionMismatch(instanceID: String, expected: Int, actual: Int)
     /// A system call failed.
     case io(operation: String, path: String, errno: Int32)
+    /// No state directory was found; `looked` lists where, nearest first.
+    case noStateDirectory(looked: [String])
+    /// A feature with no instances under the root.
+    case featureNotFound(featureID: String, root: String)
+    /// An instance has no artifact of that name.
+    case artifactNotFound(instanceID: String, name: String)
 
     public var description: String {
         switch self {
@@ -41,6 +47,25 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "instance \(id) is at transition \(actual), not \(expected); another process moved it on, nothing was changed"
         case .io(let operation, let path, let code):
             return "\(operation) \(path) failed: \(String(cString: strerror(code))) (errno \(code))"
+        case .noStateDirectory(let looked):
+            let places = looked.count == 1 ? looked[0] : "\(looked[0]) and its parents up to \(looked.last!)"
+            return "no ChatFlow state directory: looked for \(places); create one with `chatflow init` (or pass --root DIR, or set CHATFLOW_ROOT)"
+        case .featureNotFound(let feature, let root):
+            return "feature \(IdentifierKind.quote(feature)) has no instances under \(root); list instances with `chatflow list`"
+        case .artifactNotFound(let id, let name):
+            return "instance \(id) has no artifact \(IdentifierKind.quote(name)); list them with `chatflow artifacts \(id)`"
+        }
+    }
+
+    /// A stable name for the kind of error, for agents that parse `--json` errors.
+    public var code: String {
+        switch self {
+        case .notFound, .noStateDirectory, .featureNotFound, .artifactNotFound: "not_found"
+        case .invalidIdentifier, .invalidSchema, .unknownPhase, .invalidJSON: "invalid_input"
+        case .instanceFinished: "finished"
+        case .corruptState: "corrupt"
+        case .transitionMismatch: "conflict"
+        case .io: "io"
         }
     }
 }

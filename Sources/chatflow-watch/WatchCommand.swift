@@ -7,17 +7,20 @@ import Logging
 import Glibc
 
 /// `chatflow-watch`: the background process of a dev session.
-@main
 struct WatchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatflow-watch",
         abstract: "Watch ChatFlow state and run per-phase hooks (see docs/HOOKS.md).",
         discussion: """
-            Prints 'watching <root>/instances' to stderr once armed. Exit codes: 0 after SIGINT/SIGTERM \
-            or --once, 1 on error (another watcher on the same root, unreadable root), 2 on bad usage.
-            """)
+            Prints 'watching <root>/instances' to stderr once armed. The state directory is --root, else \
+            $CHATFLOW_ROOT, else the nearest .chatflow upward; it must exist (`chatflow init`). Exit codes: \
+            0 after SIGINT/SIGTERM or --once, 1 on error (another watcher on the same root, unreadable \
+            root), 2 on bad usage, 3 when there is no state directory.
+            """,
+        version: ChatFlow.version)
 
-    @Option(help: ArgumentHelp("The state directory (default: $CHATFLOW_ROOT or ./.chatflow).", valueName: "DIR"))
+    @Option(help: ArgumentHelp(
+        "The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
     var root: String?
 
     @Option(help: ArgumentHelp("Hooks directory (default: <root>/hooks).", valueName: "DIR"))
@@ -67,10 +70,18 @@ struct WatchCommand: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "chatflow-watch")
-        // A hook that closes its stdout early must not kill the watcher.
+        // A hook that closes its stdout early must not kill the watcher; an ignored SIGCHLD
+        // inherited from the parent would have the kernel reap hooks before their status is read.
         signal(SIGPIPE, SIG_IGN)
+        signal(SIGCHLD, SIG_DFL)
 
-        let engine = WorkflowEngine(root: root ?? WorkflowEngine.defaultRoot())
+        let engine: WorkflowEngine
+        do {
+            engine = WorkflowEngine(root: try StateDirectory.find(explicit: root))
+        } catch {
+            writeStandardError("chatflow-watch: error: \(error)\n")
+            throw ExitCode(3)
+        }
         var configuration = WatchConfiguration(jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         configuration.hooksDirectory = hooks
         configuration.timeout = timeout

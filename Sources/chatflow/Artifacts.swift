@@ -15,9 +15,23 @@ struct SaveArtifact: ParsableCommand {
     @Argument(help: "The artifact name (letters, digits, '.', '_', '-').")
     var name: String
 
+    @Option(help: ArgumentHelp("Read the artifact from this file instead of standard input.", valueName: "PATH"))
+    var file: String?
+
     func run() throws {
-        let engine = global.makeEngine()
-        let bytes = try readToEnd(0, limit: WorkflowEngine.maximumArtifactBytes, path: "standard input")
+        let engine = try global.makeEngine()
+        let bytes: [UInt8]
+        if let file {
+            let descriptor: FileDescriptor
+            do {
+                descriptor = try FileDescriptor(opening: file, flags: O_RDONLY)
+            } catch {
+                throw ChatFlowError.invalidJSON(what: "--file \(file)", reason: "cannot be read: \(error)")
+            }
+            bytes = try readToEnd(descriptor.rawValue, limit: WorkflowEngine.maximumArtifactBytes, path: file)
+        } else {
+            bytes = try readToEnd(0, limit: WorkflowEngine.maximumArtifactBytes, path: "standard input")
+        }
         try engine.saveArtifact(id, name: name, bytes: bytes)
         print(engine.layout.tasksDirectory(id) + "/" + name)
     }
@@ -35,8 +49,26 @@ struct Artifacts: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         let names = try engine.artifacts(id)
         if json { Output.json(.array(names.map(JSONValue.string))) } else { names.forEach { print($0) } }
+    }
+}
+
+struct Artifact: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write one task artifact's bytes to standard output (exit 3 if there is none).")
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The instance id.")
+    var id: String
+
+    @Argument(help: "The artifact name.")
+    var name: String
+
+    func run() throws {
+        let bytes = try global.makeEngine().artifact(id, name: name)
+        try writeAll(1, bytes, operation: "write", path: "standard output")
     }
 }

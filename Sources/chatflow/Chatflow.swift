@@ -7,22 +7,27 @@ struct Chatflow: ParsableCommand {
         commandName: "chatflow",
         abstract: "Shared, lock-safe workflow state for local AI agents.",
         discussion: """
-            State lives in --root (default $CHATFLOW_ROOT or ./.chatflow). Exit codes: 0 ok, 1 error, \
-            2 usage, 3 not found, 4 moved on (--expect-transition). With --json, stdout carries only JSON.
+            State lives in --root DIR, else $CHATFLOW_ROOT, else the nearest .chatflow from the current \
+            directory upward (create one with `chatflow init`). Exit codes: 0 ok, 1 error (I/O, corrupt \
+            state), 2 usage or invalid input, 3 not found, 4 conflict (the instance moved on). With --json, \
+            stdout carries only JSON and an error is one JSON object on stderr.
             """,
+        version: ChatFlow.version,
         subcommands: [
             Init.self, Start.self, Trigger.self, Fail.self, Status.self, Feature.self, List.self, History.self,
-            Runs.self, SaveArtifact.self, Artifacts.self, Doctor.self,
+            Runs.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self,
         ])
 }
 
 /// Options every subcommand accepts, before or after its name.
 struct GlobalOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The state directory (default: $CHATFLOW_ROOT or ./.chatflow).", valueName: "DIR"))
+    @Option(name: .long, help: ArgumentHelp(
+        "The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
     var root: String?
 
-    /// `chatflow --root DIR status ID` → `chatflow status --root DIR ID`: the documented form puts
-    /// `--root` before the subcommand, where ArgumentParser only looks for the root command's options.
+    /// `chatflow --root DIR status ID` → `chatflow status ID --root DIR`: the documented form puts
+    /// `--root` before the subcommand, where ArgumentParser only looks for the root command's
+    /// options; at the end (before a `--`) it reaches the innermost subcommand.
     static func movingLeadingOptions(_ arguments: [String]) -> [String] {
         var leading: [String] = []
         var rest = arguments[...]
@@ -37,14 +42,17 @@ struct GlobalOptions: ParsableArguments {
                 break
             }
         }
-        guard !leading.isEmpty, let subcommand = rest.first else { return arguments }
-        return [subcommand] + leading + rest.dropFirst()
+        guard !leading.isEmpty, !rest.isEmpty else { return arguments }
+        var moved = Array(rest)
+        moved.insert(contentsOf: leading, at: moved.firstIndex(of: "--") ?? moved.count)
+        return moved
     }
 
-    /// The engine on the chosen root, built once per command (`--root`, else the zero-config
-    /// engine on `$CHATFLOW_ROOT` or `./.chatflow`).
-    func makeEngine() -> WorkflowEngine {
-        root.map { WorkflowEngine(root: $0) } ?? ChatFlow.engine
+    /// The engine on the state directory, built once per command: `--root`, else
+    /// `$CHATFLOW_ROOT`, else the nearest `.chatflow` upward. Only `init` creates one; for every
+    /// other command a missing one is an error naming where it looked.
+    func makeEngine() throws(ChatFlowError) -> WorkflowEngine {
+        WorkflowEngine(root: try StateDirectory.find(explicit: root))
     }
 }
 
@@ -55,10 +63,10 @@ enum ExitStatus {
     static let conflict: Int32 = 4
 
     static func code(for error: ChatFlowError) -> Int32 {
-        switch error {
-        case .notFound: notFound
-        case .transitionMismatch: conflict
-        case .invalidIdentifier, .invalidJSON, .invalidSchema: usage
+        switch error.code {
+        case "not_found": notFound
+        case "conflict": conflict
+        case "invalid_input": usage
         default: failure
         }
     }

@@ -22,7 +22,7 @@ struct Doctor: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         let findings = try engine.diagnose(fix: fix, hooksDirectory: hooks)
         if json {
             Output.json(.array(findings.map(\.json)))

@@ -4,8 +4,15 @@ import Glibc
 
 /// Results go to stdout, diagnostics to stderr, so `--json` output stays clean.
 enum Output {
-    static func error(_ message: String) {
-        writeStandardError("chatflow: error: " + message + "\n")
+    /// An error on stderr: one line, or with `--json` one object
+    /// `{"error": {"code": …, "message": …}}` (codes in README's table).
+    static func error(_ message: String, code: String, json: Bool) {
+        if json {
+            let object: JSONValue = ["error": ["code": .string(code), "message": .string(message)]]
+            writeStandardError(object.compactText + "\n")
+        } else {
+            writeStandardError("chatflow: error: " + message + "\n")
+        }
     }
 
     static func json(_ value: JSONValue) {
@@ -36,6 +43,15 @@ enum Output {
         created   \(time(state.createdAt))
         updated   \(time(state.updatedAt))
         """
+    }
+
+    /// `status --json`: the state with its whole history (the open entry last) and its
+    /// transition (the number `--expect-transition` takes).
+    static func document(_ state: InstanceState, history: [HistoryEntry]) -> JSONValue {
+        guard case .object(var members) = state.json else { return state.json }
+        members["history"] = .array(history.map(\.json))
+        members["transition"] = .number(JSONNumber(state.lastTransition))
+        return .object(members)
     }
 
     static func line(_ state: InstanceState) -> String {

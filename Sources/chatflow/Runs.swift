@@ -13,8 +13,11 @@ struct Runs: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
-        if let id { try Identifiers.validateInstanceID(id) }
+        let engine = try global.makeEngine()
+        if let id {
+            try Identifiers.validateInstanceID(id)
+            guard try engine.status(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
+        }
         let records = try RunJournal(layout: engine.layout).records().filter { id == nil || $0.instanceID == id }
         if json {
             Output.json(.array(records.map(\.json)))

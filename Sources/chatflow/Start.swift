@@ -35,7 +35,7 @@ struct Start: ParsableCommand {
     }
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         var workflowSchema: WorkflowSchema
         if let schema {
             workflowSchema = try WorkflowSchema(contentsOfFile: schema)

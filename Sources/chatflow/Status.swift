@@ -9,15 +9,19 @@ struct Status: ParsableCommand {
     @Argument(help: "The instance id.")
     var id: String
 
-    @Flag(help: "Print the state file's JSON.")
+    @Flag(help: "Print the state as JSON, with its whole `history` and its `transition` (docs/FORMAT.md).")
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         guard let state = try engine.status(id) else {
             throw ChatFlowError.notFound(instanceID: id, root: engine.root)
         }
-        if json { Output.json(state.json) } else { print(Output.summary(state)) }
+        if json {
+            Output.json(Output.document(state, history: try engine.history(of: state, from: 0)))
+        } else {
+            print(Output.summary(state))
+        }
     }
 }
 
@@ -33,8 +37,9 @@ struct Feature: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         let status = try engine.featureStatus(feature)
+        guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: engine.root) }
         if json {
             Output.json(status.json)
         } else {
@@ -49,21 +54,29 @@ struct Feature: ParsableCommand {
 }
 
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List instances, optionally of one feature and/or status.")
+    static let configuration = CommandConfiguration(
+        abstract: "List instances, optionally of one feature, status and/or phase.",
+        discussion: """
+            An unreadable state file is reported on stderr and skipped; the others are listed, and \
+            the exit status is then 1. `--status running` includes `created` (instances not yet triggered).
+            """)
 
     @OptionGroup var global: GlobalOptions
 
     @Option(help: "Only this feature's instances.")
     var feature: String?
 
-    @Option(help: "Only instances in this status: created, running, completed or failed.")
+    @Option(help: "Only instances in this status: created, running (created included), completed or failed.")
     var status: String?
+
+    @Option(help: "Only instances whose current phase is this.")
+    var phase: String?
 
     @Flag(help: "Print a JSON array of states.")
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         var wanted: InstanceStatus?
         if let status {
             guard let parsed = InstanceStatus(rawValue: status) else {
@@ -71,12 +84,18 @@ struct List: ParsableCommand {
             }
             wanted = parsed
         }
-        let states = try engine.list(feature: feature, status: wanted)
+        if let phase { try Identifiers.validateName(phase, kind: .phaseName) }
+        var unreadable = 0
+        let states = try engine.list(feature: feature, status: wanted, phase: phase) { _, error in
+            unreadable += 1
+            Output.error(error.description, code: error.code, json: json)
+        }
         if json {
             Output.json(.array(states.map(\.json)))
         } else {
             for state in states { print(Output.line(state)) }
         }
+        if unreadable > 0 { throw ExitCode(ExitStatus.failure) }
     }
 }
 
@@ -92,7 +111,7 @@ struct History: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         let entries = try engine.history(id)
         if json {
             Output.json(.array(entries.map(\.json)))

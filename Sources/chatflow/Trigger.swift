@@ -28,7 +28,7 @@ struct Trigger: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         let state = try engine.trigger(
             id, data: try data.map { try JSONValue(argument: $0, name: "--data") } ?? .emptyObject,
             meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to,
@@ -59,7 +59,7 @@ struct Fail: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = global.makeEngine()
+        let engine = try global.makeEngine()
         let state = try engine.fail(id, reason: reason)
         if json {
             Output.json(state.json)

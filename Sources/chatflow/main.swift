@@ -3,25 +3,41 @@ import ChatFlow
 
 import Glibc
 
-// Documented exit codes: 0 ok, 1 error, 2 usage, 3 not found. ArgumentParser's own usage code
-// is 64, so parsing and running are separated here to map each failure to its code.
+// Exit codes (README): 0 ok, 1 error, 2 usage or invalid input, 3 not found, 4 conflict.
+// ArgumentParser's own usage code is 64, so parsing and running are separated here to map each
+// failure to its code; help and --version go to stdout with exit 0.
+let arguments = GlobalOptions.movingLeadingOptions(Array(CommandLine.arguments.dropFirst()))
+let wantsJSON = arguments.contains("--json")
+
+func finish(_ error: Error) -> Never {
+    if Chatflow.exitCode(for: error) == .success {
+        print(Chatflow.fullMessage(for: error))
+        exit(0)
+    }
+    if let error = error as? ExitCode { exit(error.rawValue) }
+    let (code, kind, message): (Int32, String, String)
+    if let error = error as? ChatFlowError {
+        (code, kind, message) = (ExitStatus.code(for: error), error.code, error.description)
+    } else if error is ValidationError {
+        (code, kind, message) = (ExitStatus.usage, "invalid_input", Chatflow.message(for: error))
+    } else {
+        (code, kind, message) = (ExitStatus.failure, "error", Chatflow.message(for: error))
+    }
+    Output.error(message, code: kind, json: wantsJSON)
+    exit(code)
+}
+
 let command: ParsableCommand
 do {
-    command = try Chatflow.parseAsRoot(GlobalOptions.movingLeadingOptions(Array(CommandLine.arguments.dropFirst())))
+    command = try Chatflow.parseAsRoot(arguments)
 } catch {
-    if Chatflow.exitCode(for: error) == .success { Chatflow.exit(withError: error) }
-    Output.error(Chatflow.message(for: error) + " (see `chatflow help`)")
+    if Chatflow.exitCode(for: error) == .success { finish(error) }
+    Output.error(Chatflow.message(for: error) + " (see `chatflow help`)", code: "usage", json: wantsJSON)
     exit(ExitStatus.usage)
 }
 do {
     var runnable = command
     try runnable.run()
-} catch let error as ChatFlowError {
-    Output.error(error.description)
-    exit(ExitStatus.code(for: error))
-} catch let error as ExitCode {
-    exit(error.rawValue)
 } catch {
-    Output.error(Chatflow.message(for: error))
-    exit(error is ValidationError ? ExitStatus.usage : ExitStatus.failure)
+    finish(error)
 }

@@ -45,10 +45,14 @@ struct SummaryTests {
         }
     }
 
-    @Test("refuses a finished status with an open entry, a foreign id, and phase names that escape a directory")
+    @Test("refuses a foreign id and phase names that escape a directory; reads a finished status with an open entry as another writer's")
     func refusesInconsistent() throws {
+        try withState({ $0["status"] = "completed" }) { engine, id in
+            let summary = try #require(try engine.freshSummaryWithText(id)).summary
+            #expect(summary.currentEntry == nil && summary.status == .completed)
+            #expect(summary.foreignLayout != nil && summary.foreignEntries.count == 1)
+        }
         let changes: [(inout [String: JSONValue]) -> Void] = [
-            { $0["status"] = "completed" },
             { $0["current_phase"] = "../evil" },
             { $0["previous_phase"] = "a/b" },
             { $0["instance_id"] = "wfi_000000000000" },

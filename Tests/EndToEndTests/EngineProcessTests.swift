@@ -78,7 +78,7 @@ struct EngineProcessTests {
         let before = try String(contentsOfFile: sandbox.engine.layout.stateFile(id), encoding: .utf8)
         let cases: [([String], Int32)] = [
             (["status", "../../etc/passwd"], 2), (["status", "wfi_000000000000"], 3), (["trigger", id, "--data", "{bad"], 2),
-            (["trigger", id, "--to", "../x"], 2), (["trigger", id, "--to", "deploy"], 1), (["trigger", id, "--meta", "[1]"], 2),
+            (["trigger", id, "--to", "../x"], 2), (["trigger", id, "--to", "deploy"], 2), (["trigger", id, "--meta", "[1]"], 2),
             (["start", "--feature", "../f", "--phases", "a"], 2), (["start", "--feature", "f", "--phases", "a,,b"], 2),
             (["start", "--feature", "f"], 2), (["feature", "a/b"], 2), (["history", "wfi_zzzzzzzzzzzz"], 2),
             (["list", "--status", "weird"], 2), (["fail", "wfi_000000000001"], 3), (["trigger", id, "--expect-transition", "7"], 4),

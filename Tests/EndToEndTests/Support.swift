@@ -50,8 +50,13 @@ final class Sandbox: @unchecked Sendable {
 
 /// Runs a built executable to its end.
 @discardableResult
-func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
-    try runToEnd(binaries.appendingPathComponent(executable).path, arguments, environment: environment)
+func run(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:], standardInput: Data? = nil,
+    in directory: String? = nil
+) throws -> CommandResult {
+    try runToEnd(
+        binaries.appendingPathComponent(executable).path, arguments, environment: environment, standardInput: standardInput,
+        currentDirectory: directory)
 }
 
 /// A running `chatflow-watch`, its stderr going to a file.
@@ -59,11 +64,19 @@ final class Watcher: @unchecked Sendable {
     let process = Process()
     let logPath: String
 
-    init(_ sandbox: Sandbox, _ extra: [String] = []) throws {
+    /// With `ignoringSIGCHLD`, started by a shell that ignores SIGCHLD, which exec inherits.
+    init(_ sandbox: Sandbox, _ extra: [String] = [], ignoringSIGCHLD: Bool = false) throws {
         logPath = sandbox.directory + "/watch-\(UUID().uuidString).log"
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        process.executableURL = binaries.appendingPathComponent("chatflow-watch")
-        process.arguments = ["--root", sandbox.root, "--log-level", "debug"] + extra
+        let watcher = binaries.appendingPathComponent("chatflow-watch")
+        let arguments = ["--root", sandbox.root, "--log-level", "debug"] + extra
+        if ignoringSIGCHLD {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "trap '' CHLD; exec \"$0\" \"$@\"", watcher.path] + arguments
+        } else {
+            process.executableURL = watcher
+            process.arguments = arguments
+        }
         var env = ProcessInfo.processInfo.environment
         env["PATH"] = binaries.path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
         process.environment = env

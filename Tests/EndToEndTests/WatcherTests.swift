@@ -247,4 +247,15 @@ struct WatcherTests {
         // Each kill can repeat at most the transitions in flight (≤ one per instance, ≤ --jobs running).
         #expect(duplicates <= 5 * 2 * 2)
     }
+
+    @Test("a watcher started with SIGCHLD ignored still collects each hook's real exit status")
+    func inheritedIgnoredSIGCHLD() async throws {
+        let sandbox = Sandbox()
+        sandbox.hook("design", "exit 3")
+        let watcher = try Watcher(sandbox, ignoringSIGCHLD: true)
+        #expect(await watcher.ready())
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        #expect(await eventually { (try? run("chatflow", ["--root", sandbox.root, "runs", id, "--json"]).stdout.contains("\"exit_code\": 3")) == true })
+        #expect(await watcher.stop() == 0)
+    }
 }

@@ -43,15 +43,18 @@ public struct CommandResult: Sendable {
 
 /// Runs `executable` to its end, reading its stdout and stderr at the same time (one after the
 /// other deadlocks once a child fills the pipe buffer of the one not being read).
+/// `environment` adds to (an empty value removes from) this process's environment.
 public func runToEnd(
-    _ executable: String, _ arguments: [String], environment: [String: String] = [:], standardInput: Data? = nil
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:], standardInput: Data? = nil,
+    currentDirectory: String? = nil
 ) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
     var env = ProcessInfo.processInfo.environment
-    for (key, value) in environment { env[key] = value }
+    for (key, value) in environment { env[key] = value.isEmpty ? nil : value }
     process.environment = env
+    if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out

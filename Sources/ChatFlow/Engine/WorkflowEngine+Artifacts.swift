@@ -34,7 +34,13 @@ extension WorkflowEngine {
     public func artifact(_ id: String, name: String) throws(ChatFlowError) -> [UInt8] {
         try Identifiers.validateInstanceID(id)
         try Identifiers.validateName(name, kind: .artifactName)
-        let file = try FileDescriptor(opening: layout.tasksDirectory(id) + "/" + name, flags: O_RDONLY | O_NOFOLLOW)
-        return try file.readAll(limit: WorkflowEngine.maximumArtifactBytes)
+        guard FileSystem.exists(layout.stateFile(id)) else { throw .notFound(instanceID: id, root: root) }
+        do {
+            let file = try FileDescriptor(opening: layout.tasksDirectory(id) + "/" + name, flags: O_RDONLY | O_NOFOLLOW)
+            return try file.readAll(limit: WorkflowEngine.maximumArtifactBytes)
+        } catch {
+            if case .io(_, _, let code) = error, code == ENOENT { throw .artifactNotFound(instanceID: id, name: name) }
+            throw error
+        }
     }
 }

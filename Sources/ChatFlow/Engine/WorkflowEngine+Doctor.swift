@@ -35,6 +35,12 @@ extension WorkflowEngine {
                 guard let state = try store.read(id) else { continue }
                 _ = try store.history(of: state)
                 featureOf[id] = state.featureID
+                if let layoutReason = state.foreignLayout {
+                    let migrated = fix ? (try migrate(id)) : false
+                    findings.append(DoctorFinding(
+                        problem: "\(layout.stateFile(id)) was written in another writer's layout (\(layoutReason))",
+                        fix: "chatflow doctor --fix (rewrites it in this format, keeping every history entry)", fixed: migrated))
+                }
             } catch {
                 unreadable.insert(id)
                 findings.append(DoctorFinding(

@@ -47,11 +47,9 @@ public final class WorkflowEngine: Sendable {
         }
     }
 
-    /// `$CHATFLOW_ROOT` when set, else `./.chatflow`.
-    public static func defaultRoot() -> String {
-        if let value = getenvString("CHATFLOW_ROOT"), !value.isEmpty { return value }
-        return ".chatflow"
-    }
+    /// `$CHATFLOW_ROOT` when set, else the nearest existing `.chatflow` from the current
+    /// directory upward, else `./.chatflow` (see `StateDirectory`).
+    public static func defaultRoot() -> String { StateDirectory.zeroConfigRoot() }
 
     /// Switches this engine to another state directory and empties the cache
     /// (the original's `chatflow.init(path)`).
@@ -185,11 +183,38 @@ public final class WorkflowEngine: Sendable {
         guard store.exists(id) else { throw .notFound(instanceID: id, root: backend.layout.root) }
         return try store.withInstanceLock(id) { () throws(ChatFlowError) -> InstanceState in
             guard var state = try store.read(id) else { throw .notFound(instanceID: id, root: backend.layout.root) }
+            try WorkflowEngine.adoptForeignEntries(&state, store)
             guard !state.status.isFinished else { throw .instanceFinished(instanceID: id, status: state.status) }
             try change(&state, store)
             try store.commit(state, isNew: false)
             backend.cache.store(state)
             return state
+        }
+    }
+
+    /// Moves entries another writer left in the state file into the history (in order, before
+    /// anything new), so the next commit writes this format and keeps every entry.
+    private static func adoptForeignEntries(_ state: inout InstanceState, _ store: any WorkflowStore) throws(ChatFlowError) {
+        guard state.foreignLayout != nil else { return }
+        let entries = state.foreignEntries
+        state.foreignEntries = []
+        state.foreignLayout = nil
+        for entry in entries { try store.appendHistory(entry, to: &state) }
+    }
+
+    /// Rewrites an instance left in another writer's layout in this format, keeping every
+    /// entry; `false` when it already was (or is gone). `doctor --fix` and the watcher use it.
+    @discardableResult
+    public func migrate(_ id: String) throws(ChatFlowError) -> Bool {
+        try Identifiers.validateInstanceID(id)
+        let backend = backend
+        let store = backend.store
+        return try store.withInstanceLock(id) { () throws(ChatFlowError) -> Bool in
+            guard var state = try store.read(id), state.foreignLayout != nil else { return false }
+            try WorkflowEngine.adoptForeignEntries(&state, store)
+            try store.commit(state, isNew: false)
+            backend.cache.store(state)
+            return true
         }
     }
 
@@ -265,14 +290,28 @@ public final class WorkflowEngine: Sendable {
         return result
     }
 
-    /// Instances, optionally of one feature (through its link) and/or in one status, by id.
-    public func list(feature: String? = nil, status wanted: InstanceStatus? = nil) throws(ChatFlowError) -> [InstanceState] {
+    /// Instances, optionally of one feature (through its link), in one status (`running`
+    /// includes `created`) and/or in one phase, by id. With `unreadable`, a state that cannot be
+    /// read is passed to it and skipped; without, the first one throws.
+    public func list(
+        feature: String? = nil, status wanted: InstanceStatus? = nil, phase: String? = nil,
+        unreadable: ((String, ChatFlowError) -> Void)? = nil
+    ) throws(ChatFlowError) -> [InstanceState] {
         if let feature { try Identifiers.validateName(feature, kind: .featureID) }
         let ids = try backend.store.instanceIDs(feature: feature)
         var states: [InstanceState] = []
         for id in ids {
-            guard let state = try status(id) else { continue }
-            if let wanted, state.status != wanted { continue }
+            let state: InstanceState
+            do {
+                guard let read = try status(id) else { continue }
+                state = read
+            } catch {
+                guard let unreadable else { throw error }
+                unreadable(id, error)
+                continue
+            }
+            if let wanted, !(state.status == wanted || (wanted == .running && state.status == .created)) { continue }
+            if let phase, state.currentPhase != phase { continue }
             states.append(state)
         }
         return states

@@ -129,7 +129,7 @@ package struct HookCatalog: Sendable {
 }
 
 extension Substring {
-    func trimmingCharacters(in characters: String) -> String {
+    package func trimmingCharacters(in characters: String) -> String {
         String(drop(while: { characters.contains($0) }).reversed().drop(while: { characters.contains($0) }).reversed())
     }
 }

@@ -61,6 +61,12 @@ public struct InstanceState: Sendable, Hashable {
     public var historyBytes: Int
     /// The open entry of the current phase; `nil` once the instance is completed or failed.
     public var currentEntry: HistoryEntry?
+    /// Closed entries that another writer left in the state file itself (the original v1.0
+    /// layout, or a phase moved without a history entry), after those in `history.ndjson`. The
+    /// engine's next write moves them there; this format never writes them.
+    public var foreignEntries: [HistoryEntry] = []
+    /// Why the file was read as another writer's layout (`nil` for this format's own files).
+    public var foreignLayout: String?
 
     /// The index in history of the phase entered last: the transition number hooks see.
     public var lastTransition: Int { historyLength - 1 }

@@ -13,6 +13,10 @@ public struct InstanceSummary: Sendable, Hashable {
     /// Committed length of `history.ndjson`, and the open entry: where the history is.
     public var historyBytes: Int
     public var currentEntry: HistoryEntry?
+    /// See `InstanceState.foreignEntries`.
+    public var foreignEntries: [HistoryEntry]
+    /// See `InstanceState.foreignLayout`.
+    public var foreignLayout: String?
 
     /// The summary of a state.
     public init(_ state: InstanceState) {
@@ -25,6 +29,8 @@ public struct InstanceSummary: Sendable, Hashable {
         historyLength = state.historyLength
         historyBytes = state.historyBytes
         currentEntry = state.currentEntry
+        foreignEntries = state.foreignEntries
+        foreignLayout = state.foreignLayout
     }
 
     /// Members not built, only checked (see `JSONParser.parseMembers`).

@@ -156,49 +156,112 @@ extension InstanceState {
 
     /// Reads and checks a stored state: every key present with the right type, ids and phase
     /// names valid (a hostile file must not smuggle `../` into a hook path), counts consistent.
+    ///
+    /// Another writer's readable file is understood, not refused (docs/FORMAT.md, "Other
+    /// writers"): a `history` list inside the file (the original v1.0 layout), a `current_phase`
+    /// moved without a history entry, missing bookkeeping keys. Such a state carries the entries
+    /// only it holds in `foreignEntries`. Only the identity keys (`instance_id`, `feature_id`,
+    /// `current_phase`, `status`) are required.
     init(json: JSONValue) throws(StateDecodingError) {
         let reader = try JSONObjectReader(json, context: "the state")
         let statusText = try reader.string("status")
         guard let status = InstanceStatus(rawValue: statusText) else {
             throw StateDecodingError(reason: "status '\(statusText)' is not created, running, completed or failed")
         }
+        let currentPhase = try reader.string("current_phase")
+        var foreign: [HistoryEntry] = []
+        var reasons: [String] = []
+        let listValue = reader.value("history")
+        if !listValue.isNull {
+            guard let elements = listValue.arrayValue else { throw StateDecodingError(reason: "'history' in the state is not a list") }
+            for element in elements { foreign.append(try HistoryEntry(json: element)) }
+            reasons.append("a history list in the state file (the original v1.0 layout)")
+        }
         let schema: WorkflowSchema
-        do {
-            schema = try WorkflowSchema(json: reader.value("workflow_schema"))
-        } catch {
-            throw StateDecodingError(reason: error.description)
+        if reader.value("workflow_schema").isNull {
+            // The original stored no phase list: the phases seen, in order, are all that is known.
+            var names: [String] = []
+            for phase in foreign.map(\.phase) + [currentPhase] where !names.contains(phase) { names.append(phase) }
+            schema = WorkflowSchema(name: try reader.optionalString("workflow_name") ?? "default", phaseNames: names)
+            reasons.append("no workflow_schema")
+        } else {
+            do {
+                schema = try WorkflowSchema(json: reader.value("workflow_schema"))
+            } catch {
+                throw StateDecodingError(reason: error.description)
+            }
         }
         let currentEntryValue = reader.value("current_entry")
-        let currentEntry = currentEntryValue.isNull ? nil : try HistoryEntry(json: currentEntryValue)
+        var open = currentEntryValue.isNull ? nil : try HistoryEntry(json: currentEntryValue)
+        let storedLength = reader.value("history_length").isNull ? nil : try reader.int("history_length")
+        // Entries committed to history.ndjson: what the stored length says precedes the open entry.
+        let inFile = storedLength.map { $0 - (open == nil ? 0 : 1) } ?? 0
+        guard inFile >= 0 else { throw StateDecodingError(reason: "history_length \(storedLength ?? 0) is inconsistent with current_entry") }
+        let updatedAt: Double
+        if let updated = try reader.optionalDouble("updated_at") {
+            updatedAt = updated
+        } else {
+            updatedAt = try reader.optionalDouble("created_at") ?? 0
+        }
+        if !foreign.isEmpty {
+            // The list continues what this format holds: an open entry of ours it does not
+            // repeat was closed when the list's first phase began.
+            if var ours = open, !(foreign[0].phase == ours.phase && foreign[0].startedAt == ours.startedAt) {
+                ours.endedAt = ours.endedAt ?? foreign[0].startedAt
+                ours.status = .completed
+                foreign.insert(ours, at: 0)
+            } else if open != nil {
+                foreign.removeFirst()
+            }
+            open = nil
+            if !status.isFinished, let last = foreign.last, last.status == .running || last.endedAt == nil {
+                open = foreign.removeLast()
+            }
+        }
+        if var entry = open, entry.phase != currentPhase || status.isFinished {
+            entry.endedAt = entry.endedAt ?? updatedAt
+            entry.status = status == .failed && entry.phase == currentPhase ? .failed : .completed
+            foreign.append(entry)
+            open = nil
+            reasons.append(entry.phase != currentPhase ? "current_phase moved without a history entry" : "status finished with the entry still open")
+        }
+        if open == nil && !status.isFinished {
+            open = HistoryEntry(phase: currentPhase, task: schema.phases.first { $0.name == currentPhase }?.task, startedAt: updatedAt)
+            if reasons.isEmpty { reasons.append("no open entry for current_phase") }
+        }
+        if status.isFinished, let last = foreign.last, last.phase != currentPhase {
+            foreign.append(HistoryEntry(phase: currentPhase, task: nil, startedAt: updatedAt, endedAt: updatedAt, status: status == .failed ? .failed : .completed))
+        }
+        var previousPhase = try reader.optionalString("previous_phase")
+        if !foreign.isEmpty, open != nil { previousPhase = foreign.last!.phase }
+        let historyLength = inFile + foreign.count + (open == nil ? 0 : 1)
+        let historyBytes = reader.value("history_bytes").isNull ? 0 : try reader.int("history_bytes")
+        func optionalObject(_ key: String) throws(StateDecodingError) -> [String: JSONValue] {
+            reader.value(key).isNull ? [:] : try reader.object(key)
+        }
         self.init(
             instanceID: try reader.string("instance_id"), featureID: try reader.string("feature_id"),
-            workflowName: try reader.string("workflow_name"), schema: schema,
-            currentPhase: try reader.string("current_phase"), previousPhase: try reader.optionalString("previous_phase"),
-            status: status,
-            variables: try reader.object("variables"), meta: try reader.object("meta"),
-            createdAt: try reader.double("created_at"), updatedAt: try reader.double("updated_at"),
-            historyLength: try reader.int("history_length"), historyBytes: try reader.int("history_bytes"),
-            currentEntry: currentEntry)
+            workflowName: try reader.optionalString("workflow_name") ?? schema.name, schema: schema,
+            currentPhase: currentPhase, previousPhase: previousPhase, status: status,
+            variables: try optionalObject("variables"), meta: try optionalObject("meta"),
+            createdAt: try reader.optionalDouble("created_at") ?? updatedAt, updatedAt: updatedAt,
+            historyLength: historyLength, historyBytes: historyBytes, currentEntry: open)
+        foreignEntries = foreign
+        if !foreign.isEmpty || !reasons.isEmpty { foreignLayout = reasons.joined(separator: "; ") }
         guard Identifiers.isInstanceID(instanceID) else {
             throw StateDecodingError(reason: "instance_id '\(instanceID)' is not a valid instance id")
         }
         if let problem = Identifiers.nameProblem(featureID) {
             throw StateDecodingError(reason: "feature_id: \(problem)")
         }
+        for entry in foreign where Identifiers.nameProblem(entry.phase) != nil {
+            throw StateDecodingError(reason: "history phase '\(entry.phase)' is not a valid phase name")
+        }
         if let previousPhase, schema.index(of: previousPhase) == nil {
             throw StateDecodingError(reason: "previous_phase is not a phase of workflow_schema")
         }
         guard schema.index(of: currentPhase) != nil else {
             throw StateDecodingError(reason: "current_phase is not a phase of workflow_schema")
-        }
-        if let entry = currentEntry, entry.phase != currentPhase {
-            throw StateDecodingError(reason: "current_entry.phase differs from current_phase")
-        }
-        guard historyLength >= 1, closedEntryCount >= 0 else {
-            throw StateDecodingError(reason: "history_length \(historyLength) is inconsistent with current_entry")
-        }
-        guard (currentEntry == nil) == status.isFinished else {
-            throw StateDecodingError(reason: "current_entry must be null exactly when status is completed or failed")
         }
     }
 }

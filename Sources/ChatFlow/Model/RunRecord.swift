@@ -6,6 +6,8 @@ public enum HookOutcome: Sendable, Hashable {
     case failedToLaunch(reason: String)
     /// It ran, but its exit status could not be collected (someone else reaped it).
     case statusLost(reason: String)
+    /// It was not run: the hook file failed the trust checks (the reason says how to fix it).
+    case refused(reason: String)
 
     /// Exit 0.
     public var succeeded: Bool { self == .exited(code: 0) }
@@ -17,6 +19,7 @@ public enum HookOutcome: Sendable, Hashable {
         case .timedOut(let seconds): "timed out after \(seconds) s"
         case .failedToLaunch(let reason): "failed to launch: \(reason)"
         case .statusLost(let reason): "exit status lost: \(reason)"
+        case .refused(let reason): "refused: \(reason)"
         }
     }
 }
@@ -60,6 +63,7 @@ public struct RunRecord: Sendable, Hashable {
         var error: JSONValue = .null
         var timedOut = false
         var statusLost = false
+        var refused = false
         switch outcome {
         case .exited(let code): exitCode = JSONValue(Int(code))
         case .signaled(let number): signal = JSONValue(Int(number))
@@ -68,6 +72,9 @@ public struct RunRecord: Sendable, Hashable {
         case .statusLost(let reason):
             error = .string(reason)
             statusLost = true
+        case .refused(let reason):
+            error = .string(reason)
+            refused = true
         }
         var members: [String: JSONValue] = [
             "instance_id": .string(instanceID), "transition": JSONValue(transition), "phase": .string(phase),
@@ -76,6 +83,7 @@ public struct RunRecord: Sendable, Hashable {
             "error": error, "log_path": .string(logPath), "dropped_output_bytes": JSONValue(droppedOutputBytes),
         ]
         if statusLost { members["status_lost"] = .bool(true) }
+        if refused { members["refused"] = .bool(true) }
         return .object(members)
     }
 
@@ -84,7 +92,9 @@ public struct RunRecord: Sendable, Hashable {
         let startedAt = try reader.double("started_at")
         let endedAt = try reader.double("ended_at")
         let outcome: HookOutcome
-        if reader.value("status_lost") == .bool(true) {
+        if reader.value("refused") == .bool(true) {
+            outcome = .refused(reason: try reader.optionalString("error") ?? "unknown")
+        } else if reader.value("status_lost") == .bool(true) {
             outcome = .statusLost(reason: try reader.optionalString("error") ?? "unknown")
         } else if reader.value("timed_out") == .bool(true) {
             outcome = .timedOut(after: endedAt - startedAt)

@@ -9,6 +9,8 @@ public struct Layout: Sendable, Hashable {
     public var featuresDirectory: String { root + "/features" }
     public var locksDirectory: String { root + "/.locks" }
     public var hooksDirectory: String { root + "/hooks" }
+    /// `KEY=VALUE` settings the watcher passes to every hook.
+    public var hookEnvironmentFile: String { root + "/hooks.env" }
     /// The watcher's own durable files (ledger, run journal).
     public var watchDirectory: String { root + "/.watch" }
     /// The last transition dispatched per instance, written by the watcher.

@@ -147,8 +147,10 @@ struct StateStore: Sendable {
     /// The closed history entries from index `start` on, read from the committed part of
     /// `history.ndjson`; lines before `start` are skipped without parsing.
     func closedHistory(of state: some HistoryPosition, from start: Int = 0) throws(ChatFlowError) -> [HistoryEntry] {
-        let count = state.closedEntryCount
-        guard start < count else { return [] }
+        // Another writer's entries in the state file follow those committed to the file.
+        let count = state.closedEntryCount - state.foreignEntries.count
+        let foreign = Array(state.foreignEntries.dropFirst(max(0, start - count)))
+        guard start < count else { return foreign }
         let path = layout.historyFile(state.instanceID)
         let bytes: [UInt8]
         do {
@@ -156,6 +158,7 @@ struct StateStore: Sendable {
             bytes = try file.readAll(limit: StateStore.maximumHistoryBytes)
         } catch {
             if case .io(_, _, let code) = error, code == ENOENT {
+                if count == 0 { return foreign }
                 throw .corruptState(path: path, reason: "missing, but the state records \(count) closed entries")
             }
             throw error
@@ -184,7 +187,7 @@ struct StateStore: Sendable {
         guard lineNumber == count else {
             throw .corruptState(path: path, reason: "holds \(lineNumber) committed entries, the state records \(count)")
         }
-        return entries
+        return entries + foreign
     }
 
     /// The whole history: closed entries then the open one.
@@ -250,10 +253,12 @@ package protocol HistoryPosition {
     /// Bytes of `history.ndjson` committed (the file store's position; other stores ignore it).
     var historyBytes: Int { get }
     var currentEntry: HistoryEntry? { get }
+    /// Closed entries another writer left in the state file, after those in the history file.
+    var foreignEntries: [HistoryEntry] { get }
 }
 
 extension HistoryPosition {
-    /// The number of closed entries, i.e. lines committed to `history.ndjson`.
+    /// The number of closed entries (committed to `history.ndjson`, then `foreignEntries`).
     var closedEntryCount: Int { historyLength - (currentEntry == nil ? 0 : 1) }
 }
 

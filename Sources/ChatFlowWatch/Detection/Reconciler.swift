@@ -50,6 +50,18 @@ final class Reconciler: Sendable {
 
     private func reconcileSerially(_ ids: [String], initial: Bool) {
         var hookless: [(id: String, next: Int)] = []
+        var migrating: [String] = []
+        // Rewritten in this format once scheduled, so that another write in the old layout is
+        // read against a current open entry (through the engine, under the instance lock).
+        defer {
+            for id in migrating {
+                do {
+                    try engine.migrate(id)
+                } catch {
+                    logger.warning("cannot migrate a state file", metadata: ["instance.id": "\(id)", "error": "\(error)"])
+                }
+            }
+        }
         for id in ids {
             guard let key = InstanceKey(id) else { continue }
             let summary: InstanceSummary
@@ -62,6 +74,12 @@ final class Reconciler: Sendable {
                 continue
             }
             reported.withLock { $0[id] = nil }
+            if let foreign = summary.foreignLayout {
+                logger.warning(
+                    "state written in another writer's layout; running its transitions from current_phase and migrating it",
+                    metadata: ["instance.id": "\(id)", "layout": "\(foreign)", "phase": "\(summary.currentPhase)"])
+                migrating.append(id)
+            }
             let end = TransitionDetector.end(of: summary)
             if initial && fromNow {
                 // Skip the backlog: record where each instance is now and run nothing old.

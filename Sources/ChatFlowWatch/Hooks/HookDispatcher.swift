@@ -8,6 +8,7 @@ import Synchronization
 final class HookDispatcher: Sendable {
     struct Settings: Sendable {
         var root: String
+        var hooksDirectory: String
         var timeout: Double
         var killGrace: Double
         var outputLimit: Int
@@ -17,11 +18,13 @@ final class HookDispatcher: Sendable {
     private let recorder: RunRecorder
     private let logger: Logger
     private let running = Mutex<[ObjectIdentifier: HookRunner.Launch]>([:])
+    private let environmentFile: HookEnvironmentFile
 
     init(settings: Settings, recorder: RunRecorder, logger: Logger) {
         self.settings = settings
         self.recorder = recorder
         self.logger = logger
+        environmentFile = HookEnvironmentFile(path: Layout(root: settings.root).hookEnvironmentFile, logger: logger)
     }
 
     /// Starts the job's first hook on the calling thread (logging follows the spawn, so nothing
@@ -68,20 +71,24 @@ final class HookDispatcher: Sendable {
     /// Once per transition, when its hooks start (or it has none).
     private func logStart(_ job: TransitionJob) {
         for hook in job.refused {
-            logger.warning("hook refused", metadata: ["hook.path": "\(hook.path)", "reason": "\(hook.reason)"])
+            let name = hook.path.hasPrefix(settings.hooksDirectory + "/")
+                ? String(hook.path.dropFirst(settings.hooksDirectory.count + 1)) : FileSystem.baseName(hook.path)
+            recorder.recordRefused(hook, name: name, transition: job.transition)
         }
         logTransition(job.transition, hooks: job.hooks.count, logger: logger)
     }
 
     private func invocation(for hook: Hook, _ job: TransitionJob) -> HookInvocation {
         let transition = job.transition
-        let environment = [
+        // hooks.env first: the watcher's own variables win over it.
+        var environment = environmentFile.values()
+        environment.merge([
             "CHATFLOW_ROOT": settings.root, "CHATFLOW_INSTANCE_ID": transition.instanceID,
             "CHATFLOW_FEATURE_ID": transition.featureID, "CHATFLOW_WORKFLOW": transition.workflow,
             "CHATFLOW_PHASE": transition.phase, "CHATFLOW_PREVIOUS_PHASE": transition.previousPhase ?? "",
             "CHATFLOW_STATUS": transition.status, "CHATFLOW_TRANSITION": "\(transition.position)",
             "CHATFLOW_EVENT": transition.event, "CHATFLOW_HOOK": hook.name,
-        ]
+        ]) { _, own in own }
         return HookInvocation(
             executable: hook.path, environment: environment, standardInput: job.stateText,
             workingDirectory: FileSystem.parent(settings.root), timeout: hook.timeout ?? settings.timeout,

@@ -40,6 +40,26 @@ final class RunRecorder: Sendable {
             ])
     }
 
+    /// A hook file that was not run: a run record saying why (no log), and a warning.
+    func recordRefused(_ hook: RefusedHook, name: String, transition: Transition) {
+        let now = Timestamps.unix()
+        let record = RunRecord(
+            instanceID: transition.instanceID, transition: transition.position, phase: transition.phase,
+            event: transition.event, hook: name, startedAt: now, endedAt: now, outcome: .refused(reason: hook.reason),
+            logPath: "", droppedOutputBytes: 0)
+        do {
+            try journal.append([record.json])
+        } catch {
+            logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
+        }
+        logger.warning(
+            "hook refused",
+            metadata: [
+                "instance.id": "\(transition.instanceID)", "transition": "\(transition.position)",
+                "hook.path": "\(hook.path)", "reason": "\(hook.reason)",
+            ])
+    }
+
     private func writeLog(_ path: String, _ bytes: [UInt8]) {
         do {
             let directory = FileSystem.parent(path)

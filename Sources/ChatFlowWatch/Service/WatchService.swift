@@ -67,6 +67,7 @@ public final class WatchService: Sendable {
 
     private func runHere(shutdown: ShutdownSignal, onReady: @Sendable (String) -> Void) async throws(WatchError) {
         let layout = engine.layout
+        let hooksDirectory = FileSystem.absolute(configuration.hooksDirectory ?? layout.hooksDirectory)
         let lock: LockFile
         let scheduler: Scheduler
         let dispatcher: HookDispatcher
@@ -76,7 +77,7 @@ public final class WatchService: Sendable {
             scheduler = Scheduler(ledger: try Ledger(layout: layout), logger: logger)
             dispatcher = HookDispatcher(
                 settings: .init(
-                    root: layout.root, timeout: configuration.timeout, killGrace: configuration.killGrace,
+                    root: layout.root, hooksDirectory: hooksDirectory, timeout: configuration.timeout, killGrace: configuration.killGrace,
                     outputLimit: configuration.outputLimit),
                 recorder: try RunRecorder(layout: layout, logger: logger), logger: logger)
         } catch let error as WatchError {
@@ -85,7 +86,6 @@ public final class WatchService: Sendable {
             throw .state(ChatFlowErrorDescription(text: "\(error)"))
         }
         defer { withExtendedLifetime(lock) {} }
-        let hooksDirectory = FileSystem.absolute(configuration.hooksDirectory ?? layout.hooksDirectory)
         let reconciler = Reconciler(
             engine: engine, catalog: HookLookupCache(catalog: HookCatalog(directory: hooksDirectory)),
             scheduler: scheduler, dispatcher: dispatcher, logger: logger, fromNow: configuration.fromNow)

@@ -1,0 +1,84 @@
+import ChatFlow
+import ChatFlowTestSupport
+import Foundation
+import Testing
+
+import Glibc
+
+private func mode(_ path: String) -> mode_t {
+    var info = stat()
+    return lstat(path, &info) == 0 ? info.st_mode & 0o7777 : 0
+}
+
+/// Setting hooks up as a new user does: the example hooks, under umask 002, with settings in
+/// hooks.env, and what a user sees when something is wrong.
+@Suite("Hook set-up (real binaries, real watcher)", .serialized, .timeLimit(.minutes(2)))
+struct HookSetupTests {
+    @Test("install-examples under umask 002 writes trusted hooks (no README), and the embedded copies match hooks.example/")
+    func installExamples() throws {
+        let sandbox = Sandbox()
+        rmdir(sandbox.hooks)
+        let command = "umask 002 && exec \"$0\" --root \"$1\" hooks install-examples"
+        let result = try runToEnd("/bin/sh", ["-c", command, binaries.appendingPathComponent("chatflow").path, sandbox.root])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(mode(sandbox.hooks) == 0o755)
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("hooks.example").path
+        let names = try FileManager.default.contentsOfDirectory(atPath: source).filter { $0 != "README.md" }.sorted()
+        #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.hooks).sorted() == names)
+        for name in names {
+            #expect(mode(sandbox.hooks + "/" + name) == (name.hasSuffix(".sample") ? 0o644 : 0o755), "\(name)")
+            #expect(
+                FileManager.default.contents(atPath: sandbox.hooks + "/" + name) == FileManager.default.contents(atPath: source + "/" + name),
+                "\(name) differs from hooks.example/ (run scripts/embed-example-hooks.sh)")
+        }
+        #expect(FileManager.default.fileExists(atPath: sandbox.root + "/hooks.env"))
+        let doctor = try run("chatflow", ["--root", sandbox.root, "doctor"])
+        #expect(!doctor.stdout.contains("hook"), "doctor trusts every installed hook: \(doctor.stdout)")
+        // A second run keeps what is there.
+        let again = try run("chatflow", ["--root", sandbox.root, "hooks", "install-examples"])
+        #expect(again.stdout.contains("kept"))
+    }
+
+    @Test("a refused hook is in `chatflow runs` as refused, with its reason and fix")
+    func refusedInRuns() async throws {
+        let sandbox = Sandbox()
+        sandbox.hook("design", "exit 0", mode: 0o775)
+        let watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        #expect(await eventually { (try? run("chatflow", ["--root", sandbox.root, "runs", id]).stdout.contains("refused")) == true })
+        let runs = try run("chatflow", ["--root", sandbox.root, "runs", id, "--json"])
+        let record = try JSONValue(parsing: runs.stdout).arrayValue?.first
+        #expect(record?["refused"] == .bool(true))
+        #expect(record?["hook"]?.stringValue == "design")
+        #expect(record?["error"]?.stringValue?.contains("chmod go-w") == true)
+        #expect(await watcher.stop() == 0)
+    }
+
+    @Test("the testing example: a test command that cannot start leaves the instance in testing; hooks.env sets the command")
+    func testingHookSettings() async throws {
+        let sandbox = Sandbox()
+        #expect(try run("chatflow", ["--root", sandbox.root, "hooks", "install-examples"]).status == 0)
+        let watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        let engine = sandbox.engine
+        // No Makefile and no setting: the default `make test` cannot start.
+        let stuck = try engine.start(schema: devSchema, featureID: "f")
+        try engine.trigger(stuck, to: "testing")
+        #expect(await eventually {
+            (try? run("chatflow", ["--root", sandbox.root, "runs", stuck]).stdout.contains("testing  exit 2")) == true
+        })
+        #expect(try engine.freshStatus(stuck)?.currentPhase == "testing", "not sent back as failing tests")
+        let log = try String(contentsOfFile: sandbox.engine.layout.runLogFile(stuck, transition: 1, hook: "testing"), encoding: .utf8)
+        #expect(log.contains("cannot start the test command") && log.contains("hooks.env"))
+
+        // The setting comes from hooks.env, not the watcher's environment.
+        try "CHATFLOW_TEST_COMMAND='echo 12 passed'\n".write(toFile: sandbox.root + "/hooks.env", atomically: true, encoding: .utf8)
+        let passing = try engine.start(schema: devSchema, featureID: "f")
+        try engine.trigger(passing, to: "testing")
+        #expect(await eventually { (try? engine.freshStatus(passing)?.currentPhase) == "review" })
+        #expect(try run("chatflow", ["--root", sandbox.root, "artifact", passing, "test-output-1.txt"]).stdout == "12 passed\n")
+        #expect(await watcher.stop() == 0)
+    }
+}
