@@ -12,11 +12,13 @@ export PATH="$bin:$PATH"
 
 demo=$(mktemp -d /tmp/chatflow-demo-XXXXXX)
 export CHATFLOW_ROOT="$demo/.chatflow"
-mkdir -p "$CHATFLOW_ROOT"
-cp -r hooks.example "$CHATFLOW_ROOT/hooks"
-chmod -R go-w "$CHATFLOW_ROOT/hooks"
-export CHATFLOW_TEST_COMMAND='echo "running the test agent..."; sleep 1; echo "12 passed"'
-export CHATFLOW_REVIEW_COMMAND='echo "reviewer: looks good"'
+chatflow init >/dev/null
+chatflow hooks install-examples >/dev/null
+# The example hooks' settings, as a project would keep them.
+cat >>"$CHATFLOW_ROOT/hooks.env" <<'SETTINGS'
+CHATFLOW_TEST_COMMAND=echo "running the test agent..."; sleep 1; echo "12 passed"
+CHATFLOW_REVIEW_COMMAND=echo "reviewer: looks good"
+SETTINGS
 
 echo "demo state directory: $CHATFLOW_ROOT"
 chatflow-watch --log-level info 2>"$demo/watch.log" &

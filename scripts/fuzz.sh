@@ -15,8 +15,9 @@ for target in $targets; do
     case $target in json) file=Fuzz/FuzzJSON.swift ;; state) file=Fuzz/FuzzState.swift ;; *) echo "unknown target $target" >&2; exit 2 ;; esac
     binary=.build-fuzz/fuzz-$target
     if [ ! -x "$binary" ] || [ -n "$(find $sources "$file" -newer "$binary" | head -1)" ]; then
-        swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ChatFlow -swift-version 6 \
-            $sources "$file" -o "$binary"
+        # (ld.gold warns about ASan's local symbols; the log keeps that out of the way.)
+        swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ChatFlow -package-name chatflow -swift-version 6 \
+            $sources "$file" -o "$binary" >".build-fuzz/build-$target.log" 2>&1 || { grep -E "error" ".build-fuzz/build-$target.log" >&2; exit 1; }
     fi
     mkdir -p ".build-fuzz/corpus-$target"
     echo "fuzzing $target for $seconds s"

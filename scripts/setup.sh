@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs the system packages ChatFlow builds against (Debian): libinotifytools for the
-# watcher, inotify-tools for the benchmark's shell-loop comparison.
+# watcher, inotify-tools for the benchmark's shell-loop comparison, python3 for the interop tests.
 set -euo pipefail
 missing=()
 for package in libinotifytools0-dev inotify-tools; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
+# The tests' other writer (Tests/interop/writer.py) is Python.
+command -v python3 >/dev/null 2>&1 || missing+=(python3)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -91,11 +91,22 @@ extension Bench {
     func cli() throws {
         let engine = WorkflowEngine(root: newRoot("cli"))
         let id = try engine.start(schema: schema(4), featureID: "c")
+        let runs = quick ? 40 : 300
+        record(try timeCommand(["--root", engine.root, "status", id], runs: runs).figure("cli.status_wall_time", note: "process start to exit"))
+        // An agent's `status --json` on a long-lived instance: the whole history is in it.
+        let long = try engine.start(schema: WorkflowSchema(name: "loop", phaseNames: ["a", "b"]), featureID: "c")
+        for step in 0..<999 { try engine.trigger(long, data: ["step": .number(JSONNumber(step))], to: step % 2 == 0 ? "b" : "a") }
+        record(try timeCommand(["--root", engine.root, "status", long, "--json"], runs: runs / 2).figure(
+            "cli.status_json_history_1000", note: "whole history in the output; target < 10 ms"))
+    }
+
+    /// Wall time of `chatflow ARGUMENTS`, spawned directly with stdout to /dev/null.
+    private func timeCommand(_ arguments: [String], runs: Int) throws -> Samples {
         var samples = Samples()
-        for _ in 0..<(quick ? 40 : 300) {
+        for _ in 0..<runs {
             let t = Timestamps.monotonic()
             var pid: pid_t = 0
-            let words: [String] = [binaries + "/chatflow", "--root", engine.root, "status", id]
+            let words: [String] = [binaries + "/chatflow"] + arguments
             let argv: [UnsafeMutablePointer<CChar>?] = words.map { strdup($0) } + [nil]
             defer { argv.forEach { free($0) } }
             var actions = posix_spawn_file_actions_t()
@@ -105,9 +116,10 @@ extension Bench {
             posix_spawn_file_actions_destroy(&actions)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
+            guard status == 0 else { throw HarnessError.failed("chatflow \(arguments.joined(separator: " ")) exited \(status)") }
             samples.add(seconds: Timestamps.monotonic() - t)
         }
-        record(samples.figure("cli.status_wall_time", note: "process start to exit"))
+        return samples
     }
 
     // MARK: 2. burst
@@ -214,6 +226,11 @@ extension Bench {
             let root = newRoot("catchup-\(count)")
             let engine = WorkflowEngine(root: root)
             for index in 0..<count { _ = try engine.start(schema: schema(3), featureID: "f\(index % 100)") }
+            // The instances were just written: their writeback (ext4's journal commit of 2 × count
+            // new files) would otherwise land in the watcher's first fdatasync of its ledger.
+            let flushStart = Timestamps.monotonic()
+            sync()
+            let writeback = Timestamps.monotonic() - flushStart
             let (watcher, firstStart) = try startTimedWatcher(root)
             let rss = residentMegabytes(watcher.processIdentifier)
             let idle = quick ? 3.0 : 10.0
@@ -225,6 +242,7 @@ extension Bench {
             stop(watcher)
             let (again, restart) = try startTimedWatcher(root)
             stop(again)
+            record(Figure(name: "catchup.\(count)_writeback_before_start", unit: "s", n: count, value: writeback, note: "sync() of the instances just created"))
             record(Figure(name: "catchup.\(count)_first_start_to_caught_up", unit: "s", n: count, value: firstStart, note: "no hooks; ledger empty"))
             record(Figure(name: "catchup.\(count)_restart_to_caught_up", unit: "s", n: count, value: restart, note: "ledger present"))
             record(Figure(name: "catchup.\(count)_rss", unit: "MB", n: count, value: rss))

@@ -67,7 +67,10 @@ extension Torture {
         if record("signal")?.outcome != .signaled(signal: SIGSEGV) { wrong.append("signal: \(String(describing: record("signal")?.outcome))") }
         let watchLog = read(log)
         for (hook, reason) in [("noexec", "is not executable"), ("writable", "group- or world-writable"), ("outside", "leads out of the hooks directory")] {
-            if record(hook) != nil || !watchLog.contains(reason) { wrong.append("\(hook) was not refused") }
+            guard case .refused(let recorded)? = record(hook)?.outcome, recorded.contains(reason), watchLog.contains(reason) else {
+                wrong.append("\(hook) was not refused (and recorded as refused)")
+                continue
+            }
         }
         for marker in ["noexec-ran", "writable-ran"] where FileManager.default.fileExists(atPath: root + "/../" + marker) {
             wrong.append("\(marker)")

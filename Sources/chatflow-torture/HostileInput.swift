@@ -118,9 +118,14 @@ extension Torture {
             "instance_id", "feature_id", "workflow_name", "workflow_schema", "current_phase", "status", "variables", "meta",
             "created_at", "updated_at", "history_length", "history_bytes", "current_entry",
         ]
-        for key in required where key != "instance_id" {
+        // Keys another writer may leave out (docs/FORMAT.md, "Other writers"): such a file is
+        // understood, not refused. Without the others it is refused (or inconsistent).
+        let defaulted: Set<String> = ["workflow_name", "variables", "meta", "created_at", "updated_at"]
+        for key in required where key != "instance_id" && !defaulted.contains(key) {
             cases.append(mutated { $0[key] = nil })
         }
+        var understood: [(String, [UInt8]?)] = defaulted.sorted().map { key in mutated { $0[key] = nil } }
+        understood.append(mutated { $0["status"] = "completed" })  // finished with its entry still open
         let wrongTypes: [JSONValue] = [42, "text", [1, 2], ["nested": true], true]
         for key in required where key != "instance_id" {
             for value in wrongTypes where !(key == "current_entry" && value == ["nested": true]) {
@@ -139,7 +144,7 @@ extension Torture {
             })
             cases.append(mutated { $0["feature_id"] = .string(name) })
         }
-        for (key, value) in [("history_length", JSONValue(0)), ("history_bytes", 999_999), ("history_length", 50), ("status", "completed"), ("status", "exploded")] {
+        for (key, value) in [("history_length", JSONValue(0)), ("history_bytes", 999_999), ("history_length", 50), ("status", "exploded")] {
             cases.append(mutated { $0[key] = value })
         }
         cases.append(mutated { $0["instance_id"] = "wfi_ffffffffffff" })  // id does not match the file name
@@ -163,6 +168,14 @@ extension Torture {
                 close(fd)
             }
         }
+        var understoodIDs: [String] = []
+        for (id, content) in understood {
+            _ = FileManager.default.createFile(atPath: instances + "/" + id + ".json", contents: Data(content!))
+            // With the template's history, which these files still point into.
+            try FileManager.default.createDirectory(atPath: engine.layout.instanceDirectory(id), withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: engine.layout.historyFile(template), toPath: engine.layout.historyFile(id))
+            understoodIDs.append(id)
+        }
         // Badly named files the watcher must ignore.
         for name in ["WFI_000000000001.json", "wfi_123.json", "notes.json", "wfi_00000000000g.json"] {
             _ = FileManager.default.createFile(atPath: instances + "/" + name, contents: Data(validText.utf8))
@@ -184,6 +197,10 @@ extension Torture {
                     wrong.append("\(command) \(id): exit \(outcome.status) \(outcome.stderr.prefix(160))")
                 }
             }
+        }
+        for id in understoodIDs {
+            let outcome = try run("chatflow", ["--root", root, "history", id], timeout: 20)
+            if outcome.status != 0 { wrong.append("another writer's readable file refused: history \(id): \(outcome.stderr.prefix(160))") }
         }
         for command in [["list"], ["feature", "f"]] {
             let outcome = try run("chatflow", ["--root", root] + command, timeout: 60)

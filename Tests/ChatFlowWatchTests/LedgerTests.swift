@@ -52,4 +52,24 @@ struct LedgerTests {
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         #expect(lines == [#"{"instance_id":"wfi_000000000001","next":5}"#, #"{"instance_id":"wfi_000000000002","next":1}"#])
     }
+
+    @Test("finished hooks of a transition survive a reload and are cleared once the transition is recorded")
+    func hooksDone() throws {
+        let directory = TemporaryDirectory()
+        let layout = Layout(root: directory.root)
+        let id = "wfi_000000000042"
+        var ledger = try Ledger(layout: layout)
+        try ledger.record([(id, 3)])
+        try ledger.recordHook(id, position: 3, hook: "testing")
+        try ledger.recordHook(id, position: 3, hook: "testing.d/20-lint")
+        ledger = try Ledger(layout: layout)
+        #expect(ledger.next(id) == 3)
+        #expect(ledger.hooksDone(id, at: 3) == ["testing", "testing.d/20-lint"])
+        #expect(ledger.hooksDone(id, at: 4).isEmpty)
+        try ledger.record([(id, 4)])
+        ledger = try Ledger(layout: layout)
+        #expect(ledger.next(id) == 4 && ledger.hooksDone(id, at: 4).isEmpty)
+        try ledger.recordHook(id, position: 2, hook: "late")
+        #expect(ledger.next(id) == 4, "a hook of an older transition does not move the ledger back")
+    }
 }

@@ -66,7 +66,7 @@ struct SchedulerTests {
             scheduler.schedule(id, InstanceKey(id)!, end: 6, jobs: (0..<6).map { job(id, $0) }, startHere: false) { _ in nil }
         }
         scheduler.finishQueue()
-        await scheduler.runWorkers(3) { job in
+        await scheduler.runWorkers(3) { job, _ in
             log.begin(job)
             for _ in 0..<3 { await Task.yield() }
             log.end(job)
@@ -94,7 +94,7 @@ struct SchedulerTests {
         let release = Mutex(false)
         scheduler.schedule(id, InstanceKey(id)!, end: 3, jobs: (0..<3).map { job(id, $0) }, startHere: false) { _ in nil }
         let workers = Task {
-            await scheduler.runWorkers(2) { job in
+            await scheduler.runWorkers(2) { job, _ in
                 log.begin(job)
                 started.withLock { $0 = true }
                 while !release.withLock({ $0 }) { await Task.yield() }

@@ -193,7 +193,12 @@ extension InstanceState {
         }
         let currentEntryValue = reader.value("current_entry")
         var open = currentEntryValue.isNull ? nil : try HistoryEntry(json: currentEntryValue)
+        // The history bookkeeping comes as a pair: a v1.0 file has neither (its history is the
+        // list), a file of this format both.
         let storedLength = reader.value("history_length").isNull ? nil : try reader.int("history_length")
+        guard storedLength == nil || !reader.value("history_bytes").isNull else { throw StateDecodingError(reason: "the state has no 'history_bytes'") }
+        guard storedLength != nil || reader.value("history_bytes").isNull else { throw StateDecodingError(reason: "the state has no 'history_length'") }
+        if storedLength == nil && foreign.isEmpty { reasons.append("no history bookkeeping (the original v1.0 layout)") }
         // Entries committed to history.ndjson: what the stored length says precedes the open entry.
         let inFile = storedLength.map { $0 - (open == nil ? 0 : 1) } ?? 0
         guard inFile >= 0 else { throw StateDecodingError(reason: "history_length \(storedLength ?? 0) is inconsistent with current_entry") }

@@ -8,18 +8,32 @@ public enum HookOutcome: Sendable, Hashable {
     case statusLost(reason: String)
     /// It was not run: the hook file failed the trust checks (the reason says how to fix it).
     case refused(reason: String)
+    /// The watcher's shutdown ended it (the signal that did, if any); it runs again at the next start.
+    case interrupted(signal: Int32?)
 
     /// Exit 0.
     public var succeeded: Bool { self == .exited(code: 0) }
+
+    /// Seconds as a person reads them: `3.0 s`, `0.25 s`, `12 min 5 s`.
+    public static func seconds(_ value: Double) -> String {
+        guard value.isFinite, value >= 0 else { return "\(value) s" }
+        if value >= 60 {
+            let whole = Int(value.rounded())
+            return "\(whole / 60) min \(whole % 60) s"
+        }
+        let digits = value < 1 ? 100.0 : 10.0
+        return "\((value * digits).rounded() / digits) s"
+    }
 
     public var summary: String {
         switch self {
         case .exited(let code): "exit \(code)"
         case .signaled(let signal): "signal \(signal)"
-        case .timedOut(let seconds): "timed out after \(seconds) s"
+        case .timedOut(let seconds): "timed out after \(Self.seconds(seconds))"
         case .failedToLaunch(let reason): "failed to launch: \(reason)"
         case .statusLost(let reason): "exit status lost: \(reason)"
         case .refused(let reason): "refused: \(reason)"
+        case .interrupted(let signal): "interrupted by the watcher's shutdown" + (signal.map { " (signal \($0))" } ?? "")
         }
     }
 }
@@ -64,6 +78,7 @@ public struct RunRecord: Sendable, Hashable {
         var timedOut = false
         var statusLost = false
         var refused = false
+        var interrupted = false
         switch outcome {
         case .exited(let code): exitCode = JSONValue(Int(code))
         case .signaled(let number): signal = JSONValue(Int(number))
@@ -75,6 +90,9 @@ public struct RunRecord: Sendable, Hashable {
         case .refused(let reason):
             error = .string(reason)
             refused = true
+        case .interrupted(let number):
+            signal = number.map { JSONValue(Int($0)) } ?? .null
+            interrupted = true
         }
         var members: [String: JSONValue] = [
             "instance_id": .string(instanceID), "transition": JSONValue(transition), "phase": .string(phase),
@@ -84,6 +102,7 @@ public struct RunRecord: Sendable, Hashable {
         ]
         if statusLost { members["status_lost"] = .bool(true) }
         if refused { members["refused"] = .bool(true) }
+        if interrupted { members["interrupted"] = .bool(true) }
         return .object(members)
     }
 
@@ -92,7 +111,9 @@ public struct RunRecord: Sendable, Hashable {
         let startedAt = try reader.double("started_at")
         let endedAt = try reader.double("ended_at")
         let outcome: HookOutcome
-        if reader.value("refused") == .bool(true) {
+        if reader.value("interrupted") == .bool(true) {
+            outcome = .interrupted(signal: reader.value("signal").intValue.map { Int32(truncatingIfNeeded: $0) })
+        } else if reader.value("refused") == .bool(true) {
             outcome = .refused(reason: try reader.optionalString("error") ?? "unknown")
         } else if reader.value("status_lost") == .bool(true) {
             outcome = .statusLost(reason: try reader.optionalString("error") ?? "unknown")

@@ -104,10 +104,18 @@ final class Reconciler: Sendable {
                     "history does not explain the phase change; using current_phase",
                     metadata: ["instance.id": "\(id)", "from": "\(next)", "to": "\(end)"])
             }
+            let recorded = scheduler.recordedPosition(id)
             let jobs = transitions.map { transition in
                 let found = catalog.hooks(for: [transition.event, "@any"])
+                var hooks = found.hooks
+                // A stop or crash between two hooks of this transition: the finished ones are done.
+                if transition.position == recorded {
+                    for name in scheduler.hooksDone(id, at: transition.position) {
+                        if let index = hooks.firstIndex(where: { $0.name == name }) { hooks.remove(at: index) }
+                    }
+                }
                 return TransitionJob(
-                    transition: transition, stateText: stateText, hooks: found.hooks, refused: found.refused, started: nil)
+                    transition: transition, stateText: stateText, hooks: hooks, refused: found.refused, started: nil)
             }
             let idle = scheduler.isIdle(id)
             if idle && jobs.allSatisfy({ $0.hooks.isEmpty && $0.refused.isEmpty }) {

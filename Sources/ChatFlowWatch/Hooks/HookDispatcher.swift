@@ -36,8 +36,10 @@ final class HookDispatcher: Sendable {
     }
 
     /// Runs the job's hooks to their end (the first may already be running) and records each;
-    /// `false` if `stopping` said to start no more part way.
-    func run(_ job: TransitionJob, stopping: () -> Bool) async -> Bool {
+    /// `hookFinished` is told of each that ended on its own, but the last (which completes the
+    /// transition). `false` if `stopping` said to start no more part way, or a hook was
+    /// interrupted by shutdown: the transition is then not done.
+    func run(_ job: TransitionJob, stopping: () -> Bool, hookFinished: (Hook) -> Void = { _ in }) async -> Bool {
         if job.hooks.isEmpty { logStart(job) }
         for (index, hook) in job.hooks.enumerated() {
             let launch: HookRunner.Launch
@@ -50,15 +52,17 @@ final class HookDispatcher: Sendable {
             let result = await launch.result()
             _ = running.withLock { $0.removeValue(forKey: ObjectIdentifier(launch)) }
             recorder.record(result, hook: hook, transition: job.transition)
+            if case .interrupted = result.outcome { return false }
+            if index < job.hooks.count - 1 { hookFinished(hook) }
         }
         return true
     }
 
-    /// Ends every hook in flight (SIGTERM to its process group, SIGKILL after the kill grace);
-    /// returns how many there were.
-    func terminateAll() -> Int {
+    /// Ends every hook in flight (SIGTERM to its process group, SIGKILL after `grace`, by
+    /// default the kill grace); they are recorded as interrupted. Returns how many there were.
+    func terminateAll(grace: Double? = nil) -> Int {
         let launches = running.withLock { Array($0.values) }
-        for launch in launches { launch.terminate() }
+        for launch in launches { launch.terminate(grace: grace) }
         return launches.count
     }
 

@@ -94,7 +94,8 @@ public enum HookRunner {
 
         private struct State {
             var supervisorID: UInt64?
-            var terminateRequested = false
+            /// Set by `terminate` before the supervisor knew the hook: the grace asked for (-1: default).
+            var terminateRequested: Double?
             var result: HookResult?
             var waiters: [CheckedContinuation<HookResult, Never>] = []
             var callbacks: [@Sendable () -> Void] = []
@@ -110,21 +111,22 @@ public enum HookRunner {
         }
 
         fileprivate func supervised(as id: UInt64) {
-            let terminateNow = state.withLock { state -> Bool in
+            let requested = state.withLock { state -> Double? in
                 state.supervisorID = id
                 return state.terminateRequested
             }
-            if terminateNow { supervisor?.terminate(id) }
+            if let requested { supervisor?.terminate(id, grace: requested < 0 ? nil : requested) }
         }
 
-        /// Ends the hook's process group (SIGTERM, then SIGKILL after its grace period); the
-        /// result then says how it ended. Does nothing once it has ended.
-        public func terminate() {
+        /// Ends the hook's process group (SIGTERM, then SIGKILL after `grace`, by default its
+        /// invocation's grace period); its outcome is then `interrupted`. Does nothing once it
+        /// has ended.
+        public func terminate(grace: Double? = nil) {
             let id = state.withLock { state -> UInt64? in
-                state.terminateRequested = true
+                state.terminateRequested = grace ?? -1
                 return state.result == nil ? state.supervisorID : nil
             }
-            if let id { supervisor?.terminate(id) }
+            if let id { supervisor?.terminate(id, grace: grace) }
         }
 
         /// The result, once the hook has ended.

@@ -44,6 +44,8 @@ final class HookSupervisor: Sendable {
         var tail: OutputTail
         var pipeOpen = true
         var timedOut = false
+        /// Ended by `terminate` (the watcher's shutdown), not by its own doing.
+        var interrupted = false
         var killAt: Double?
         var exitStatus: Int32?
         /// Why the exit status could not be collected (it is then unknown, never "exit 0").
@@ -100,13 +102,17 @@ final class HookSupervisor: Sendable {
         }
     }
 
-    /// Ends a running hook's process group: SIGTERM now, SIGKILL after its grace period. The one
-    /// way hooks are ended, by a timeout or by the watcher's shutdown.
-    func terminate(_ id: UInt64) {
+    /// Ends a running hook's process group: SIGTERM now, SIGKILL after `grace` (default its
+    /// grace period); its outcome is `interrupted`. With a timeout, the one way hooks are ended.
+    func terminate(_ id: UInt64, grace: Double? = nil) {
         state.withLock { state in
-            guard var entry = state.entries[id], entry.exitStatus == nil, entry.killAt == nil else { return }
-            kill(-entry.child.pid, SIGTERM)
-            entry.killAt = Timestamps.monotonic() + entry.grace
+            guard var entry = state.entries[id], entry.exitStatus == nil else { return }
+            let killAt = Timestamps.monotonic() + (grace ?? entry.grace)
+            if !entry.interrupted {
+                entry.interrupted = true
+                kill(-entry.child.pid, SIGTERM)
+            }
+            entry.killAt = min(entry.killAt ?? .infinity, killAt)
             state.entries[id] = entry
             arm(&state, for: entry.nextCheck)
         }
@@ -222,6 +228,8 @@ final class HookSupervisor: Sendable {
             outcome = .statusLost(reason: reason)
         } else if entry.timedOut {
             outcome = .timedOut(after: entry.timeout)
+        } else if entry.interrupted {
+            outcome = .interrupted(signal: status & 0x7F == 0 ? nil : status & 0x7F)
         } else if status & 0x7F == 0 {
             outcome = .exited(code: (status >> 8) & 0xFF)
         } else {

@@ -34,6 +34,9 @@ final class Scheduler: Sendable {
     /// What the ledger records for an instance (nothing queued counted).
     func recordedPosition(_ id: String) -> Int? { ledger.next(id) }
 
+    /// Hooks of transition `position` that already finished (a stop or crash between two hooks).
+    func hooksDone(_ id: String, at position: Int) -> [String] { ledger.hooksDone(id, at: position) }
+
     /// Whether the instance has nothing queued or running.
     func isIdle(_ id: String) -> Bool { mailboxes.isIdle(id) }
 
@@ -85,7 +88,7 @@ final class Scheduler: Sendable {
 
     /// Runs `count` workers until the queue is finished and drained. Each takes an instance and
     /// runs its jobs in order through `dispatch`, recording each in the ledger once done.
-    func runWorkers(_ count: Int, dispatch: @escaping @Sendable (TransitionJob) async -> Bool) async {
+    func runWorkers(_ count: Int, dispatch: @escaping @Sendable (TransitionJob, _ hookFinished: (Hook) -> Void) async -> Bool) async {
         await withDiscardingTaskGroup { group in
             for _ in 0..<max(1, count) {
                 group.addTask {
@@ -95,9 +98,17 @@ final class Scheduler: Sendable {
         }
     }
 
-    private func work(_ id: String, _ dispatch: @Sendable (TransitionJob) async -> Bool) async {
+    private func work(_ id: String, _ dispatch: @Sendable (TransitionJob, _ hookFinished: (Hook) -> Void) async -> Bool) async {
         while let job = mailboxes.next(id, stopping: isStopping) {
-            guard await dispatch(job) else { continue }
+            let position = job.transition.position
+            let completed = await dispatch(job) { hook in
+                do {
+                    try ledger.recordHook(id, position: position, hook: hook.name)
+                } catch {
+                    logger.error("cannot record the ledger", metadata: ["error": "\(error)"])
+                }
+            }
+            guard completed else { continue }
             let next = job.transition.position + 1
             do {
                 try ledger.record([(id, next)])

@@ -63,7 +63,7 @@ public final class WatchService: Sendable {
         try outcome.withLock { $0! }.get()
     }
 
-    private enum Ended { case workers, grace }
+    private enum Ended { case workers, grace, immediate }
 
     private func runHere(shutdown: ShutdownSignal, onReady: @Sendable (String) -> Void) async throws(WatchError) {
         let layout = engine.layout
@@ -125,7 +125,9 @@ public final class WatchService: Sendable {
         let workers = configuration.jobs
         await withTaskGroup(of: Ended.self) { group in
             group.addTask {
-                await scheduler.runWorkers(workers) { job in await dispatcher.run(job, stopping: { scheduler.isStopping }) }
+                await scheduler.runWorkers(workers) { job, hookFinished in
+                    await dispatcher.run(job, stopping: { scheduler.isStopping }, hookFinished: hookFinished)
+                }
                 return .workers
             }
             if !configuration.once {
@@ -138,18 +140,32 @@ public final class WatchService: Sendable {
                     try? await Task.sleep(for: .seconds(grace))
                     return .grace
                 }
+                group.addTask {
+                    await shutdown.waitForImmediate()
+                    return .immediate
+                }
             }
             // Ends when the workers have: at once if no hook is running, else when the hooks
-            // have finished or, after the grace period, been ended.
+            // have finished or, after the grace period or a second signal, been ended. Ended
+            // hooks are recorded as interrupted and run again at the next start.
             while let ended = await group.next() {
-                if ended == .workers {
+                switch ended {
+                case .workers:
                     group.cancelAll()
-                    break
+                case .grace:
+                    let count = dispatcher.terminateAll()
+                    if count > 0 {
+                        logger.warning(
+                            "grace period over: ending running hooks; they run again at the next start",
+                            metadata: ["count": "\(count)"])
+                    }
+                case .immediate:
+                    let count = dispatcher.terminateAll(grace: 1)
+                    logger.warning(
+                        "second stop request: ending running hooks now (TERM, then KILL after 1 s); they run again at the next start",
+                        metadata: ["count": "\(count)"])
                 }
-                let count = dispatcher.terminateAll()
-                if count > 0 {
-                    logger.warning("grace period over: terminating running hooks", metadata: ["count": "\(count)"])
-                }
+                if ended == .workers { break }
             }
         }
     }

@@ -1,0 +1,92 @@
+import ChatFlow
+import ChatFlowTestSupport
+import Foundation
+import Testing
+
+import Glibc
+
+/// Stops and crashes between and during the hooks of one transition: each finished hook runs once.
+@Suite("Exactly once per hook across stops and crashes (real watcher)", .serialized, .timeLimit(.minutes(2)))
+struct ShutdownTests {
+    /// `design` has two hooks: the first records and ends, the second records, saves its pid and sleeps.
+    private func twoHooks(_ sandbox: Sandbox) {
+        sandbox.hook("design.d/10-first", "echo first >> \(sandbox.directory)/record.log")
+        sandbox.hook("design.d/20-second", "echo second >> \(sandbox.directory)/record.log\necho $$ > \(sandbox.directory)/second.pid\nexec sleep 30")
+    }
+
+    private func secondHookPid(_ sandbox: Sandbox) -> pid_t? {
+        (try? String(contentsOfFile: sandbox.directory + "/second.pid", encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    private func alive(_ pid: pid_t?) -> Bool { pid.map { kill($0, 0) == 0 } ?? false }
+
+    private func runs(_ sandbox: Sandbox, _ id: String) throws -> [JSONValue] {
+        try JSONValue(parsing: run("chatflow", ["--root", sandbox.root, "runs", id, "--json"]).stdout).arrayValue ?? []
+    }
+
+    @Test("a graceful stop while the second hook runs: it is interrupted and runs again; the first does not")
+    func gracefulStopBetweenHooks() async throws {
+        let sandbox = Sandbox()
+        twoHooks(sandbox)
+        var watcher = try Watcher(sandbox, ["--shutdown-grace", "0.5"])
+        #expect(await watcher.ready())
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        #expect(await eventually { sandbox.lines() == ["first", "second"] && secondHookPid(sandbox) != nil })
+        let pid = secondHookPid(sandbox)
+        #expect(await watcher.stop() == 0)
+        #expect(!alive(pid), "the grace period ended the hook")
+        #expect(watcher.log.contains("run again at the next start"))
+        #expect(try runs(sandbox, id).contains { $0["hook"]?.stringValue == "design.d/20-second" && $0["interrupted"] == .bool(true) })
+
+        unlink(sandbox.directory + "/second.pid")
+        watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        #expect(await eventually { secondHookPid(sandbox) != nil })
+        #expect(sandbox.lines() == ["first", "second", "second"], "the finished first hook did not run again")
+        kill(secondHookPid(sandbox) ?? 0, SIGKILL)
+        #expect(await watcher.stop() == 0)
+    }
+
+    @Test("SIGKILL of the watcher during the second hook: after restart only that hook runs again")
+    func killDuringSecondHook() async throws {
+        let sandbox = Sandbox()
+        twoHooks(sandbox)
+        var watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        _ = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        #expect(await eventually { secondHookPid(sandbox) != nil })
+        let orphan = secondHookPid(sandbox)
+        await watcher.kill9()
+        unlink(sandbox.directory + "/second.pid")
+        watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        #expect(await eventually { secondHookPid(sandbox) != nil })
+        #expect(sandbox.lines() == ["first", "second", "second"])
+        for pid in [orphan, secondHookPid(sandbox)] { kill(pid ?? 0, SIGKILL) }
+        #expect(await watcher.stop() == 0)
+    }
+
+    @Test("a second SIGINT during the grace period ends the hooks at once and exits; they are recorded as interrupted")
+    func doubleInterrupt() async throws {
+        let sandbox = Sandbox()
+        sandbox.hook("design", "echo $$ > \(sandbox.directory)/second.pid\ntrap 'echo got TERM >> \(sandbox.directory)/record.log; exit 143' TERM\nsleep 60 & wait")
+        let watcher = try Watcher(sandbox, ["--shutdown-grace", "60"])
+        #expect(await watcher.ready())
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        #expect(await eventually { secondHookPid(sandbox) != nil })
+        let hook = secondHookPid(sandbox)
+        kill(watcher.process.processIdentifier, SIGINT)
+        #expect(await eventually { watcher.log.contains("stopping") })
+        #expect(alive(hook), "the first SIGINT lets the hook run")
+        let second = Date()
+        kill(watcher.process.processIdentifier, SIGINT)
+        #expect(await eventually(timeout: 10) { !watcher.process.isRunning })
+        #expect(Date().timeIntervalSince(second) < 5, "did not wait for the 60 s grace")
+        #expect(watcher.process.terminationStatus == 0)
+        #expect(sandbox.lines() == ["got TERM"])
+        #expect(await eventually(timeout: 5) { !alive(hook) })
+        let record = try #require(try runs(sandbox, id).first)
+        #expect(record["interrupted"] == .bool(true))
+        #expect(watcher.log.contains("second stop request"))
+    }
+}
