@@ -23,7 +23,8 @@ let package = Package(
         .systemLibrary(name: "CChatFlowShims", path: "Sources/CChatFlowShims"),
         // libinotifytools ships no pkg-config file: the module map links it directly.
         .systemLibrary(name: "CInotifyTools", path: "Sources/CInotifyTools"),
-        .target(name: "ChatFlow"),
+        // CChatFlowShims is header-only (syscall wrappers): the engine still links nothing.
+        .target(name: "ChatFlow", dependencies: ["CChatFlowShims"]),
         .target(
             name: "ChatFlowWatch",
             dependencies: [

@@ -72,4 +72,11 @@ static inline int chatflow_timerfd_arm(int fd, double at) {
     }
     return timerfd_settime(fd, TFD_TIMER_ABSTIME, &spec, 0);
 }
+/* Raw inotify for the engine's own waits (chatflow logs --follow): no library, and no
+   <sys/inotify.h>, which CInotifyTools includes too. Masks are the kernel's values. */
+static inline int chatflow_inotify_init(void) { return (int)syscall(SYS_inotify_init1, 04000 | 02000000 /* IN_NONBLOCK | IN_CLOEXEC */); }
+static inline int chatflow_inotify_add_watch(int fd, const char *path, unsigned int mask) {
+    return (int)syscall(SYS_inotify_add_watch, fd, path, mask);
+}
+
 #endif

@@ -26,6 +26,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case featureNotFound(featureID: String, root: String)
     /// An instance has no artifact of that name.
     case artifactNotFound(instanceID: String, name: String)
+    /// No hook run of the instance matches (`detail` says which filter).
+    case runNotFound(instanceID: String, detail: String)
 
     public var description: String {
         switch self {
@@ -54,13 +56,15 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "feature \(IdentifierKind.quote(feature)) has no instances under \(root); list instances with `chatflow list`"
         case .artifactNotFound(let id, let name):
             return "instance \(id) has no artifact \(IdentifierKind.quote(name)); list them with `chatflow artifacts \(id)`"
+        case .runNotFound(let id, let detail):
+            return "no hook run of \(id)\(detail.isEmpty ? "" : " matches " + detail) is recorded; list them with `chatflow runs \(id)`"
         }
     }
 
     /// A stable name for the kind of error, for agents that parse `--json` errors.
     public var code: String {
         switch self {
-        case .notFound, .noStateDirectory, .featureNotFound, .artifactNotFound: "not_found"
+        case .notFound, .noStateDirectory, .featureNotFound, .artifactNotFound, .runNotFound: "not_found"
         case .invalidIdentifier, .invalidSchema, .unknownPhase, .invalidJSON: "invalid_input"
         case .instanceFinished: "finished"
         case .corruptState: "corrupt"

@@ -35,6 +35,18 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "Seconds running hooks get to finish after SIGINT/SIGTERM.")
     var shutdownGrace: Double = 30
 
+    @Option(help: "Retries of a failed hook (attempts after the first), unless its '# chatflow-retries:' line says otherwise.")
+    var retries: Int = 0
+
+    @Option(help: "Seconds before the first retry; doubled each time with jitter (a hook's '# chatflow-retry-delay:').")
+    var retryDelay: Double = 1
+
+    @Option(help: "Longest wait between retries, in seconds.")
+    var retryMaxDelay: Double = 300
+
+    @Option(help: ArgumentHelp("Exit codes never retried, comma-separated (a hook's '# chatflow-no-retry-exit:').", valueName: "CODES"))
+    var noRetryExit: String?
+
     @Flag(help: "Skip transitions made while the watcher was down.")
     var fromNow = false
 
@@ -54,6 +66,11 @@ struct WatchCommand: ParsableCommand {
         guard logFormat == "text" || logFormat == "json" else { throw ValidationError("--log-format must be text or json") }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         guard timeout > 0, shutdownGrace >= 0 else { throw ValidationError("--timeout must be positive") }
+        guard retries >= 0, retries <= 100 else { throw ValidationError("--retries must be between 0 and 100") }
+        guard retryDelay >= 0, retryMaxDelay >= retryDelay else { throw ValidationError("--retry-delay must be ≥ 0 and ≤ --retry-max-delay") }
+        if let noRetryExit, noRetryExit.split(separator: ",").contains(where: { Int32($0) == nil }) {
+            throw ValidationError("--no-retry-exit must be exit codes separated by commas, like 2,64")
+        }
     }
 
     func run() throws {
@@ -88,6 +105,10 @@ struct WatchCommand: ParsableCommand {
         configuration.shutdownGrace = shutdownGrace
         configuration.fromNow = fromNow
         configuration.once = once
+        configuration.retries = retries
+        configuration.retryDelay = retryDelay
+        configuration.retryMaxDelay = retryMaxDelay
+        configuration.noRetryExitCodes = (noRetryExit ?? "").split(separator: ",").compactMap { Int32($0) }
 
         let shutdown = ShutdownSignal()
         let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
@@ -95,6 +116,7 @@ struct WatchCommand: ParsableCommand {
             let source = DispatchSource.makeSignalSource(signal: number)
             source.setEventHandler {
                 logger.info("signal received", metadata: ["signal": "\(number)"])
+                SystemdNotify.send("STOPPING=1")
                 shutdown.request()
             }
             source.resume()
@@ -108,6 +130,7 @@ struct WatchCommand: ParsableCommand {
             // Swift concurrency, whose monitor would wake it every second.
             try service.runBlocking(shutdown: shutdown) { directory in
                 writeStandardError("watching \(directory)\n")
+                SystemdNotify.send("READY=1\nSTATUS=watching \(directory)")
             }
         } catch {
             writeStandardError("chatflow-watch: error: \(error)\n")

@@ -15,7 +15,7 @@ struct Chatflow: ParsableCommand {
         version: ChatFlow.version,
         subcommands: [
             Init.self, Start.self, Trigger.self, Fail.self, Status.self, Feature.self, List.self, History.self,
-            Runs.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self,
+            Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self,
         ])
 }
 

@@ -19,6 +19,13 @@ enum Output {
         print(value.prettyText)
     }
 
+    /// Now, in Unix seconds.
+    static func now() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+    }
+
     /// `2026-11-25 14:03:12Z` from Unix seconds.
     static func time(_ seconds: Double?) -> String {
         guard let seconds else { return "-" }

@@ -2,14 +2,15 @@ import ArgumentParser
 import ChatFlow
 
 struct Runs: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List hook runs recorded by chatflow-watch.")
+    static let configuration = CommandConfiguration(
+        abstract: "List hook runs recorded by chatflow-watch: finished ones, then those running (pid, elapsed).")
 
     @OptionGroup var global: GlobalOptions
 
     @Argument(help: "Only this instance's runs.")
     var id: String?
 
-    @Flag(help: "Print a JSON array of run records.")
+    @Flag(help: "Print a JSON array: run records, then running hooks (\"running\": true, \"pid\", \"elapsed\").")
     var json = false
 
     func run() throws {
@@ -18,13 +19,20 @@ struct Runs: ParsableCommand {
             try Identifiers.validateInstanceID(id)
             guard try engine.status(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
         }
-        let records = try RunJournal(layout: engine.layout).records().filter { id == nil || $0.instanceID == id }
+        let journal = try RunJournal(layout: engine.layout).records(running: true)
+        let ended = journal.ended.filter { id == nil || $0.instanceID == id }
+        let running = journal.running.filter { id == nil || $0.instanceID == id }
+        let now = Output.now()
         if json {
-            Output.json(.array(records.map(\.json)))
-        } else {
-            for record in records {
-                print("\(record.instanceID)  #\(record.transition) \(record.phase)  \(record.hook)  \(record.outcome.summary)  \(Output.time(record.startedAt))  \(record.logPath)")
-            }
+            Output.json(.array(ended.map(\.json) + running.map { $0.report(now: now) }))
+            return
+        }
+        for record in ended {
+            let took = HookOutcome.seconds(record.endedAt - record.startedAt)
+            print("\(record.instanceID)  #\(record.transition) \(record.phase)  \(record.hook)  \(record.outcome.summary)  \(took)  \(Output.time(record.startedAt))  \(record.logPath)")
+        }
+        for hook in running {
+            print("\(hook.instanceID)  #\(hook.transition) \(hook.phase)  \(hook.hook)  running (pid \(hook.pid), \(HookOutcome.seconds(now - hook.startedAt)))  \(Output.time(hook.startedAt))  \(hook.logPath)")
         }
     }
 }

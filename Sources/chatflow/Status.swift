@@ -17,10 +17,18 @@ struct Status: ParsableCommand {
         guard let state = try engine.status(id) else {
             throw ChatFlowError.notFound(instanceID: id, root: engine.root)
         }
+        // The hooks running for it, from the watcher's run journal.
+        let running = ((try? RunJournal(layout: engine.layout).records(running: true).running) ?? []).filter { $0.instanceID == id }
+        let now = Output.now()
         if json {
-            Output.json(Output.document(state, history: try engine.history(of: state, from: 0)))
+            guard case .object(var members) = Output.document(state, history: try engine.history(of: state, from: 0)) else { return }
+            members["running_hooks"] = .array(running.map { $0.report(now: now) })
+            Output.json(.object(members))
         } else {
             print(Output.summary(state))
+            for hook in running {
+                print("hook      \(hook.hook) running for #\(hook.transition) (pid \(hook.pid), \(HookOutcome.seconds(now - hook.startedAt)))")
+            }
         }
     }
 }

@@ -8,6 +8,11 @@ public struct Hook: Sendable, Hashable {
     public var name: String
     /// Per-hook timeout from a `# chatflow-timeout: SECONDS` line near the top of the file.
     public var timeout: Double?
+    /// Per-hook retry settings from `# chatflow-retries: N`, `# chatflow-retry-delay: SECONDS`
+    /// and `# chatflow-no-retry-exit: CODE[,CODE…]` lines (nil: the watcher's defaults).
+    public var retries: Int?
+    public var retryDelay: Double?
+    public var noRetryExitCodes: [Int32]?
 }
 
 /// A hook file that will not be run, and why.
@@ -54,7 +59,9 @@ package struct HookCatalog: Sendable {
                 refused.append(RefusedHook(path: path, reason: problem))
             } else {
                 let name = String(path.dropFirst(directory.count + 1))
-                hooks.append(Hook(path: path, name: name, timeout: HookCatalog.timeoutDirective(path)))
+                var hook = Hook(path: path, name: name)
+                HookCatalog.readDirectives(path, into: &hook)
+                hooks.append(hook)
             }
         }
         return (hooks, refused)
@@ -110,21 +117,36 @@ package struct HookCatalog: Sendable {
         return nil
     }
 
-    /// `# chatflow-timeout: 30` in the first kilobyte sets the hook's own timeout in seconds.
-    static func timeoutDirective(_ path: String) -> Double? {
+    /// The `# chatflow-…:` lines in the first kilobyte: `timeout` (seconds), `retries` (attempts
+    /// after the first), `retry-delay` (seconds before the first retry), `no-retry-exit` (exit
+    /// codes never retried). A value that does not parse is ignored.
+    static func readDirectives(_ path: String, into hook: inout Hook) {
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-        guard fd >= 0 else { return nil }
+        guard fd >= 0 else { return }
         defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 1024)
         let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return nil }
+        guard count > 0 else { return }
         let text = String(decoding: buffer[0..<count], as: UTF8.self)
         for line in text.split(separator: "\n") {
-            guard let range = line.firstRange(of: "chatflow-timeout:") else { continue }
-            let value = line[range.upperBound...].trimmingCharacters(in: " \t\r")
-            if let seconds = Double(value), seconds > 0, seconds.isFinite { return seconds }
+            guard let range = line.firstRange(of: "chatflow-") else { continue }
+            let rest = line[range.upperBound...]
+            guard let colon = rest.firstIndex(of: ":") else { continue }
+            let key = String(rest[..<colon])
+            let value = rest[rest.index(after: colon)...].trimmingCharacters(in: " \t\r")
+            switch key {
+            case "timeout":
+                if let seconds = Double(value), seconds > 0, seconds.isFinite { hook.timeout = seconds }
+            case "retries":
+                if let number = Int(value), number >= 0, number <= 100 { hook.retries = number }
+            case "retry-delay":
+                if let seconds = Double(value), seconds >= 0, seconds.isFinite { hook.retryDelay = seconds }
+            case "no-retry-exit":
+                let codes = value.split(separator: ",").compactMap { Int32(String($0).filter { $0 != " " }) }
+                if !codes.isEmpty { hook.noRetryExitCodes = codes }
+            default: continue
+            }
         }
-        return nil
     }
 }
 
@@ -133,4 +155,3 @@ extension Substring {
         String(drop(while: { characters.contains($0) }).reversed().drop(while: { characters.contains($0) }).reversed())
     }
 }
-

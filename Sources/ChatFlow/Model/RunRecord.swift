@@ -54,6 +54,9 @@ public struct RunRecord: Sendable, Hashable {
     public var logPath: String
     /// Output bytes the hook wrote beyond the kept tail.
     public var droppedOutputBytes: Int
+    /// Which run of this hook for this transition it was (1 first; retries, reruns and re-runs
+    /// after a crash count up).
+    public var attempt: Int = 1
 
     public init(
         instanceID: String, transition: Int, phase: String, event: String, hook: String, startedAt: Double,
@@ -103,6 +106,7 @@ public struct RunRecord: Sendable, Hashable {
         if statusLost { members["status_lost"] = .bool(true) }
         if refused { members["refused"] = .bool(true) }
         if interrupted { members["interrupted"] = .bool(true) }
+        members["attempt"] = .number(JSONNumber(attempt))
         return .object(members)
     }
 
@@ -131,5 +135,6 @@ public struct RunRecord: Sendable, Hashable {
             phase: try reader.string("phase"), event: try reader.string("event"), hook: try reader.string("hook"),
             startedAt: startedAt, endedAt: endedAt, outcome: outcome, logPath: try reader.string("log_path"),
             droppedOutputBytes: reader.value("dropped_output_bytes").intValue ?? 0)
+        attempt = reader.value("attempt").intValue ?? 1
     }
 }

@@ -38,18 +38,19 @@ package final class AppendLog: Sendable {
     deinit { descriptor.withLock { _ = close($0) } }
 
     /// Appends values, one line each, and makes them durable. Several at once share one fdatasync.
-    package func append(_ values: [JSONValue]) throws(ChatFlowError) {
+    package func append(_ values: [JSONValue], durable: Bool = true) throws(ChatFlowError) {
         guard !values.isEmpty else { return }
-        try append(raw: AppendLog.lines(values))
+        try append(raw: AppendLog.lines(values), durable: durable)
     }
 
-    /// Appends bytes that are already whole lines (each ending in a newline), durably.
-    package func append(raw bytes: [UInt8]) throws(ChatFlowError) {
+    /// Appends bytes that are already whole lines (each ending in a newline), durably unless
+    /// `durable` is false (a line whose loss in a power cut is harmless, such as a run's start).
+    package func append(raw bytes: [UInt8], durable: Bool = true) throws(ChatFlowError) {
         guard !bytes.isEmpty else { return }
         let path = self.path
         try descriptor.withLock { (fd) throws(ChatFlowError) in
             try writeAll(fd, bytes, operation: "append to", path: path)
-            _ = try retryingEINTR("fdatasync", path) { fdatasync(fd) }
+            if durable { _ = try retryingEINTR("fdatasync", path) { fdatasync(fd) } }
         }
     }
 

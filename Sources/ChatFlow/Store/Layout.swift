@@ -28,10 +28,13 @@ public struct Layout: Sendable, Hashable {
     public func tasksDirectory(_ id: String) -> String { instanceDirectory(id) + "/tasks" }
     /// Hook run logs, written by the watcher.
     public func runsDirectory(_ id: String) -> String { instanceDirectory(id) + "/runs" }
-    /// The log of one hook's runs for one transition (`<N>-<hook with / as _>.log`).
-    public func runLogFile(_ id: String, transition: Int, hook: String) -> String {
-        runsDirectory(id) + "/\(transition)-" + hook.replacing("/", with: "_") + ".log"
+    /// The log of one attempt of one hook for one transition: `<N>-<hook with / as _>.log` for
+    /// the first, `<N>-<hook>.<attempt>.log` for the later ones (retries, reruns, re-runs after a crash).
+    public func runLogFile(_ id: String, transition: Int, hook: String, attempt: Int = 1) -> String {
+        runsDirectory(id) + "/\(transition)-" + hook.replacing("/", with: "_") + (attempt > 1 ? ".\(attempt)" : "") + ".log"
     }
+    /// Requests for `chatflow rerun`, one file each, taken by the watcher.
+    public var rerunsDirectory: String { watchDirectory + "/reruns" }
     public func lockFile(_ id: String) -> String { locksDirectory + "/" + id + ".lock" }
     public var featuresLockFile: String { locksDirectory + "/features.lock" }
     public func linkFile(_ feature: String) -> String { featuresDirectory + "/" + feature + ".link" }

@@ -31,6 +31,20 @@ package final class LockFile: Sendable {
     }
 }
 
+extension LockFile {
+    /// Whether some process holds the lock now (without taking it, or writing the file).
+    package static func isHeld(_ path: String) -> Bool {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return false
+        }
+        return errno == EWOULDBLOCK
+    }
+}
+
 extension String {
     var trimmingNewlines: String {
         String(self.reversed().drop(while: { $0 == "\n" || $0 == " " }).reversed())

@@ -15,6 +15,8 @@ final class Reconciler: Sendable {
     /// Problems already logged per file, so a broken file is reported once per change.
     private let reported = Mutex<[String: String]>([:])
     private let serial = Mutex(())
+    /// Rerun requests already queued (by file), so each is taken once.
+    private let takenReruns = Mutex<Set<String>>([])
 
     init(
         engine: WorkflowEngine, catalog: HookLookupCache, scheduler: Scheduler, dispatcher: HookDispatcher,
@@ -126,6 +128,47 @@ final class Reconciler: Sendable {
             scheduler.schedule(id, key, end: end, jobs: jobs, startHere: !initial && idle) { dispatcher.startFirst($0) }
         }
         scheduler.recordWithoutHooks(hookless)
+    }
+
+    /// Queues every waiting `chatflow rerun` request not yet taken, in the order they were made.
+    func takeReruns() {
+        for request in RerunRequest.pending(engine.layout) where takenReruns.withLock({ $0.insert(request.path).inserted }) {
+            serial.withLock { _ in rerun(request) }
+        }
+    }
+
+    /// A rerun: the transition's hooks (or the one named), looked up now, queued behind the
+    /// instance's other work; the request goes once they have run.
+    private func rerun(_ request: RerunRequest) {
+        let id = request.instanceID
+        func refuse(_ reason: String) {
+            logger.warning("cannot rerun: \(reason)", metadata: ["instance.id": "\(id)", "request": "\(request.path)"])
+            request.remove()
+        }
+        guard let (summary, stateText) = (try? engine.freshSummaryWithText(id)) ?? nil else { return refuse("no such instance") }
+        let end = TransitionDetector.end(of: summary)
+        let position = request.transition ?? end - 1
+        guard position >= 0, position < end else { return refuse("it has transitions 0 to \(end - 1), not \(position)") }
+        let (transitions, _) = TransitionDetector.transitions(of: summary, from: position) { [engine] start in
+            try? engine.history(of: summary, from: start)
+        }
+        guard let transition = transitions.first(where: { $0.position == position }) else {
+            return refuse("its history does not say which phase transition \(position) entered")
+        }
+        let found = catalog.hooks(for: [transition.event, "@any"])
+        var hooks = found.hooks
+        var refused = found.refused
+        if let name = request.hook {
+            hooks = hooks.filter { $0.name == name }
+            refused = refused.filter { $0.path.hasSuffix("/" + name) }
+            guard !hooks.isEmpty || !refused.isEmpty else { return refuse("transition \(position) (\(transition.event)) has no hook \(name)") }
+        }
+        logger.info(
+            "rerun of \(id) #\(position) (\(transition.event)): \(hooks.map(\.name).joined(separator: ", "))",
+            metadata: ["instance.id": "\(id)", "transition": "\(position)"])
+        scheduler.enqueue(
+            id,
+            TransitionJob(transition: transition, stateText: stateText, hooks: hooks, refused: refused, started: nil, rerun: request))
     }
 
     private func reportOnce(_ key: String, _ message: Logger.Message, _ detail: String?) {

@@ -16,6 +16,10 @@ public struct HookInvocation: Sendable {
     public var gracePeriod: Double
     /// Bytes of output kept (the tail).
     public var outputLimit: Int
+    /// Where the output goes as it is written, and the header line it starts with (none: the
+    /// output is only in the result).
+    public var logFile: String?
+    public var logHeader = ""
 
     public init(
         executable: String, environment: [String: String], standardInput: [UInt8], workingDirectory: String,
@@ -77,7 +81,7 @@ public enum HookRunner {
         }
         switch spawn(invocation, childFirst: childFirst) {
         case .success(let child):
-            let launch = Launch(pid: child.pid, supervisor: supervisor)
+            let launch = Launch(pid: child.pid, supervisor: supervisor, startedAt: child.startedAt)
             launch.supervised(as: supervisor.supervise(child, invocation) { launch.complete($0) })
             return launch
         case .failure(let failure):
@@ -103,11 +107,14 @@ public enum HookRunner {
 
         private let state = Mutex(State())
 
+        /// When it was spawned (Unix seconds); the same value its result carries.
+        public let startedAt: Double
         private let supervisor: HookSupervisor?
 
-        init(pid: Int32?, supervisor: HookSupervisor? = nil) {
+        init(pid: Int32?, supervisor: HookSupervisor? = nil, startedAt: Double = 0) {
             self.pid = pid
             self.supervisor = supervisor
+            self.startedAt = startedAt
         }
 
         fileprivate func supervised(as id: UInt64) {

@@ -42,6 +42,8 @@ final class HookSupervisor: Sendable {
         let deadline: Double
         let completion: @Sendable (HookResult) -> Void
         var tail: OutputTail
+        /// The run's log, written as output arrives.
+        let log: LiveLog?
         var pipeOpen = true
         var timedOut = false
         /// Ended by `terminate` (the watcher's shutdown), not by its own doing.
@@ -65,6 +67,8 @@ final class HookSupervisor: Sendable {
 
     private struct State {
         var entries: [UInt64: Entry] = [:]
+        /// Delays (a hook's retry backoff): when, and what to call then.
+        var timers: [UInt64: (deadline: Double, fire: @Sendable () -> Void)] = [:]
         var nextID: UInt64 = 1
         var armedFor = Double.infinity
     }
@@ -90,7 +94,8 @@ final class HookSupervisor: Sendable {
         let entry = Entry(
             child: child, pidfd: pidfd, timeout: invocation.timeout, grace: invocation.gracePeriod,
             deadline: Timestamps.monotonic() + invocation.timeout, completion: completion,
-            tail: OutputTail(limit: invocation.outputLimit))
+            tail: OutputTail(limit: invocation.outputLimit),
+            log: invocation.logFile.flatMap { LiveLog(path: $0, header: invocation.logHeader, limit: invocation.outputLimit) })
         return state.withLock { state in
             let id = state.nextID
             state.nextID += 1
@@ -118,6 +123,18 @@ final class HookSupervisor: Sendable {
         }
     }
 
+    /// Calls `fire` (on the supervisor's thread) `seconds` from now, on the same timerfd as the
+    /// hooks' deadlines: a delay starts no thread and no other timer.
+    func after(_ seconds: Double, _ fire: @escaping @Sendable () -> Void) {
+        state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            let deadline = Timestamps.monotonic() + max(0, seconds)
+            state.timers[id] = (deadline, fire)
+            arm(&state, for: deadline)
+        }
+    }
+
     /// Moves the timer earlier if `time` is before what it is armed for.
     private func arm(_ state: inout State, for time: Double) {
         guard time < state.armedFor else { return }
@@ -135,6 +152,7 @@ final class HookSupervisor: Sendable {
                 continue
             }
             var finished: [(Entry, HookResult)] = []
+            var due: [@Sendable () -> Void] = []
             state.withLock { state in
                 for token in tokens.prefix(Int(count)) {
                     if token == HookSupervisor.timerToken {
@@ -163,11 +181,20 @@ final class HookSupervisor: Sendable {
                     state.entries[id] = entry
                     earliest = min(earliest, entry.nextCheck)
                 }
+                for (id, timer) in state.timers {
+                    if timer.deadline <= now {
+                        state.timers[id] = nil
+                        due.append(timer.fire)
+                    } else {
+                        earliest = min(earliest, timer.deadline)
+                    }
+                }
                 // Re-arm for the earliest remaining check (the expiry disarmed it, or it may be later now).
                 state.armedFor = .infinity
                 if earliest < .infinity { arm(&state, for: earliest) }
             }
             for (entry, result) in finished { entry.completion(result) }
+            for fire in due { fire() }
         }
     }
 
@@ -179,6 +206,7 @@ final class HookSupervisor: Sendable {
             guard let got else { return }
             if case .success(let count) = got, count > 0 {
                 entry.tail.append(buffer[0..<count])
+                entry.log?.append(buffer[0..<count])
                 if count < buffer.count { return }
                 continue
             }
@@ -235,8 +263,12 @@ final class HookSupervisor: Sendable {
         } else {
             outcome = .signaled(signal: status & 0x7F)
         }
+        let endedAt = Timestamps.unix()
+        var footer = "== \(outcome.summary) after \(HookOutcome.seconds(endedAt - entry.child.startedAt))"
+        if entry.tail.dropped > 0 { footer += ", \(entry.tail.dropped) bytes of output dropped (the tail is kept)" }
+        entry.log?.finish(footer + " ==\n")
         return HookResult(
-            outcome: outcome, pid: entry.child.pid, startedAt: entry.child.startedAt, endedAt: Timestamps.unix(),
+            outcome: outcome, pid: entry.child.pid, startedAt: entry.child.startedAt, endedAt: endedAt,
             output: entry.tail.bytes, droppedBytes: entry.tail.dropped)
     }
 }

@@ -1,43 +1,107 @@
 import ChatFlow
 import Glibc
 import Logging
+import Synchronization
 
-/// Where a finished hook run goes: its log under `instances/<id>/runs/` (appended, so a re-run
-/// keeps both), a record in the run journal, and a line on the console.
+/// Where hook runs go: a start record in the run journal when a hook starts (so `chatflow runs`
+/// and `status` show it running); when it ends, its log under `instances/<id>/runs/` (appended,
+/// so a re-run keeps both), its record in the journal, and one line on the console saying what
+/// happened and, when it did not succeed, what to do.
 final class RunRecorder: Sendable {
     let layout: Layout
     private let logger: Logger
     private let journal: AppendLog
+    /// Runs so far per instance, transition and hook (from the journal at start), for attempt numbers.
+    private let attempts: Mutex<[String: Int]>
 
-    /// Opens (creating) the run journal.
+    /// Opens (creating) the run journal and counts the runs it records.
     init(layout: Layout, logger: Logger) throws(ChatFlowError) {
         self.layout = layout
         self.logger = logger
+        var counts: [String: Int] = [:]
+        for record in try RunJournal(layout: layout).records() {
+            let key = RunRecorder.key(record.instanceID, record.transition, record.hook)
+            counts[key] = max(counts[key] ?? 0, record.attempt)
+        }
+        attempts = Mutex(counts)
         journal = try AppendLog(path: layout.runJournalFile)
     }
 
-    func record(_ result: HookResult, hook: Hook, transition: Transition) {
-        let logPath = layout.runLogFile(transition.instanceID, transition: transition.position, hook: hook.name)
-        var header = "== \(hook.name) for transition \(transition.position) (\(transition.event)), \(result.outcome.summary)"
-        if result.droppedBytes > 0 { header += ", first \(result.droppedBytes) bytes of output dropped" }
-        header += " ==\n"
-        writeLog(logPath, Array(header.utf8) + result.output)
-        let record = RunRecord(
+    private static func key(_ id: String, _ position: Int, _ hook: String) -> String { "\(id) \(position) \(hook)" }
+
+    /// The attempt number of a run about to start.
+    func nextAttempt(_ transition: Transition, hook: String) -> Int {
+        attempts.withLock { counts in
+            let key = RunRecorder.key(transition.instanceID, transition.position, hook)
+            let next = (counts[key] ?? 0) + 1
+            counts[key] = next
+            return next
+        }
+    }
+
+    func record(_ result: HookResult, hook: Hook, transition: Transition, attempt: Int = 1) {
+        let logPath = layout.runLogFile(transition.instanceID, transition: transition.position, hook: hook.name, attempt: attempt)
+        // The supervisor wrote the log as the hook ran; a hook that never started has only this line.
+        if case .failedToLaunch = result.outcome {
+            writeLog(logPath, Array("== \(hook.name) for transition \(transition.position) (\(transition.event)), \(result.outcome.summary) ==\n".utf8))
+        }
+        var record = RunRecord(
             instanceID: transition.instanceID, transition: transition.position, phase: transition.phase,
             event: transition.event, hook: hook.name, startedAt: result.startedAt, endedAt: result.endedAt,
             outcome: result.outcome, logPath: logPath, droppedOutputBytes: result.droppedBytes)
+        record.attempt = attempt
         do {
             try journal.append([record.json])
         } catch {
             logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
         }
+        var metadata: Logger.Metadata = [
+            "instance.id": "\(transition.instanceID)", "transition": "\(transition.position)",
+            "hook.name": "\(hook.name)", "hook.exit": "\(result.outcome.summary)",
+            "hook.duration": "\(HookOutcome.seconds(result.endedAt - result.startedAt))", "log": "\(logPath)",
+        ]
+        if let last = RunRecorder.lastLine(of: result.output) { metadata["output.last"] = "\(last)" }
+        if let advice = RunRecorder.advice(for: result.outcome, hook: hook, transition: transition, log: logPath) {
+            metadata["todo"] = "\(advice)"
+        }
         logger.log(
-            level: result.outcome.succeeded ? .info : .warning, "hook run",
-            metadata: [
-                "instance.id": "\(transition.instanceID)", "transition": "\(transition.position)",
-                "hook.name": "\(hook.name)", "hook.exit": "\(result.outcome.summary)",
-                "hook.duration": "\(format3(result.endedAt - result.startedAt))", "log": "\(logPath)",
-            ])
+            level: result.outcome.succeeded ? .info : .warning,
+            "hook \(hook.name) for \(transition.instanceID) #\(transition.position): \(result.outcome.summary) after \(HookOutcome.seconds(result.endedAt - result.startedAt))\(attempt > 1 ? " (attempt \(attempt))" : "")",
+            metadata: metadata)
+    }
+
+    /// The start of a run, in the journal (not synced: losing it in a power cut loses nothing).
+    func recordStart(hook: Hook, transition: Transition, attempt: Int, pid: Int32, startedAt: Double) {
+        var start = RunningHook(
+            instanceID: transition.instanceID, transition: transition.position, phase: transition.phase,
+            event: transition.event, hook: hook.name, pid: pid, startedAt: startedAt,
+            logPath: layout.runLogFile(transition.instanceID, transition: transition.position, hook: hook.name, attempt: attempt))
+        start.attempt = attempt
+        do {
+            try journal.append([start.json], durable: false)
+        } catch {
+            logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The last non-empty line a hook wrote, shortened for a console line.
+    static func lastLine(of output: [UInt8]) -> String? {
+        let text = String(decoding: output.suffix(4096), as: UTF8.self)
+        guard let line = text.split(whereSeparator: \.isNewline).last(where: { !$0.allSatisfy(\.isWhitespace) }) else { return nil }
+        return line.count > 200 ? String(line.prefix(200)) + "…" : String(line)
+    }
+
+    /// What a person does about a run that did not succeed.
+    static func advice(for outcome: HookOutcome, hook: Hook, transition: Transition, log: String) -> String? {
+        let show = "see its output: chatflow logs \(transition.instanceID) --transition \(transition.position) --hook \(hook.name) (or \(log))"
+        switch outcome {
+        case .exited(0): return nil
+        case .exited, .signaled, .statusLost: return show
+        case .timedOut: return "it ran longer than its timeout; raise '# chatflow-timeout: SECONDS' in the hook or --timeout; " + show
+        case .failedToLaunch: return "check that \(hook.path) is a valid executable (its #! line)"
+        case .refused(let reason): return reason
+        case .interrupted: return "it runs again when the watcher next starts"
+        }
     }
 
     /// A hook file that was not run: a run record saying why (no log), and a warning.

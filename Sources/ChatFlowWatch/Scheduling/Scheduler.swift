@@ -58,7 +58,7 @@ final class Scheduler: Sendable {
     /// hand-off between reading a change and its hook's start.
     func schedule(
         _ id: String, _ key: InstanceKey, end: Int, jobs: [TransitionJob], startHere: Bool,
-        start: (TransitionJob) -> HookRunner.Launch?
+        start: (TransitionJob) -> StartedRun?
     ) {
         scheduled.withLock { $0[key] = end }
         var jobs = jobs
@@ -68,13 +68,18 @@ final class Scheduler: Sendable {
             _ = mailboxes.enqueue(id, jobs)
             // The worker is not needed (and not woken) until that hook has ended.
             if let launch {
-                launch.whenFinished { worker.hand(id) }
+                launch.launch.whenFinished { worker.hand(id) }
             } else {
                 worker.hand(id)
             }
         } else if mailboxes.enqueue(id, jobs) {
             ready.push(id)
         }
+    }
+
+    /// Queues one job behind the instance's other work (a rerun), leaving its position alone.
+    func enqueue(_ id: String, _ job: TransitionJob) {
+        if mailboxes.enqueue(id, [job]) { ready.push(id) }
     }
 
     /// Records positions reached with nothing to run (one fdatasync for the batch).
@@ -107,6 +112,11 @@ final class Scheduler: Sendable {
                 } catch {
                     logger.error("cannot record the ledger", metadata: ["error": "\(error)"])
                 }
+            }
+            // A rerun moves no position; its request goes once its hooks have run.
+            if let rerun = job.rerun {
+                if completed { rerun.remove() }
+                continue
             }
             guard completed else { continue }
             let next = job.transition.position + 1

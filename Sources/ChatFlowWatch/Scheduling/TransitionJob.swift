@@ -10,5 +10,9 @@ struct TransitionJob: Sendable {
     /// Hook files that will not run, and why (logged when the transition starts).
     var refused: [RefusedHook]
     /// Set when the first hook was already started where the change was read (the fast path).
-    var started: HookRunner.Launch?
+    var started: StartedRun?
+    /// Set for a `chatflow rerun`: the request, removed once its hooks have run.
+    var rerun: RerunRequest? = nil
+    /// Added to the hooks' environment (the `@hook-failed` variables).
+    var extraEnvironment: [String: String] = [:]
 }

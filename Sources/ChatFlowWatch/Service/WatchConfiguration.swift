@@ -16,6 +16,17 @@ public struct WatchConfiguration: Sendable {
     public var once = false
     /// Bytes of each run's output kept in its log (the tail).
     public var outputLimit = 1 << 20
+    /// Retries of failed hooks unless a hook says otherwise (default: none).
+    public var retries = 0
+    /// Seconds before the first retry; doubled each time, up to `retryMaxDelay`, with jitter.
+    public var retryDelay = 1.0
+    public var retryMaxDelay = 300.0
+    /// Exit codes never retried.
+    public var noRetryExitCodes: [Int32] = []
+
+    var retry: RetryPolicy.Defaults {
+        .init(retries: retries, delay: retryDelay, maxDelay: retryMaxDelay, noRetryExitCodes: noRetryExitCodes)
+    }
 
     public init(jobs: Int) {
         self.jobs = jobs

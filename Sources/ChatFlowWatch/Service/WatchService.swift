@@ -71,15 +71,18 @@ public final class WatchService: Sendable {
         let lock: LockFile
         let scheduler: Scheduler
         let dispatcher: HookDispatcher
+        let catalog = HookLookupCache(catalog: HookCatalog(directory: hooksDirectory))
         do {
             try engine.prepare()
             lock = try WatcherLock.acquire(layout)
+            try FileSystem.createDirectory(layout.rerunsDirectory)
             scheduler = Scheduler(ledger: try Ledger(layout: layout), logger: logger)
             dispatcher = HookDispatcher(
                 settings: .init(
                     root: layout.root, hooksDirectory: hooksDirectory, timeout: configuration.timeout, killGrace: configuration.killGrace,
-                    outputLimit: configuration.outputLimit),
-                recorder: try RunRecorder(layout: layout, logger: logger), logger: logger)
+                    outputLimit: configuration.outputLimit, retry: configuration.retry),
+                recorder: try RunRecorder(layout: layout, logger: logger), logger: logger,
+                lookUp: { catalog.hooks(for: [$0]).hooks })
         } catch let error as WatchError {
             throw error
         } catch {
@@ -87,13 +90,19 @@ public final class WatchService: Sendable {
         }
         defer { withExtendedLifetime(lock) {} }
         let reconciler = Reconciler(
-            engine: engine, catalog: HookLookupCache(catalog: HookCatalog(directory: hooksDirectory)),
+            engine: engine, catalog: catalog,
             scheduler: scheduler, dispatcher: dispatcher, logger: logger, fromNow: configuration.fromNow)
 
         // Changes are reconciled on the source's thread itself: one small file read, then the
         // instance's mailbox (or, with a worker idle, the hook's spawn right there).
         var token: Int?
+        var rerunToken: Int?
         if !configuration.once {
+            // `chatflow rerun` drops a request file here.
+            rerunToken = try await FileEventSource.shared.subscribe(directory: layout.rerunsDirectory) { event in
+                if case .changed(let name) = event, name.hasPrefix(".") || !name.hasSuffix(".json") { return }
+                reconciler.takeReruns()
+            }
             let engine = engine
             let logger = logger
             token = try await changes.subscribe { change in
@@ -116,6 +125,7 @@ public final class WatchService: Sendable {
         reconciler.reconcile(ids, initial: true)
         malloc_trim(0)
         logger.info("caught up", metadata: ["instances": "\(ids.count)", "seconds": "\(format3(Timestamps.monotonic() - start))"])
+        reconciler.takeReruns()
 
         if configuration.once {
             scheduler.finishQueue()
@@ -133,7 +143,9 @@ public final class WatchService: Sendable {
             if !configuration.once {
                 await shutdown.wait()
                 if let token { await changes.unsubscribe(token) }
+                if let rerunToken { await FileEventSource.shared.unsubscribe(rerunToken) }
                 scheduler.stop()
+                dispatcher.wakeAll()
                 logger.info("stopping: letting running hooks finish", metadata: ["grace": "\(configuration.shutdownGrace)"])
                 let grace = configuration.shutdownGrace
                 group.addTask {

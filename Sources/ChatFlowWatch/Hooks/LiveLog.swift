@@ -1,0 +1,72 @@
+import ChatFlow
+import Glibc
+
+/// A run's log, written as the hook writes: its header when it starts, its output as it
+/// arrives (appended, unsynced), a footer with the outcome when it ends. Earlier runs of the same
+/// hook and transition stay above it.
+///
+/// The size cap keeps the tail: once this run's output in the file passes twice the limit, the
+/// file is replaced (atomically) by what came before this run, the header, a line saying how many
+/// bytes were dropped, and the last `limit` bytes. So the file never holds more than about
+/// 2 × limit of one run, and the cost of the cap is one copy per `limit` bytes written.
+///
+/// Used only by the supervisor's thread, under its lock.
+final class LiveLog: @unchecked Sendable {
+    let path: String
+    private var fd: Int32
+    private let header: [UInt8]
+    private let limit: Int
+    /// Where this run's header starts in the file.
+    private var runStart: Int
+    /// This run's output bytes now in the file.
+    private var inFile = 0
+    private(set) var dropped = 0
+
+    /// Creates (or appends to) the log and writes the header; `nil` if it cannot be opened.
+    init?(path: String, header: String, limit: Int) {
+        let directory = FileSystem.parent(path)
+        if !FileSystem.isDirectory(directory) { try? FileSystem.createDirectory(directory) }
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        guard fd >= 0 else { return nil }
+        self.path = path
+        self.header = Array(header.utf8)
+        self.limit = max(1, limit)
+        var info = stat()
+        runStart = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
+        try? writeAll(fd, self.header, operation: "write", path: path)
+    }
+
+    deinit { if fd >= 0 { close(fd) } }
+
+    func append(_ chunk: ArraySlice<UInt8>) {
+        guard fd >= 0 else { return }
+        try? writeAll(fd, Array(chunk), operation: "write", path: path)
+        inFile += chunk.count
+        if inFile > 2 * limit { keepTail() }
+    }
+
+    /// The footer, then the file is closed.
+    func finish(_ footer: String) {
+        guard fd >= 0 else { return }
+        try? writeAll(fd, Array(footer.utf8), operation: "write", path: path)
+        close(fd)
+        fd = -1
+    }
+
+    private func keepTail() {
+        guard let file = try? FileDescriptor(opening: path, flags: O_RDONLY), let size = try? file.size(),
+            let before = try? file.read(at: 0, count: runStart), let tail = try? file.read(at: size - limit, count: limit)
+        else { return }
+        dropped += inFile - limit
+        let marker = "[chatflow: \(dropped) bytes of this run's output dropped; the last \(limit) follow]\n"
+        let temp = FileSystem.parent(path) + "/." + FileSystem.baseName(path) + ".tmp"
+        guard let out = try? FileDescriptor(opening: temp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW),
+            (try? out.write(before + header + Array(marker.utf8) + tail, at: 0)) != nil, rename(temp, path) == 0
+        else { return }
+        let reopened = open(path, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW)
+        guard reopened >= 0 else { return }
+        close(fd)
+        fd = reopened
+        inFile = limit
+    }
+}
