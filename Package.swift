@@ -38,7 +38,7 @@ let package = Package(
         .executableTarget(
             name: "chatflow-watch",
             dependencies: [
-                "ChatFlowWatch", "ChatFlow",
+                "ChatFlowWatch", "ChatFlow", "CChatFlowShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

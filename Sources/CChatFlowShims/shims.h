@@ -26,6 +26,10 @@ extern int pipe2(int pipefd[2], int flags);
 extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
 /* Hands freed heap memory back to the system (malloc.h). */
 extern int malloc_trim(size_t pad);
+/* One malloc arena for the whole process (mallopt M_ARENA_MAX = -8): the catch-up's reader threads
+   would otherwise each keep an arena of freed memory. */
+extern int mallopt(int param, int value);
+static inline void chatflow_single_malloc_arena(void) { mallopt(-8, 1); }
 
 /* glibc >= 2.34: close every descriptor >= fd in the child (libinotifytools' fd is not close-on-exec). */
 extern int posix_spawn_file_actions_addclosefrom_np(posix_spawn_file_actions_t *actions, int from);

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CChatFlowShims
 import ChatFlow
 import ChatFlowWatch
 import Dispatch
@@ -74,6 +75,9 @@ struct WatchCommand: ParsableCommand {
     }
 
     func run() throws {
+        // Before any thread starts: the catch-up reads states on several threads, and one arena
+        // keeps their freed memory reusable (RSS at 100,000 instances 37.7 → 28.5 MB, same speed).
+        chatflow_single_malloc_arena()
         let level = Logger.Level(rawValue: logLevel)!
         let json = logFormat == "json"
         LoggingSystem.bootstrap { label in

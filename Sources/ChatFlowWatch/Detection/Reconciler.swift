@@ -2,6 +2,25 @@ import ChatFlow
 import Logging
 import Synchronization
 
+/// Summaries read ahead by several threads, each slot written once and taken once.
+private final class ReadAhead: @unchecked Sendable {
+    private var slots: [Result<(summary: InstanceSummary, text: [UInt8])?, ChatFlowError>?]
+    private let lock = Mutex(())
+
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+
+    func store(_ index: Int, _ result: Result<(summary: InstanceSummary, text: [UInt8])?, ChatFlowError>) {
+        lock.withLock { _ in slots[index] = result }
+    }
+
+    func take(_ index: Int) -> Result<(summary: InstanceSummary, text: [UInt8])?, ChatFlowError> {
+        lock.withLock { _ in
+            defer { slots[index] = nil }
+            return slots[index] ?? .success(nil)
+        }
+    }
+}
+
 /// Turns "this instance may have changed" into scheduled transitions: reads the instance fresh,
 /// finds every transition since the position last scheduled or dispatched, looks up their hooks
 /// and hands them to the scheduler. Transitions with nothing to run are recorded at once.
@@ -50,7 +69,26 @@ final class Reconciler: Sendable {
         serial.withLock { _ in reconcileSerially(ids, initial: initial) }
     }
 
-    private func reconcileSerially(_ ids: [String], initial: Bool) {
+    /// The catch-up: the states are read ahead in batches on several threads (reading is most of
+    /// the work, and a cold page cache makes it wait for the disk), then reconciled in order.
+    /// Batches keep the memory bounded: a batch's state bytes go once it is reconciled.
+    func catchUp(_ ids: [String], threads: Int = 4, batch: Int = 2048) {
+        var start = 0
+        while start < ids.count {
+            let slice = Array(ids[start..<min(ids.count, start + batch)])
+            let results = ReadAhead(count: slice.count)
+            parallelFor(slice.count, threads: threads) { [engine] index in
+                results.store(index, Result { () throws(ChatFlowError) in try engine.freshSummaryWithText(slice[index]) })
+            }
+            serial.withLock { _ in reconcileSerially(slice, initial: true) { index in results.take(index) } }
+            start += batch
+        }
+    }
+
+    private func reconcileSerially(
+        _ ids: [String], initial: Bool,
+        read: ((Int) -> Result<(summary: InstanceSummary, text: [UInt8])?, ChatFlowError>)? = nil
+    ) {
         var hookless: [(id: String, next: Int)] = []
         var migrating: [String] = []
         // Rewritten in this format once scheduled, so that another write in the old layout is
@@ -64,13 +102,14 @@ final class Reconciler: Sendable {
                 }
             }
         }
-        for id in ids {
+        for (index, id) in ids.enumerated() {
             guard let key = InstanceKey(id) else { continue }
             let summary: InstanceSummary
             let stateText: [UInt8]
             do {
-                guard let read = try engine.freshSummaryWithText(id) else { continue }
-                (summary, stateText) = read
+                let found = try read.map { try $0(index).get() } ?? engine.freshSummaryWithText(id)
+                guard let found else { continue }
+                (summary, stateText) = found
             } catch {
                 reportOnce(id, "skipping an unreadable state file", "\(error)")
                 continue

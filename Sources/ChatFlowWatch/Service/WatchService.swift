@@ -122,7 +122,7 @@ public final class WatchService: Sendable {
         // handed back to the system afterwards, so a long-running watcher stays small.
         let start = Timestamps.monotonic()
         let ids = reconciler.scanInstances()
-        reconciler.reconcile(ids, initial: true)
+        reconciler.catchUp(ids)
         malloc_trim(0)
         logger.info("caught up", metadata: ["instances": "\(ids.count)", "seconds": "\(format3(Timestamps.monotonic() - start))"])
         reconciler.takeReruns()
