@@ -146,6 +146,7 @@ struct WatcherTests {
         try sandbox.engine.trigger(id)
         try sandbox.engine.trigger(id)
         #expect(await eventually { sandbox.lines().count == 3 })
+        #expect(await eventually { watcher.log.contains("leads out of the hooks directory") })
         let log = watcher.log
         #expect(log.contains("group- or world-writable"))
         #expect(log.contains("is not executable"))

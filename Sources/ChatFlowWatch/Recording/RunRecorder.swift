@@ -104,8 +104,14 @@ final class RunRecorder: Sendable {
         }
     }
 
-    /// A hook file that was not run: a run record saying why (no log), and a warning.
+    /// A hook file that was not run: a warning, and a run record saying why (no log).
     func recordRefused(_ hook: RefusedHook, name: String, transition: Transition) {
+        logger.warning(
+            "hook refused",
+            metadata: [
+                "instance.id": "\(transition.instanceID)", "transition": "\(transition.position)",
+                "hook.path": "\(hook.path)", "reason": "\(hook.reason)",
+            ])
         let now = Timestamps.unix()
         let record = RunRecord(
             instanceID: transition.instanceID, transition: transition.position, phase: transition.phase,
@@ -116,12 +122,6 @@ final class RunRecorder: Sendable {
         } catch {
             logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
         }
-        logger.warning(
-            "hook refused",
-            metadata: [
-                "instance.id": "\(transition.instanceID)", "transition": "\(transition.position)",
-                "hook.path": "\(hook.path)", "reason": "\(hook.reason)",
-            ])
     }
 
     private func writeLog(_ path: String, _ bytes: [UInt8]) {
