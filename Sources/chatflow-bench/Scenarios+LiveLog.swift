@@ -13,7 +13,7 @@ extension Bench {
     func liveLog() throws {
         let root = newRoot("live-log")
         let lines = quick ? 50 : 250
-        writeHook(root, "design", "#!/bin/bash\nfor i in $(seq \(lines)); do echo \"stamp $EPOCHREALTIME\"; sleep 0.02; done\n")
+        writeHook(root, "p0", "#!/bin/bash\nfor i in $(seq \(lines)); do echo \"stamp $EPOCHREALTIME\"; sleep 0.02; done\n")
         let watcher = try startWatcher(root, logLevel: "warning", log: root + "/../watch.log")
         defer { stop(watcher) }
         let engine = WorkflowEngine(root: root)
