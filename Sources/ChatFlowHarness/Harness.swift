@@ -41,8 +41,14 @@ open class Harness {
         return root
     }
 
+    /// Writes a hook (`E` or `E.d/NAME`, the folder made as the watcher trusts it).
     public func writeHook(_ root: String, _ name: String, _ text: String, mode: mode_t = 0o755) {
         let path = root + "/hooks/" + name
+        if let slash = name.lastIndex(of: "/") {
+            let folder = root + "/hooks/" + name[..<slash]
+            mkdir(folder, 0o755)
+            chmod(folder, 0o755)
+        }
         _ = FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
         chmod(path, mode)
     }

@@ -116,7 +116,19 @@ extension Torture {
         writers.forEach { $0.waitUntilExit() }
         let last = try startWatcher(root, ["--jobs", "2"])
         let expected = ids.count * (1 + perWriter / 25)
-        try waitFor("every transition's hooks", timeout: 120) { recorded(record).count >= expected && recorded(second).count >= expected }
+        do {
+            try waitFor("every transition's hooks", timeout: 120) { recorded(record).count >= expected && recorded(second).count >= expected }
+        } catch {
+            // Say which ones are missing, per hook.
+            var missing: [String] = []
+            for (name, file) in [("@any", record), ("20-second", second)] {
+                let counts = recorded(file)
+                for id in ids {
+                    for position in 0...(perWriter / 25) where counts["\(id) \(position)"] == nil { missing.append("\(name) \(id) #\(position)") }
+                }
+            }
+            throw HarnessError.failed("timed out waiting for every transition's hooks; missing \(missing.count): \(missing.prefix(4).joined(separator: ", "))")
+        }
         usleep(300_000)
         stop(last)
         var missing = 0

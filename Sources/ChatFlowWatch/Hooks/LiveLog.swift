@@ -8,7 +8,8 @@ import Glibc
 /// The size cap keeps the tail: once this run's output in the file passes twice the limit, the
 /// file is replaced (atomically) by what came before this run, the header, a line saying how many
 /// bytes were dropped, and the last `limit` bytes. So the file never holds more than about
-/// 2 × limit of one run, and the cost of the cap is one copy per `limit` bytes written.
+/// 2 × limit of one run while it runs, and the cost of the cap is one copy per `limit` bytes
+/// written. When the run ends, its last `limit` bytes are what stays.
 ///
 /// Used only by the supervisor's thread, under its lock.
 final class LiveLog: @unchecked Sendable {
@@ -45,9 +46,11 @@ final class LiveLog: @unchecked Sendable {
         if inFile > 2 * limit { keepTail() }
     }
 
-    /// The footer, then the file is closed.
+    /// The footer, then the file is closed. A run that wrote more than the limit keeps exactly
+    /// its last `limit` bytes.
     func finish(_ footer: String) {
         guard fd >= 0 else { return }
+        if inFile > limit { keepTail() }
         try? writeAll(fd, Array(footer.utf8), operation: "write", path: path)
         close(fd)
         fd = -1
