@@ -16,7 +16,7 @@ for target in $targets; do
     binary=.build-fuzz/fuzz-$target
     if [ ! -x "$binary" ] || [ -n "$(find $sources "$file" -newer "$binary" | head -1)" ]; then
         # (ld.gold warns about ASan's local symbols; the log keeps that out of the way.)
-        swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ChatFlow -package-name chatflow -swift-version 6 \
+        swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name ChatFlow -package-name chatflow -swift-version 6 -I Sources/CChatFlowShims \
             $sources "$file" -o "$binary" >".build-fuzz/build-$target.log" 2>&1 || { grep -E "error" ".build-fuzz/build-$target.log" >&2; exit 1; }
     fi
     mkdir -p ".build-fuzz/corpus-$target"
