@@ -21,9 +21,8 @@ struct Status: ParsableCommand {
         let running = ((try? RunJournal(layout: engine.layout).records(running: true).running) ?? []).filter { $0.instanceID == id }
         let now = Output.now()
         if json {
-            guard case .object(var members) = Output.document(state, history: try engine.history(of: state, from: 0)) else { return }
-            members["running_hooks"] = .array(running.map { $0.report(now: now) })
-            Output.json(.object(members))
+            Output.printDocument(
+                state, history: try engine.historyText(of: state), extra: ["running_hooks": .array(running.map { $0.report(now: now) })])
         } else {
             print(Output.summary(state))
             for hook in running {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Serialises `JSONValue` with sorted keys, either compact or indented like Python's
 /// `json.dumps(indent=2, sort_keys=True, ensure_ascii=False)`, so files are stable and diffable.
 struct JSONWriter {
@@ -53,7 +55,7 @@ struct JSONWriter {
         guard !members.isEmpty else { append("{}"); return }
         bytes.append(UInt8(ascii: "{"))
         level += 1
-        let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let keys = members.keys.sorted(by: JSONWriter.byteOrder)
         for (offset, key) in keys.enumerated() {
             if offset > 0 { bytes.append(UInt8(ascii: ",")) }
             newline()
@@ -88,5 +90,25 @@ struct JSONWriter {
             }
         }
         bytes.append(UInt8(ascii: "\""))
+    }
+}
+
+extension JSONWriter {
+    /// Keys in UTF-8 byte order (code point order, as Python's `sort_keys`), compared with
+    /// memcmp over the strings' contiguous UTF-8: the generic `lexicographicallyPrecedes` was a
+    /// visible cost of writing a state with a long history.
+    static func byteOrder(_ a: String, _ b: String) -> Bool {
+        var a = a
+        var b = b
+        return a.withUTF8 { left in
+            b.withUTF8 { right in
+                let common = min(left.count, right.count)
+                if common > 0 {
+                    let order = memcmp(left.baseAddress!, right.baseAddress!, common)
+                    if order != 0 { return order < 0 }
+                }
+                return left.count < right.count
+            }
+        }
     }
 }

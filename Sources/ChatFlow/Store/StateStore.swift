@@ -147,10 +147,17 @@ struct StateStore: Sendable {
     /// The closed history entries from index `start` on, read from the committed part of
     /// `history.ndjson`; lines before `start` are skipped without parsing.
     func closedHistory(of state: some HistoryPosition, from start: Int = 0) throws(ChatFlowError) -> [HistoryEntry] {
+        try closedHistory(of: state, from: start, keepingLines: false).entries
+    }
+
+    /// The same, with each entry's stored line (compact JSON, checked) when `keepingLines`.
+    func closedHistory(
+        of state: some HistoryPosition, from start: Int, keepingLines: Bool
+    ) throws(ChatFlowError) -> (entries: [HistoryEntry], lines: [ArraySlice<UInt8>]) {
         // Another writer's entries in the state file follow those committed to the file.
         let count = state.closedEntryCount - state.foreignEntries.count
         let foreign = Array(state.foreignEntries.dropFirst(max(0, start - count)))
-        guard start < count else { return foreign }
+        guard start < count else { return (foreign, []) }
         let path = layout.historyFile(state.instanceID)
         let bytes: [UInt8]
         do {
@@ -158,7 +165,7 @@ struct StateStore: Sendable {
             bytes = try file.readAll(limit: StateStore.maximumHistoryBytes)
         } catch {
             if case .io(_, _, let code) = error, code == ENOENT {
-                if count == 0 { return foreign }
+                if count == 0 { return (foreign, []) }
                 throw .corruptState(path: path, reason: "missing, but the state records \(count) closed entries")
             }
             throw error
@@ -167,6 +174,7 @@ struct StateStore: Sendable {
             throw .corruptState(path: path, reason: "shorter than the committed history_bytes \(state.historyBytes)")
         }
         var entries: [HistoryEntry] = []
+        var lines: [ArraySlice<UInt8>] = []
         entries.reserveCapacity(count - start)
         var lineNumber = 0
         var lineStart = 0
@@ -176,6 +184,7 @@ struct StateStore: Sendable {
             do {
                 let json = try JSONValue(parsing: Array(bytes[lineStart..<offset]))
                 entries.append(try HistoryEntry(json: json))
+                if keepingLines { lines.append(bytes[lineStart..<offset]) }
             } catch let error as JSONParseError {
                 throw .corruptState(path: path, reason: "line \(lineNumber + 1): not valid JSON: \(error)")
             } catch let error as StateDecodingError {
@@ -187,7 +196,22 @@ struct StateStore: Sendable {
         guard lineNumber == count else {
             throw .corruptState(path: path, reason: "holds \(lineNumber) committed entries, the state records \(count)")
         }
-        return entries + foreign
+        return (entries + foreign, lines)
+    }
+
+    /// Each entry of the whole history as compact JSON, in order: the committed lines of
+    /// `history.ndjson` as stored (each checked as `history` checks it), then the rest written.
+    package func historyText(of state: InstanceState) throws(ChatFlowError) -> [[UInt8]] {
+        let (entries, lines) = try closedHistory(of: state, from: 0, keepingLines: true)
+        var result = lines.map(Array.init)
+        var rest = Array(entries.dropFirst(lines.count))
+        if let open = state.currentEntry { rest.append(open) }
+        for entry in rest {
+            var writer = JSONWriter(pretty: false, capacity: 256)
+            writer.write(entry.json)
+            result.append(writer.bytes)
+        }
+        return result
     }
 
     /// The whole history: closed entries then the open one.
