@@ -41,7 +41,9 @@ struct Logs: ParsableCommand {
         }
         let follower = RunLogFollower(logPath: choice.path, journalPath: journal.path, pid: choice.pid) {
             // The run has ended once its end record is in the journal.
-            ((try? journal.records()) ?? []).contains { $0.instanceID == id && $0.startedAt == choice.start }
+            ((try? journal.records(running: false, lastBytes: RunJournal.recentBytes).ended) ?? []).contains {
+                $0.instanceID == id && $0.startedAt == choice.start
+            }
         }
         try follower.run(follow: follow && choice.pid != nil)
     }

@@ -17,8 +17,10 @@ struct Status: ParsableCommand {
         guard let state = try engine.status(id) else {
             throw ChatFlowError.notFound(instanceID: id, root: engine.root)
         }
-        // The hooks running for it, from the watcher's run journal.
-        let running = ((try? RunJournal(layout: engine.layout).records(running: true).running) ?? []).filter { $0.instanceID == id }
+        // The hooks running for it: none without a watcher; else from the run journal's tail.
+        let running = LockFile.isHeld(engine.layout.watchLockFile)
+            ? ((try? RunJournal(layout: engine.layout).records(running: true, lastBytes: RunJournal.recentBytes).running) ?? [])
+                .filter { $0.instanceID == id } : []
         let now = Output.now()
         if json {
             Output.printDocument(

@@ -56,11 +56,20 @@ package final class AppendLog: Sendable {
 
     /// Calls `body` with each complete line of the log at `path` (missing file: none), without
     /// its newline; a torn last line is not passed.
-    package static func forEachLine(_ path: String, _ body: (ArraySlice<UInt8>) -> Void) throws(ChatFlowError) {
-        let bytes: [UInt8]
+    /// With `lastBytes`, only the lines that start within the file's last `lastBytes` bytes.
+    package static func forEachLine(
+        _ path: String, lastBytes: Int? = nil, _ body: (ArraySlice<UInt8>) -> Void
+    ) throws(ChatFlowError) {
+        var bytes: [UInt8]
         do {
             let file = try FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
-            bytes = try file.readAll(limit: StateStore.maximumHistoryBytes)
+            if let lastBytes, case let size = try file.size(), size > lastBytes {
+                bytes = try file.read(at: size - lastBytes, count: lastBytes)
+                // The window starts inside a line: drop that part.
+                if let newline = bytes.firstIndex(of: 0x0A) { bytes.removeSubrange(...newline) } else { bytes = [] }
+            } else {
+                bytes = try file.readAll(limit: StateStore.maximumHistoryBytes)
+            }
         } catch {
             if case .io(_, _, let code) = error, code == ENOENT { return }
             throw error
@@ -74,10 +83,10 @@ package final class AppendLog: Sendable {
 
     /// Every complete, parsable line of the log at `path` (missing file: none), and how many
     /// lines were skipped as torn or malformed.
-    package static func read(_ path: String) throws(ChatFlowError) -> (values: [JSONValue], skipped: Int) {
+    package static func read(_ path: String, lastBytes: Int? = nil) throws(ChatFlowError) -> (values: [JSONValue], skipped: Int) {
         var values: [JSONValue] = []
         var lines = 0
-        try forEachLine(path) { line in
+        try forEachLine(path, lastBytes: lastBytes) { line in
             lines += 1
             if let value = try? JSONValue(parsing: Array(line)) { values.append(value) }
         }
