@@ -9,13 +9,14 @@ struct Chatflow: ParsableCommand {
         discussion: """
             State lives in --root DIR, else $CHATFLOW_ROOT, else the nearest .chatflow from the current \
             directory upward (create one with `chatflow init`). Exit codes: 0 ok, 1 error (I/O, corrupt \
-            state), 2 usage or invalid input, 3 not found, 4 conflict (the instance moved on). With --json, \
+            state), 2 usage or invalid input, 3 not found, 4 conflict (the instance moved on), 5 timed out \
+            (wait). With --json, \
             stdout carries only JSON and an error is one JSON object on stderr.
             """,
         version: ChatFlow.version,
         subcommands: [
             Init.self, Start.self, Trigger.self, Fail.self, Status.self, Feature.self, List.self, History.self,
-            Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self,
+            Wait.self, Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self,
         ])
 }
 
@@ -61,6 +62,7 @@ enum ExitStatus {
     static let usage: Int32 = 2
     static let notFound: Int32 = 3
     static let conflict: Int32 = 4
+    static let timeout: Int32 = 5
 
     static func code(for error: ChatFlowError) -> Int32 {
         switch error.code {

@@ -1,0 +1,112 @@
+import ArgumentParser
+import ChatFlow
+
+struct Wait: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Block until an instance reaches a phase, a status or a transition, or any instance is in a phase.",
+        discussion: """
+            chatflow wait ID (--phase P | --status S | --after-transition N): prints the state when the \\
+            condition holds. chatflow wait [--feature F] --phase P: prints the id of an instance in P (one \\
+            already there counts). Event-driven (inotify, checked again after the watch is armed, so a \\
+            change in between is not missed). Exit 0 met, 5 timed out, 3 unknown id.
+            """)
+
+    @OptionGroup var global: GlobalOptions
+
+    @Argument(help: "The instance id (omit to wait for any instance in --phase).")
+    var id: String?
+
+    @Option(help: "Until the instance's current phase is this.")
+    var phase: String?
+
+    @Option(help: "Until the instance's status is this: created, running, completed or failed.")
+    var status: String?
+
+    @Option(help: ArgumentHelp("Until the instance has moved past transition N (its transition is > N, or it finished).", valueName: "N"))
+    var afterTransition: Int?
+
+    @Option(help: "With no id: only this feature's instances.")
+    var feature: String?
+
+    @Option(help: ArgumentHelp("Give up after this many seconds (exit 5).", valueName: "SECONDS"))
+    var timeout: Double?
+
+    @Flag(help: "Print JSON: the state, or {\"instance_id\": …} for the second form.")
+    var json = false
+
+    func validate() throws {
+        if id == nil {
+            guard phase != nil, status == nil, afterTransition == nil else {
+                throw ValidationError("without an id, give --phase P (and optionally --feature F)")
+            }
+        } else {
+            guard [phase != nil, status != nil, afterTransition != nil].filter({ $0 }).count == 1 else {
+                throw ValidationError("give exactly one of --phase, --status or --after-transition")
+            }
+            guard feature == nil else { throw ValidationError("--feature goes with the form without an id") }
+        }
+        if let status, InstanceStatus(rawValue: status) == nil {
+            throw ValidationError("--status must be created, running, completed or failed, not \(IdentifierKind.quote(status))")
+        }
+        if let timeout, !(timeout >= 0) { throw ValidationError("--timeout must be a number of seconds ≥ 0") }
+    }
+
+    func run() throws {
+        let engine = try global.makeEngine()
+        if let phase { try Identifiers.validateName(phase, kind: .phaseName) }
+        if let feature { try Identifiers.validateName(feature, kind: .featureID) }
+        try engine.prepare()
+        let watch = try InstanceWatch(layout: engine.layout)
+        let deadline = timeout.map { Output.now() + $0 }
+        if let id {
+            try Identifiers.validateInstanceID(id)
+            // Armed, then checked: a commit in between is either seen here or reported by the watch.
+            guard try engine.freshStatus(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
+            var state = try engine.freshStatus(id)
+            while true {
+                if let current = state, holds(current) {
+                    if json { Output.json(current.json) } else { print(Output.line(current)) }
+                    return
+                }
+                guard let changed = try nextChange(watch, deadline) else { throw ExitCode(ExitStatus.timeout) }
+                if changed.isEmpty || changed.contains(id) { state = try engine.freshStatus(id) }
+            }
+        }
+        func report(_ state: InstanceState) {
+            if json { Output.json(["instance_id": .string(state.instanceID)]) } else { print(state.instanceID) }
+        }
+        // Every instance once (after the watch is armed), then only those that changed.
+        if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }
+        while true {
+            guard let changed = try nextChange(watch, deadline) else { throw ExitCode(ExitStatus.timeout) }
+            if changed.isEmpty {
+                engine.invalidateAll()
+                if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }
+                continue
+            }
+            for id in changed {
+                guard let state = try? engine.freshStatus(id), state.currentPhase == phase,
+                    feature == nil || state.featureID == feature
+                else { continue }
+                return report(state)
+            }
+        }
+    }
+
+    /// The next batch of changed ids (empty: anything may have changed), or `nil` once the deadline passed.
+    private func nextChange(_ watch: InstanceWatch, _ deadline: Double?) throws -> [String]? {
+        while true {
+            let left = deadline.map { $0 - Output.now() }
+            if let left, left <= 0 { return nil }
+            guard let ids = try watch.next(timeout: left) else { return [] }
+            if !ids.isEmpty { return ids }
+        }
+    }
+
+    private func holds(_ state: InstanceState) -> Bool {
+        if let phase { return state.currentPhase == phase }
+        if let status { return state.status.rawValue == status }
+        if let afterTransition { return state.lastTransition > afterTransition || state.status.isFinished }
+        return false
+    }
+}

@@ -1,0 +1,86 @@
+import ChatFlow
+import ChatFlowTestSupport
+import ChatFlowWatch
+import Foundation
+import Synchronization
+import Testing
+
+import Glibc
+
+/// `chatflow wait` and `WorkflowEngine.wait`: woken by another process's commit, never polling.
+@Suite("Waiting for work (real processes, real inotify)", .timeLimit(.minutes(1)))
+struct WaitTests {
+    /// Starts `chatflow wait …` and returns the process and its stdout pipe.
+    private func startWait(_ sandbox: Sandbox, _ arguments: [String]) throws -> (Process, Pipe) {
+        let process = Process()
+        process.executableURL = binaries.appendingPathComponent("chatflow")
+        process.arguments = ["--root", sandbox.root, "wait"] + arguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return (process, out)
+    }
+
+    @Test("wait ID --phase returns when another process triggers into the phase, with the state")
+    func waitForPhase() async throws {
+        let sandbox = Sandbox()
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        let (waiter, out) = try startWait(sandbox, [id, "--phase", "testing", "--json", "--timeout", "20"])
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(waiter.isRunning, "it waits while the condition does not hold")
+        _ = try run("chatflow", ["--root", sandbox.root, "trigger", id])
+        _ = try run("chatflow", ["--root", sandbox.root, "trigger", id])
+        waiter.waitUntilExit()
+        #expect(waiter.terminationStatus == 0)
+        let state = try JSONValue(parsing: Array(out.fileHandleForReading.readDataToEndOfFile()))
+        #expect(state["current_phase"]?.stringValue == "testing")
+    }
+
+    @Test("already true: returns at once; --after-transition; --status; timeout exits 5; unknown id exits 3; usage exits 2")
+    func exitCodes() throws {
+        let sandbox = Sandbox()
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        try sandbox.engine.trigger(id)
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", id, "--phase", "implement"]).status == 0)
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", id, "--after-transition", "0"]).status == 0)
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", id, "--status", "running"]).status == 0)
+        let start = Date()
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", id, "--phase", "review", "--timeout", "0.3"]).status == 5)
+        #expect(Date().timeIntervalSince(start) >= 0.3)
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", "wfi_000000000000", "--phase", "review"]).status == 3)
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", id, "--phase", "a", "--status", "running"]).status == 2)
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", "--status", "running"]).status == 2)
+    }
+
+    @Test("wait --feature F --phase P prints the id of an instance that enters P, from another process")
+    func waitForAnyInstance() async throws {
+        let sandbox = Sandbox()
+        let other = try sandbox.engine.start(schema: devSchema, featureID: "other")
+        try sandbox.engine.trigger(other)
+        let mine = try sandbox.engine.start(schema: devSchema, featureID: "mine")
+        let (waiter, out) = try startWait(sandbox, ["--feature", "mine", "--phase", "implement", "--timeout", "20"])
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(waiter.isRunning, "the other feature's instance in implement does not count")
+        _ = try run("chatflow", ["--root", sandbox.root, "trigger", mine])
+        waiter.waitUntilExit()
+        #expect(waiter.terminationStatus == 0)
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) == mine + "\n")
+    }
+
+    @Test("the library's wait returns the state when another process commits it, and times out otherwise")
+    func libraryWait() async throws {
+        let sandbox = Sandbox()
+        let engine = sandbox.engine
+        let id = try engine.start(schema: devSchema, featureID: "f")
+        let writer = Task.detached {
+            try await Task.sleep(for: .milliseconds(100))
+            _ = try run("chatflow", ["--root", sandbox.root, "trigger", id, "--to", "review"])
+        }
+        let state = try await engine.wait(for: id, until: .phase("review"), timeout: .seconds(20))
+        #expect(state.currentPhase == "review")
+        try await writer.value
+        await #expect(throws: WaitError.self) { try await engine.wait(for: id, until: .phase("design"), timeout: .milliseconds(200)) }
+        await #expect(throws: ChatFlowError.self) { try await engine.wait(for: "wfi_000000000000", until: .phase("design")) }
+    }
+}
