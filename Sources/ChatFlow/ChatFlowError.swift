@@ -26,6 +26,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case featureNotFound(featureID: String, root: String)
     /// An instance has no artifact of that name.
     case artifactNotFound(instanceID: String, name: String)
+    /// A claim token was wrong or expired, or a claimed instance was changed without its token.
+    case claimMismatch(instanceID: String, reason: String)
     /// No hook run of the instance matches (`detail` says which filter).
     case runNotFound(instanceID: String, detail: String)
 
@@ -56,6 +58,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "feature \(IdentifierKind.quote(feature)) has no instances under \(root); list instances with `chatflow list`"
         case .artifactNotFound(let id, let name):
             return "instance \(id) has no artifact \(IdentifierKind.quote(name)); list them with `chatflow artifacts \(id)`"
+        case .claimMismatch(let id, let reason):
+            return "instance \(id): \(reason); nothing was changed"
         case .runNotFound(let id, let detail):
             return "no hook run of \(id)\(detail.isEmpty ? "" : " matches " + detail) is recorded; list them with `chatflow runs \(id)`"
         }
@@ -68,7 +72,7 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidIdentifier, .invalidSchema, .unknownPhase, .invalidJSON: "invalid_input"
         case .instanceFinished: "finished"
         case .corruptState: "corrupt"
-        case .transitionMismatch: "conflict"
+        case .transitionMismatch, .claimMismatch: "conflict"
         case .io: "io"
         }
     }

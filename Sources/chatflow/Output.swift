@@ -43,7 +43,7 @@ enum Output {
         feature   \(state.featureID)
         workflow  \(state.workflowName) (\(state.schema.phaseNames.joined(separator: " → ")))
         phase     \(state.currentPhase)
-        status    \(state.status.rawValue)
+        status    \(state.status.rawValue)\(claimText(state))
         history   \(state.historyLength) entries
         variables \(JSONValue.object(state.variables).compactText)
         meta      \(JSONValue.object(state.meta).compactText)
@@ -76,6 +76,12 @@ enum Output {
     }
 
     static func line(_ state: InstanceState) -> String {
-        "\(state.instanceID)  \(state.featureID)  \(state.currentPhase)  \(state.status.rawValue)"
+        "\(state.instanceID)  \(state.featureID)  \(state.currentPhase)  \(state.status.rawValue)" + claimText(state)
+    }
+
+    /// `  claimed by NAME until TIME` for a live claim.
+    static func claimText(_ state: InstanceState) -> String {
+        guard let claim = state.currentEntry?.claim, claim.isLive(at: now()) else { return "" }
+        return "  claimed by \(claim.owner) until \(time(claim.expiresAt))"
     }
 }

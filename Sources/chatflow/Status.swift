@@ -81,6 +81,9 @@ struct List: ParsableCommand {
     @Option(help: "Only instances whose current phase is this.")
     var phase: String?
 
+    @Flag(help: "With --phase: only those that `chatflow claim` could take now (unclaimed or lease expired), oldest first.")
+    var claimable = false
+
     @Flag(help: "Print a JSON array of states.")
     var json = false
 
@@ -95,10 +98,13 @@ struct List: ParsableCommand {
         }
         if let phase { try Identifiers.validateName(phase, kind: .phaseName) }
         var unreadable = 0
-        let states = try engine.list(feature: feature, status: wanted, phase: phase) { _, error in
-            unreadable += 1
-            Output.error(error.description, code: error.code, json: json)
-        }
+        if claimable && phase == nil { throw ValidationError("--claimable goes with --phase P") }
+        let states = claimable
+            ? try engine.claimable(phase: phase!, feature: feature)
+            : try engine.list(feature: feature, status: wanted, phase: phase) { _, error in
+                unreadable += 1
+                Output.error(error.description, code: error.code, json: json)
+            }
         if json {
             Output.json(.array(states.map(\.json)))
         } else {

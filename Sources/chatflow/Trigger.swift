@@ -24,6 +24,12 @@ struct Trigger: ParsableCommand {
         valueName: "N"))
     var expectTransition: Int?
 
+    @Option(help: "The claim token, when the instance is claimed (chatflow claim); a wrong or expired one: exit 4.")
+    var token: String?
+
+    @Flag(help: "Trigger a claimed instance without its token.")
+    var force = false
+
     @Flag(help: "Print the new state as JSON.")
     var json = false
 
@@ -32,7 +38,7 @@ struct Trigger: ParsableCommand {
         let state = try engine.trigger(
             id, data: try data.map { try JSONValue(argument: $0, name: "--data") } ?? .emptyObject,
             meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to,
-            expectedTransition: expectTransition)
+            expectedTransition: expectTransition, token: token, force: force)
         if json {
             Output.json(state.json)
         } else {
@@ -55,12 +61,18 @@ struct Fail: ParsableCommand {
     @Option(help: "Why it failed (stored in the history snapshot).")
     var reason: String?
 
+    @Option(help: "The claim token, when the instance is claimed.")
+    var token: String?
+
+    @Flag(help: "Fail a claimed instance without its token.")
+    var force = false
+
     @Flag(help: "Print the new state as JSON.")
     var json = false
 
     func run() throws {
         let engine = try global.makeEngine()
-        let state = try engine.fail(id, reason: reason)
+        let state = try engine.fail(id, reason: reason, token: token, force: force)
         if json {
             Output.json(state.json)
         } else {

@@ -112,11 +112,12 @@ public final class WorkflowEngine: Sendable {
     @discardableResult
     public func trigger(
         _ id: String, data: JSONValue = .emptyObject, meta: [String: JSONValue] = [:], to target: String? = nil,
-        expectedTransition: Int? = nil
+        expectedTransition: Int? = nil, token: String? = nil, force: Bool = false
     ) throws(ChatFlowError) -> InstanceState {
         try Identifiers.validateInstanceID(id)
         if let target { try Identifiers.validateName(target, kind: .phaseName) }
         return try modify(id) { (state, store) throws(ChatFlowError) in
+            try WorkflowEngine.checkClaim(state, token: token, force: force)
             if let expectedTransition, expectedTransition != state.lastTransition {
                 throw .transitionMismatch(instanceID: id, expected: expectedTransition, actual: state.lastTransition)
             }
@@ -133,6 +134,7 @@ public final class WorkflowEngine: Sendable {
             let now = Timestamps.unix()
             var closing = state.currentEntry!
             closing.endedAt = now
+            closing.claim = nil
             closing.status = .completed
             closing.triggerDataSnapshot = data
             try store.appendHistory(closing, to: &state)
@@ -155,15 +157,17 @@ public final class WorkflowEngine: Sendable {
 
     /// Marks the instance failed, closing its current phase with `{"reason": …}` as the snapshot.
     @discardableResult
-    public func fail(_ id: String, reason: String? = nil, meta: [String: JSONValue] = [:]) throws(ChatFlowError)
-        -> InstanceState
-    {
+    public func fail(
+        _ id: String, reason: String? = nil, meta: [String: JSONValue] = [:], token: String? = nil, force: Bool = false
+    ) throws(ChatFlowError) -> InstanceState {
         try Identifiers.validateInstanceID(id)
         return try modify(id) { (state, store) throws(ChatFlowError) in
+            try WorkflowEngine.checkClaim(state, token: token, force: force)
             let now = Timestamps.unix()
             var closing = state.currentEntry!
             closing.endedAt = now
             closing.status = .failed
+            closing.claim = nil
             closing.triggerDataSnapshot = ["reason": JSONValue(reason)]
             try store.appendHistory(closing, to: &state)
             state.meta.merge(meta) { _, new in new }
@@ -173,9 +177,9 @@ public final class WorkflowEngine: Sendable {
         }
     }
 
-    /// The read-modify-write every change goes through: lock, read fresh from disk (never the
+    /// The read-modify-write every change goes through (also for claims, in `+Claims`): lock, read fresh from disk (never the
     /// cache), refuse finished instances, change, write atomically, refresh the cache.
-    private func modify(
+    func modify(
         _ id: String, _ change: (inout InstanceState, any WorkflowStore) throws(ChatFlowError) -> Void
     ) throws(ChatFlowError) -> InstanceState {
         let backend = backend

@@ -20,6 +20,8 @@ public struct HistoryEntry: Sendable, Hashable {
     public var status: EntryStatus
     /// The trigger data that ended this phase (`null` while the phase is open).
     public var triggerDataSnapshot: JSONValue
+    /// Who works on the open phase, with a lease (`chatflow claim`); a transition clears it.
+    public var claim: Claim? = nil
 
     public init(
         phase: String, task: String?, startedAt: Double, endedAt: Double? = nil,
@@ -32,6 +34,22 @@ public struct HistoryEntry: Sendable, Hashable {
         self.status = status
         self.triggerDataSnapshot = triggerDataSnapshot
     }
+}
+
+/// A lease on an instance's open phase: its owner, the token that proves it, until when.
+public struct Claim: Sendable, Hashable {
+    public var owner: String
+    public var token: String
+    public var expiresAt: Double
+
+    public init(owner: String, token: String, expiresAt: Double) {
+        self.owner = owner
+        self.token = token
+        self.expiresAt = expiresAt
+    }
+
+    /// Still held at `now` (Unix seconds).
+    public func isLive(at now: Double) -> Bool { expiresAt > now }
 }
 
 /// The state of one workflow instance as stored in `instances/wfi_<id>.json`.

@@ -108,14 +108,16 @@ extension WorkflowSchema {
 extension HistoryEntry {
     /// The entry as stored, one object per line of `history.ndjson`.
     public var json: JSONValue {
-        .object([
+        var members: [String: JSONValue] = [
             "phase": .string(phase),
             "task": JSONValue(task),
             "started_at": JSONValue(startedAt),
             "ended_at": JSONValue(endedAt),
             "status": .string(status.rawValue),
             "trigger_data_snapshot": triggerDataSnapshot,
-        ])
+        ]
+        if let claim { members["claim"] = claim.json }
+        return .object(members)
     }
 
     init(json: JSONValue) throws(StateDecodingError) {
@@ -129,6 +131,17 @@ extension HistoryEntry {
             phase: phase, task: try reader.optionalString("task"), startedAt: try reader.double("started_at"),
             endedAt: try reader.optionalDouble("ended_at"), status: status,
             triggerDataSnapshot: reader.value("trigger_data_snapshot"))
+        if !reader.value("claim").isNull {
+            let lease = try JSONObjectReader(reader.value("claim"), context: "a claim")
+            claim = Claim(owner: try lease.string("owner"), token: try lease.string("token"), expiresAt: try lease.double("expires_at"))
+        }
+    }
+}
+
+extension Claim {
+    /// `{"owner": …, "token": …, "expires_at": …}`, inside the open entry.
+    public var json: JSONValue {
+        ["owner": .string(owner), "token": .string(token), "expires_at": .number(JSONNumber(expiresAt))]
     }
 }
 
