@@ -80,10 +80,14 @@ struct ClaimTests {
         try waiter.run()
         try await Task.sleep(for: .milliseconds(200))
         #expect(waiter.isRunning)
-        let next = try sandbox.engine.start(schema: reviewFirst, featureID: "g")
+        // An instance the waiter has already seen in another phase, then moved into review.
+        let next = try sandbox.engine.start(schema: WorkflowSchema(name: "i", phaseNames: ["implement", "review"]), featureID: "g")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(waiter.isRunning)
+        try sandbox.engine.trigger(next)
         waiter.waitUntilExit()
         #expect(waiter.terminationStatus == 0)
-        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).hasPrefix(next + " 0 "))
+        #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).hasPrefix(next + " 1 "))
         #expect(try chatflow(sandbox, ["claim", "--phase", "review", "--as", "erin", "--wait", "--timeout", "0.3"]).status == 5)
     }
 }

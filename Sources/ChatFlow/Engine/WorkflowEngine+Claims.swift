@@ -46,9 +46,11 @@ extension WorkflowEngine {
         return nil
     }
 
-    /// Instances in `phase` with no live claim, oldest phase entry first.
+    /// Instances in `phase` with no live claim, oldest phase entry first, read fresh (a cached
+    /// state could hide an instance that has just entered the phase).
     public func claimable(phase: String, feature: String? = nil, at time: Double? = nil) throws(ChatFlowError) -> [InstanceState] {
         let now = time ?? Timestamps.unix()
+        invalidateAll()
         let states = try list(feature: feature, phase: phase, unreadable: { _, _ in })
         return states.filter { state in
             guard !state.status.isFinished, let entry = state.currentEntry else { return false }
