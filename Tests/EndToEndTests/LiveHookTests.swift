@@ -13,7 +13,9 @@ struct LiveHookTests {
     @Test("while a hook runs: its log exists and grows, runs and status list it, logs --follow prints each line as written and ends with it")
     func followRunningHook() async throws {
         let sandbox = Sandbox()
-        sandbox.hook("design", "for i in 1 2 3 4 5 6 7 8; do echo \"line $i\"; sleep 0.3; done")
+        // It runs until the test says stop, so "live" does not depend on how fast a busy machine is.
+        let stop = sandbox.directory + "/stop"
+        sandbox.hook("design", "i=0; while [ ! -f \(stop) ] && [ $i -lt 150 ]; do i=$((i+1)); echo \"line $i\"; sleep 0.2; done")
         let watcher = try Watcher(sandbox)
         #expect(await watcher.ready())
         let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
@@ -52,17 +54,15 @@ struct LiveHookTests {
         let status = try JSONValue(parsing: run("chatflow", ["--root", sandbox.root, "status", id, "--json"]).stdout)
         #expect(status["running_hooks"]?.arrayValue?.count == 1)
 
-        #expect(await eventually { seen.withLock { $0.contains { $0.0 == "line 8" } } })
+        #expect(await eventually { seen.withLock { $0.contains { $0.0 == "line 3" } } }, "lines arrive while the hook runs")
+        _ = FileManager.default.createFile(atPath: stop, contents: nil)
         #expect(await eventually(timeout: 10) { done.withLock { $0 } })
         follower.waitUntilExit()
         let lines = seen.withLock { $0 }
         #expect(follower.terminationStatus == 0)
-        #expect(lines.map(\.0).filter { $0.hasPrefix("line ") } == (1...8).map { "line \($0)" })
+        let printed = lines.map(\.0).filter { $0.hasPrefix("line ") }
+        #expect(printed.count >= 3 && printed == (1...printed.count).map { "line \($0)" })
         #expect(lines.last?.0.hasPrefix("== exit 0 after") == true, "\(lines.map(\.0))")
-        // Lines came while the hook ran (2.4 s; the follower started at its first line), not all at its end.
-        if let first = lines.first?.1, let end = lines.last?.1 {
-            #expect(end.timeIntervalSince(first) > 0.6, "everything arrived at the end")
-        }
         #expect(await watcher.stop() == 0)
     }
 
