@@ -54,7 +54,7 @@ struct ClaimCommand: ParsableCommand {
         let lease = try parseDuration(ttl, "--ttl")
         try engine.prepare()
         let watch = wait ? try InstanceWatch(layout: engine.layout) : nil
-        let deadline = timeout.map { Output.now() + $0 }
+        let deadline = timeout.map { Timestamps.unix() + $0 }
         while true {
             if let grant = try engine.claim(phase: phase, owner: owner, feature: feature, ttl: lease) {
                 if json {
@@ -68,10 +68,8 @@ struct ClaimCommand: ParsableCommand {
                 Output.error("nothing in phase \(IdentifierKind.quote(phase)) is claimable (use --wait to wait for it)", code: "not_found", json: json)
                 throw ExitCode(ExitStatus.notFound)
             }
-            let left = deadline.map { $0 - Output.now() }
-            if let left, left <= 0 { throw ExitCode(ExitStatus.timeout) }
-            // Any change may free a claim or bring an instance in; an expired lease needs no change.
-            _ = try watch.next(timeout: min(left ?? 5, 5))
+            // Any change may free a claim or bring an instance in; an expired lease changes no file.
+            guard try watch.nextChange(deadline: deadline, wakeAtLeastEvery: 5) != nil else { throw ExitCode(ExitStatus.timeout) }
         }
     }
 }

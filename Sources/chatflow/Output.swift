@@ -19,13 +19,6 @@ enum Output {
         print(value.prettyText)
     }
 
-    /// Now, in Unix seconds.
-    static func now() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
-    }
-
     /// `2026-11-25 14:03:12Z` from Unix seconds.
     static func time(_ seconds: Double?) -> String {
         guard let seconds else { return "-" }
@@ -81,7 +74,7 @@ enum Output {
 
     /// `  claimed by NAME until TIME` for a live claim.
     static func claimText(_ state: InstanceState) -> String {
-        guard let claim = state.currentEntry?.claim, claim.isLive(at: now()) else { return "" }
+        guard let claim = state.currentEntry?.claim, claim.isLive(at: Timestamps.unix()) else { return "" }
         return "  claimed by \(claim.owner) until \(time(claim.expiresAt))"
     }
 }

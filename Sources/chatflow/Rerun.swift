@@ -27,13 +27,12 @@ struct Rerun: ParsableCommand {
         if let transition, transition < 0 || transition >= end {
             throw ValidationError("\(id) has transitions 0 to \(end - 1); --transition \(transition) is not one of them")
         }
-        let request = try RerunRequest.submit(engine.layout, instanceID: id, transition: transition, hook: hook)
+        _ = try RerunRequest.submit(engine.layout, instanceID: id, transition: transition, hook: hook)
         let which = "transition \(transition ?? end - 1)" + (hook.map { ", hook \($0)" } ?? "")
         if LockFile.isHeld(engine.layout.watchLockFile) {
             print("rerun of \(id) \(which) requested; the watcher runs it (follow it: chatflow logs \(id) --follow)")
         } else {
             print("rerun of \(id) \(which) requested; no watcher is running: the next chatflow-watch runs it")
         }
-        _ = request
     }
 }

@@ -22,7 +22,7 @@ struct Runs: ParsableCommand {
         let journal = try RunJournal(layout: engine.layout).records(running: true)
         let ended = journal.ended.filter { id == nil || $0.instanceID == id }
         let running = journal.running.filter { id == nil || $0.instanceID == id }
-        let now = Output.now()
+        let now = Timestamps.unix()
         if json {
             Output.json(.array(ended.map(\.json) + running.map { $0.report(now: now) }))
             return

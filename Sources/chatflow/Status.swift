@@ -21,7 +21,7 @@ struct Status: ParsableCommand {
         let running = LockFile.isHeld(engine.layout.watchLockFile)
             ? ((try? RunJournal(layout: engine.layout).records(running: true, lastBytes: RunJournal.recentBytes).running) ?? [])
                 .filter { $0.instanceID == id } : []
-        let now = Output.now()
+        let now = Timestamps.unix()
         if json {
             Output.printDocument(
                 state, history: try engine.historyText(of: state), extra: ["running_hooks": .array(running.map { $0.report(now: now) })])

@@ -57,18 +57,18 @@ struct Wait: ParsableCommand {
         if let feature { try Identifiers.validateName(feature, kind: .featureID) }
         try engine.prepare()
         let watch = try InstanceWatch(layout: engine.layout)
-        let deadline = timeout.map { Output.now() + $0 }
+        let deadline = timeout.map { Timestamps.unix() + $0 }
         if let id {
             try Identifiers.validateInstanceID(id)
             // Armed, then checked: a commit in between is either seen here or reported by the watch.
-            guard try engine.freshStatus(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
             var state = try engine.freshStatus(id)
+            guard state != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
             while true {
                 if let current = state, holds(current) {
                     if json { Output.json(current.json) } else { print(Output.line(current)) }
                     return
                 }
-                guard let changed = try nextChange(watch, deadline) else { throw ExitCode(ExitStatus.timeout) }
+                guard let changed = try watch.nextChange(deadline: deadline) else { throw ExitCode(ExitStatus.timeout) }
                 if changed.isEmpty || changed.contains(id) { state = try engine.freshStatus(id) }
             }
         }
@@ -78,7 +78,7 @@ struct Wait: ParsableCommand {
         // Every instance once (after the watch is armed), then only those that changed.
         if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }
         while true {
-            guard let changed = try nextChange(watch, deadline) else { throw ExitCode(ExitStatus.timeout) }
+            guard let changed = try watch.nextChange(deadline: deadline) else { throw ExitCode(ExitStatus.timeout) }
             if changed.isEmpty {
                 engine.invalidateAll()
                 if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }
@@ -90,16 +90,6 @@ struct Wait: ParsableCommand {
                 else { continue }
                 return report(state)
             }
-        }
-    }
-
-    /// The next batch of changed ids (empty: anything may have changed), or `nil` once the deadline passed.
-    private func nextChange(_ watch: InstanceWatch, _ deadline: Double?) throws -> [String]? {
-        while true {
-            let left = deadline.map { $0 - Output.now() }
-            if let left, left <= 0 { return nil }
-            guard let ids = try watch.next(timeout: left) else { return [] }
-            if !ids.isEmpty { return ids }
         }
     }
 

@@ -56,4 +56,19 @@ package final class InstanceWatch {
         }
         return overflowed ? nil : ids
     }
+
+    /// The next batch of changed instance ids (empty: anything may have changed), skipping
+    /// changes of other files; `nil` once `deadline` (Unix seconds) has passed. With
+    /// `wakeAtLeastEvery`, an empty batch also comes after that many seconds (a lease expiring
+    /// changes no file).
+    package func nextChange(deadline: Double?, wakeAtLeastEvery interval: Double? = nil) throws(ChatFlowError) -> [String]? {
+        while true {
+            let left = deadline.map { $0 - Timestamps.unix() }
+            if let left, left <= 0 { return nil }
+            let wait = [left, interval].compactMap { $0 }.min()
+            guard let ids = try next(timeout: wait) else { return [] }
+            if !ids.isEmpty { return ids }
+            if let interval, wait == interval { return [] }
+        }
+    }
 }

@@ -57,9 +57,7 @@ final class HookDispatcher: Sendable {
                     if stopping() { return false }
                     run = index == 0 && retry == 0 ? startFirst(job, childFirst: false)! : start(hook, of: job, childFirst: false)
                 }
-                let result = await run.launch.result()
-                _ = running.withLock { $0.removeValue(forKey: ObjectIdentifier(run.launch)) }
-                recorder.record(result, hook: hook, transition: job.transition, attempt: run.attempt)
+                let result = await finish(run, hook, job)
                 if case .interrupted = result.outcome { return false }
                 if retry < policy.retries, policy.retries(result.outcome), !stopping() {
                     retry += 1
@@ -95,11 +93,16 @@ final class HookDispatcher: Sendable {
         ]
         for failed in lookUp("@hook-failed") {
             if stopping() { return }
-            let run = start(failed, of: notice, childFirst: false)
-            let outcome = await run.launch.result()
-            _ = running.withLock { $0.removeValue(forKey: ObjectIdentifier(run.launch)) }
-            recorder.record(outcome, hook: failed, transition: job.transition, attempt: run.attempt)
+            _ = await finish(start(failed, of: notice, childFirst: false), failed, job)
         }
+    }
+
+    /// Waits for a started run to end, and records it.
+    private func finish(_ run: StartedRun, _ hook: Hook, _ job: TransitionJob) async -> HookResult {
+        let result = await run.launch.result()
+        _ = running.withLock { $0.removeValue(forKey: ObjectIdentifier(run.launch)) }
+        recorder.record(result, hook: hook, transition: job.transition, attempt: run.attempt)
+        return result
     }
 
     /// Waits `seconds` on the supervisor's timer; `wakeAll` ends every such wait early (shutdown).
