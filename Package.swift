@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "ChatFlowWatch", targets: ["ChatFlowWatch"]),
         .executable(name: "chatflow", targets: ["chatflow"]),
         .executable(name: "chatflow-watch", targets: ["chatflow-watch"]),
+        .executable(name: "chatflow-mcp", targets: ["chatflow-mcp"]),
         .executable(name: "chatflow-bench", targets: ["chatflow-bench"]),
         .executable(name: "chatflow-torture", targets: ["chatflow-torture"]),
     ],
@@ -17,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
     ],
     targets: [
         // Header-only shims for the few libc calls Swift cannot import (variadic syscall, macros).
@@ -40,6 +42,22 @@ let package = Package(
             dependencies: [
                 "ChatFlowWatch", "ChatFlow", "CChatFlowShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The MCP server's tools and resources; its own executable, so `chatflow` never links the SDK.
+        .target(
+            name: "ChatFlowMCP",
+            dependencies: [
+                "ChatFlow", "ChatFlowWatch",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "chatflow-mcp",
+            dependencies: [
+                "ChatFlowMCP", "ChatFlow", "ChatFlowWatch",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // Process harness shared by the benchmark and the torture suite.

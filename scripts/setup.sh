@@ -6,11 +6,20 @@ missing=()
 for package in libinotifytools0-dev inotify-tools; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
-# The tests' other writer (Tests/interop/writer.py) is Python.
+# The tests' other writer (Tests/interop/writer.py) and the MCP client (the `mcp` package) are Python.
 command -v python3 >/dev/null 2>&1 || missing+=(python3)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
     sudo=""
     [ "$(id -u)" -eq 0 ] || sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The MCP tests' client, written by others: the Python SDK from PyPI, in a virtual environment.
+venv=.venv-test
+if ! "$venv/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check "mcp>=2.3,<2.4"
 fi

@@ -3,17 +3,10 @@ import ChatFlow
 
 /// `30`, `30s`, `5m`, `1h` → seconds.
 func parseDuration(_ text: String, _ option: String) throws -> Double {
-    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600]
-    var number = Substring(text)
-    var scale = 1.0
-    if let last = text.last, let unit = units[last] {
-        number = number.dropLast()
-        scale = unit
-    }
-    guard let value = Double(number), value > 0, value.isFinite else {
+    guard let seconds = Timestamps.seconds(duration: text) else {
         throw ValidationError("\(option) must be a duration like 300, 30s, 5m or 1h, not \(IdentifierKind.quote(text))")
     }
-    return value * scale
+    return seconds
 }
 
 struct ClaimCommand: ParsableCommand {

@@ -22,33 +22,10 @@ struct Logs: ParsableCommand {
 
     func run() throws {
         let engine = try global.makeEngine()
-        try Identifiers.validateInstanceID(id)
-        guard try engine.status(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
-        let journal = RunJournal(layout: engine.layout)
-        let all = try journal.records(running: true)
-        func matches(_ transition: Int, _ hook: String) -> Bool {
-            (self.transition == nil || self.transition == transition) && (self.hook == nil || self.hook == hook)
+        let run = try engine.latestRun(of: id, transition: transition, hook: hook)
+        let follower = RunLogFollower(logPath: run.logPath, journalPath: engine.layout.runJournalFile, pid: run.running?.pid) {
+            engine.runHasEnded(id, startedAt: run.startedAt)
         }
-        let running = all.running.filter { $0.instanceID == id && matches($0.transition, $0.hook) }.last
-        let ended = all.ended.filter { $0.instanceID == id && matches($0.transition, $0.hook) }.last
-        let choice: (path: String, start: Double, pid: Int32?)
-        if let running, running.startedAt >= ended?.startedAt ?? 0 {
-            choice = (running.logPath, running.startedAt, running.pid)
-        } else if let ended, !ended.logPath.isEmpty {
-            choice = (ended.logPath, ended.startedAt, nil)
-        } else {
-            throw ChatFlowError.runNotFound(instanceID: id, detail: describeFilter())
-        }
-        let follower = RunLogFollower(logPath: choice.path, journalPath: journal.path, pid: choice.pid) {
-            // The run has ended once its end record is in the journal.
-            ((try? journal.records(running: false, lastBytes: RunJournal.recentBytes).ended) ?? []).contains {
-                $0.instanceID == id && $0.startedAt == choice.start
-            }
-        }
-        try follower.run(follow: follow && choice.pid != nil)
-    }
-
-    private func describeFilter() -> String {
-        [transition.map { "transition \($0)" }, hook.map { "hook \($0)" }].compactMap { $0 }.joined(separator: ", ")
+        try follower.run(follow: follow && run.running != nil)
     }
 }

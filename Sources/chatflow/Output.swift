@@ -20,30 +20,9 @@ enum Output {
     }
 
     /// `2026-11-25 14:03:12Z` from Unix seconds.
-    static func time(_ seconds: Double?) -> String {
-        guard let seconds else { return "-" }
-        var time = time_t(seconds)
-        var parts = tm()
-        gmtime_r(&time, &parts)
-        var buffer = [CChar](repeating: 0, count: 32)
-        strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%SZ", &parts)
-        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-    }
+    static func time(_ seconds: Double?) -> String { Timestamps.text(seconds) }
 
-    static func summary(_ state: InstanceState) -> String {
-        """
-        instance  \(state.instanceID)
-        feature   \(state.featureID)
-        workflow  \(state.workflowName) (\(state.schema.phaseNames.joined(separator: " → ")))
-        phase     \(state.currentPhase)
-        status    \(state.status.rawValue)\(claimText(state))
-        history   \(state.historyLength) entries
-        variables \(JSONValue.object(state.variables).compactText)
-        meta      \(JSONValue.object(state.meta).compactText)
-        created   \(time(state.createdAt))
-        updated   \(time(state.updatedAt))
-        """
-    }
+    static func summary(_ state: InstanceState) -> String { state.summaryText }
 
     /// `status --json`: the state with its whole history (the open entry last, one compact
     /// entry per line as stored) and its transition (the number `--expect-transition` takes),
@@ -68,13 +47,5 @@ enum Output {
         try? writeAll(1, out, operation: "write", path: "standard output")
     }
 
-    static func line(_ state: InstanceState) -> String {
-        "\(state.instanceID)  \(state.featureID)  \(state.currentPhase)  \(state.status.rawValue)" + claimText(state)
-    }
-
-    /// `  claimed by NAME until TIME` for a live claim.
-    static func claimText(_ state: InstanceState) -> String {
-        guard let claim = state.currentEntry?.claim, claim.isLive(at: Timestamps.unix()) else { return "" }
-        return "  claimed by \(claim.owner) until \(time(claim.expiresAt))"
-    }
+    static func line(_ state: InstanceState) -> String { state.line }
 }

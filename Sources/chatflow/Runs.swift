@@ -15,13 +15,7 @@ struct Runs: ParsableCommand {
 
     func run() throws {
         let engine = try global.makeEngine()
-        if let id {
-            try Identifiers.validateInstanceID(id)
-            guard try engine.status(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
-        }
-        let journal = try RunJournal(layout: engine.layout).records(running: true)
-        let ended = journal.ended.filter { id == nil || $0.instanceID == id }
-        let running = journal.running.filter { id == nil || $0.instanceID == id }
+        let (ended, running) = try engine.runs(of: id)
         let now = Timestamps.unix()
         if json {
             Output.json(.array(ended.map(\.json) + running.map { $0.report(now: now) }))

@@ -17,10 +17,7 @@ struct Status: ParsableCommand {
         guard let state = try engine.status(id) else {
             throw ChatFlowError.notFound(instanceID: id, root: engine.root)
         }
-        // The hooks running for it: none without a watcher; else from the run journal's tail.
-        let running = LockFile.isHeld(engine.layout.watchLockFile)
-            ? ((try? RunJournal(layout: engine.layout).records(running: true, lastBytes: RunJournal.recentBytes).running) ?? [])
-                .filter { $0.instanceID == id } : []
+        let running = engine.runningHooks(of: id)
         let now = Timestamps.unix()
         if json {
             Output.printDocument(

@@ -17,6 +17,9 @@ public enum WaitCondition: Sendable, Hashable {
     }
 }
 
+/// What wakes a wait.
+private enum WaitTick: Sendable { case changed(InstanceChange), wake, deadline }
+
 /// Why a wait ended without its condition.
 public enum WaitError: Error, Sendable, CustomStringConvertible {
     case timedOut(after: Duration)
@@ -38,40 +41,91 @@ extension WorkflowEngine {
     public func wait(
         for id: String, until condition: WaitCondition, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
     ) async throws -> InstanceState {
-        enum Tick: Sendable { case changed, deadline }
+        try Identifiers.validateInstanceID(id)
+        return try await untilChange(timeout: timeout, changes: changes) { (change) throws(ChatFlowError) -> InstanceState? in
+            if case .instance(let other) = change, other != id { return nil }
+            guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: root) }
+            return condition.holds(for: state) ? state : nil
+        }
+    }
+
+    /// Waits until any instance (of `feature`) is in `phase` and returns it; one already there
+    /// counts. The library form of `chatflow wait --phase P`.
+    public func waitForAny(
+        phase: String, feature: String? = nil, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
+    ) async throws -> InstanceState {
+        try Identifiers.validateName(phase, kind: .phaseName)
+        if let feature { try Identifiers.validateName(feature, kind: .featureID) }
+        return try await untilChange(timeout: timeout, changes: changes) { (change) throws(ChatFlowError) -> InstanceState? in
+            guard case .instance(let id) = change else {
+                // Armed (or events were lost): look at every instance.
+                invalidateAll()
+                return try list(feature: feature, phase: phase, unreadable: { _, _ in }).first
+            }
+            guard let state = try? freshStatus(id), state.currentPhase == phase, feature == nil || state.featureID == feature
+            else { return nil }
+            return state
+        }
+    }
+
+    /// `claim`, waiting (event-driven) until something in `phase` is claimable. A lease that
+    /// expires changes no file, so it also looks again every `recheck`.
+    public func claim(
+        phase: String, owner: String, feature: String? = nil, ttl: Double = 300, waitingUpTo timeout: Duration?,
+        recheck: Duration = .seconds(5), changes: (any InstanceChangeSource)? = nil
+    ) async throws -> ClaimGrant {
+        try await untilChange(timeout: timeout, wakeEvery: recheck, changes: changes) { (_) throws(ChatFlowError) -> ClaimGrant? in
+            try claim(phase: phase, owner: owner, feature: feature, ttl: ttl)
+        }
+    }
+
+    /// Calls `check` once the subscription to `changes` is armed (with `nil`), then with each
+    /// change (`nil` again after every `wakeEvery`), until it returns a value; throws
+    /// `WaitError.timedOut` once `timeout` has passed.
+    func untilChange<Value: Sendable>(
+        timeout: Duration?, wakeEvery: Duration? = nil, changes: (any InstanceChangeSource)?,
+        check: (InstanceChange?) throws(ChatFlowError) -> Value?
+    ) async throws -> Value {
         let source = changes ?? FileChangeSource(layout: layout)
-        let (stream, continuation) = AsyncStream.makeStream(of: Tick.self, bufferingPolicy: .bufferingNewest(4))
-        let token = try await source.subscribe { change in
-            switch change {
-            case .instance(let changed) where changed == id: continuation.yield(.changed)
-            case .rescanAll: continuation.yield(.changed)
-            default: break
-            }
-        }
-        let timer = timeout.map { timeout in
-            Task {
-                try? await Task.sleep(for: timeout)
-                continuation.yield(.deadline)
-            }
-        }
-        func finish() async {
-            timer?.cancel()
+        let (stream, continuation) = AsyncStream.makeStream(of: WaitTick.self)
+        let token = try await source.subscribe { continuation.yield(.changed($0)) }
+        let timers = [
+            timeout.map { timeout in
+                Task {
+                    try? await Task.sleep(for: timeout)
+                    continuation.yield(.deadline)
+                }
+            },
+            wakeEvery.map { interval in
+                Task {
+                    while (try? await Task.sleep(for: interval)) != nil { continuation.yield(.wake) }
+                }
+            },
+        ].compactMap { $0 }
+        defer {
+            for timer in timers { timer.cancel() }
             continuation.finish()
-            await source.unsubscribe(token)
         }
         do {
-            var iterator = stream.makeAsyncIterator()
-            while true {
-                guard let state = try freshStatus(id) else { throw ChatFlowError.notFound(instanceID: id, root: root) }
-                if condition.holds(for: state) {
-                    await finish()
-                    return state
-                }
-                let tick = await iterator.next()
-                if tick == .deadline || tick == nil { throw WaitError.timedOut(after: timeout ?? .zero) }
+            if let value = try check(nil) {
+                await source.unsubscribe(token)
+                return value
             }
+            for await tick in stream {
+                let value: Value?
+                switch tick {
+                case .deadline: throw WaitError.timedOut(after: timeout ?? .zero)
+                case .wake: value = try check(nil)
+                case .changed(let change): value = try check(change)
+                }
+                if let value {
+                    await source.unsubscribe(token)
+                    return value
+                }
+            }
+            throw CancellationError()
         } catch {
-            await finish()
+            await source.unsubscribe(token)
             throw error
         }
     }

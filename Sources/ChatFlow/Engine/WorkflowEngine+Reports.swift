@@ -1,0 +1,139 @@
+import Glibc
+
+/// One hook run chosen for its log: the newest of an instance's runs (optionally of one
+/// transition and hook), running or ended.
+package struct RunSelection: Sendable {
+    package var logPath: String
+    package var startedAt: Double
+    package var transition: Int
+    package var hook: String
+    /// Set while the hook runs.
+    package var running: RunningHook?
+    /// Set once it has ended.
+    package var ended: RunRecord?
+}
+
+/// What the command's `--json` and the MCP server's structured results share, so both say the
+/// same thing in the same shape.
+extension WorkflowEngine {
+    /// The hooks running for an instance: none without a watcher, else from the run journal's tail.
+    package func runningHooks(of id: String) -> [RunningHook] {
+        guard LockFile.isHeld(layout.watchLockFile) else { return [] }
+        let running = (try? RunJournal(layout: layout).records(running: true, lastBytes: RunJournal.recentBytes).running) ?? []
+        return running.filter { $0.instanceID == id }
+    }
+
+    /// `status --json` as a value: the state, its `transition`, its whole `history` and its
+    /// `running_hooks`. (The command writes the same document around the stored history lines.)
+    package func statusDocument(_ state: InstanceState, now: Double = Timestamps.unix()) throws(ChatFlowError) -> JSONValue {
+        var members = state.json.objectValue ?? [:]
+        members["transition"] = .number(JSONNumber(state.lastTransition))
+        members["history"] = .array(try historyText(of: state).map { line in (try? JSONValue(parsing: line)) ?? .null })
+        members["running_hooks"] = .array(runningHooks(of: state.instanceID).map { $0.report(now: now) })
+        return .object(members)
+    }
+
+    /// The newest run of instance `id` (of `transition` and `hook`, where given) with a log;
+    /// `ChatFlowError.runNotFound` when there is none.
+    package func latestRun(of id: String, transition: Int? = nil, hook: String? = nil) throws(ChatFlowError) -> RunSelection {
+        try Identifiers.validateInstanceID(id)
+        guard try status(id) != nil else { throw .notFound(instanceID: id, root: root) }
+        let all = try RunJournal(layout: layout).records(running: true)
+        func matches(_ runTransition: Int, _ runHook: String) -> Bool {
+            (transition == nil || transition == runTransition) && (hook == nil || hook == runHook)
+        }
+        let running = all.running.filter { $0.instanceID == id && matches($0.transition, $0.hook) }.last
+        let ended = all.ended.filter { $0.instanceID == id && matches($0.transition, $0.hook) }.last
+        if let running, running.startedAt >= ended?.startedAt ?? 0 {
+            return RunSelection(logPath: running.logPath, startedAt: running.startedAt, transition: running.transition, hook: running.hook, running: running)
+        }
+        if let ended, !ended.logPath.isEmpty {
+            return RunSelection(logPath: ended.logPath, startedAt: ended.startedAt, transition: ended.transition, hook: ended.hook, ended: ended)
+        }
+        let detail = [transition.map { "transition \($0)" }, hook.map { "hook \($0)" }].compactMap { $0 }.joined(separator: ", ")
+        throw .runNotFound(instanceID: id, detail: detail)
+    }
+
+    /// The recorded hook runs (of instance `id`, which must exist, where given): ended, then running.
+    package func runs(of id: String?) throws(ChatFlowError) -> (ended: [RunRecord], running: [RunningHook]) {
+        if let id {
+            try Identifiers.validateInstanceID(id)
+            guard try status(id) != nil else { throw .notFound(instanceID: id, root: root) }
+        }
+        let journal = try RunJournal(layout: layout).records(running: true)
+        return (journal.ended.filter { id == nil || $0.instanceID == id }, journal.running.filter { id == nil || $0.instanceID == id })
+    }
+
+    /// Up to `maxBytes` of a run log from byte `offset` (`nil`: its last `maxBytes`), and the
+    /// log's size; a log not written yet reads as empty.
+    package func readLog(_ path: String, from offset: Int?, maxBytes: Int) throws(ChatFlowError) -> (bytes: [UInt8], start: Int, size: Int) {
+        let opened = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        if opened < 0 && errno == ENOENT { return ([], 0, 0) }
+        guard opened >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        let file = FileDescriptor(adopting: opened, path: path)
+        var info = stat()
+        guard fstat(file.rawValue, &info) == 0 else { throw .io(operation: "stat", path: path, errno: errno) }
+        let size = Int(info.st_size)
+        let start = min(size, offset ?? max(0, size - maxBytes))
+        var bytes = [UInt8](repeating: 0, count: min(maxBytes, size - start))
+        var filled = 0
+        while filled < bytes.count {
+            let count = bytes.withUnsafeMutableBytes { pread(file.rawValue, $0.baseAddress! + filled, $0.count - filled, off_t(start + filled)) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { throw .io(operation: "read", path: path, errno: errno) }
+            if count == 0 { break }
+            filled += count
+        }
+        return (Array(bytes.prefix(filled)), start, size)
+    }
+
+    /// Whether the run that started at `startedAt` has its end record in the journal's tail.
+    package func runHasEnded(_ id: String, startedAt: Double) -> Bool {
+        ((try? RunJournal(layout: layout).records(running: false, lastBytes: RunJournal.recentBytes).ended) ?? []).contains {
+            $0.instanceID == id && $0.startedAt == startedAt
+        }
+    }
+}
+
+/// The one-line and multi-line texts the command prints, shared with the MCP server's short texts.
+extension InstanceState {
+    /// `ID  FEATURE  PHASE  STATUS[  claimed by …]`.
+    package var line: String {
+        "\(instanceID)  \(featureID)  \(currentPhase)  \(status.rawValue)" + claimText
+    }
+
+    /// `  claimed by NAME until TIME` for a live claim.
+    package var claimText: String {
+        guard let claim = currentEntry?.claim, claim.isLive(at: Timestamps.unix()) else { return "" }
+        return "  claimed by \(claim.owner) until \(Timestamps.text(claim.expiresAt))"
+    }
+
+    /// What `chatflow status` prints.
+    package var summaryText: String {
+        """
+        instance  \(instanceID)
+        feature   \(featureID)
+        workflow  \(workflowName) (\(schema.phaseNames.joined(separator: " → ")))
+        phase     \(currentPhase)
+        status    \(status.rawValue)\(claimText)
+        history   \(historyLength) entries
+        variables \(JSONValue.object(variables).compactText)
+        meta      \(JSONValue.object(meta).compactText)
+        created   \(Timestamps.text(createdAt))
+        updated   \(Timestamps.text(updatedAt))
+        """
+    }
+}
+
+extension Timestamps {
+    /// `2026-11-25 14:03:12Z` from Unix seconds; `-` for none.
+    package static func text(_ seconds: Double?) -> String {
+        guard let seconds else { return "-" }
+        var time = time_t(seconds)
+        var parts = tm()
+        gmtime_r(&time, &parts)
+        var buffer = [CChar](repeating: 0, count: 32)
+        strftime(&buffer, buffer.count, "%Y-%m-%d %H:%M:%SZ", &parts)
+        return buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+    }
+}
