@@ -39,6 +39,9 @@ struct Samples {
         count += 1
     }
 
+    /// Milliseconds at `percentile`.
+    func percentile(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
+
     func figure(_ name: String, note: String = "") -> Figure {
         func ms(_ percentile: Double) -> Double { Double(histogram.valueAtPercentile(percentile)) / 1000 }
         return Figure(

@@ -101,7 +101,7 @@ extension Bench {
     }
 
     /// Wall time of `chatflow ARGUMENTS`, spawned directly with stdout to /dev/null.
-    private func timeCommand(_ arguments: [String], runs: Int) throws -> Samples {
+    func timeCommand(_ arguments: [String], runs: Int) throws -> Samples {
         var samples = Samples()
         for _ in 0..<runs {
             let t = Timestamps.monotonic()

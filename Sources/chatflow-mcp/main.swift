@@ -77,7 +77,10 @@ struct ChatflowMCP: AsyncParsableCommand {
             throw ExitCode(3)
         }
         let server = ChatFlowMCPServer(engine: WorkflowEngine(root: root), logger: Logger(label: "chatflow-mcp"))
-        try await server.run(transport: StdioTransport(logger: Logger(label: "chatflow-mcp.stdio")))
+        // The transport says "EOF received" at notice when the client leaves: not worth a line.
+        var transportLogger = Logger(label: "chatflow-mcp.stdio")
+        transportLogger.logLevel = max(level, .warning)
+        try await server.run(transport: StdioTransport(logger: transportLogger))
     }
 
     /// This binary's absolute path, so the snippet works whatever the client's PATH.

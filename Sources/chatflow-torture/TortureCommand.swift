@@ -25,7 +25,7 @@ struct Run: ParsableCommand {
         defer { torture.cleanUp() }
         let scenarios: [(String, () throws -> Void)] = [
             ("hostile_arguments", torture.hostileArguments), ("hostile_state", torture.hostileState),
-            ("writer_crashes", torture.writerCrashes), ("contention", torture.contention),
+            ("writer_crashes", torture.writerCrashes), ("contention", torture.contention), ("claims", torture.claims),
             ("watcher_crashes", torture.watcherCrashes), ("overflow", torture.overflow),
             ("hostile_hooks", torture.hostileHooks), ("disk_trouble", torture.diskTrouble), ("doctor", torture.doctor),
         ]

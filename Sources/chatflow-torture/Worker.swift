@@ -26,6 +26,9 @@ struct Worker: ParsableCommand {
     @Option(help: "Seconds to run (mix).")
     var seconds: Double = 5
 
+    @Option(help: "Who claims (claim).")
+    var name: String = "worker"
+
     func run() throws {
         let engine = WorkflowEngine(root: root)
         var generator = SystemRandomNumberGenerator()
@@ -52,8 +55,30 @@ struct Worker: ParsableCommand {
             }
         case "mix":
             try mix(engine, schema: schema, generator: &generator)
+        case "claim":
+            try claimRounds(engine)
         default:
             throw ValidationError("unknown mode \(mode)")
+        }
+    }
+
+    /// Round k: waits (inotify) until instance k of `--ids` is in `review`, then makes one claim
+    /// and prints `k WIN ID TOKEN` or `k LOSE`; the scenario reads that line from all 16
+    /// workers before it opens round k+1.
+    private func claimRounds(_ engine: WorkflowEngine) throws {
+        let list = ids.split(separator: ",").map(String.init)
+        let watch = try InstanceWatch(layout: engine.layout)
+        for (round, id) in list.enumerated() {
+            while try engine.freshStatus(id)?.currentPhase != "review" {
+                guard try watch.nextChange(deadline: Timestamps.unix() + 60) != nil else { throw ValidationError("round \(round) never opened") }
+            }
+            let line: String
+            if let grant = try engine.claim(phase: "review", owner: name, ttl: 3600) {
+                line = "\(round) WIN \(grant.instanceID) \(grant.claim.token)"
+            } else {
+                line = "\(round) LOSE"
+            }
+            try writeAll(1, Array((line + "\n").utf8), operation: "write", path: "standard output")
         }
     }
 

@@ -50,11 +50,7 @@ struct ClaimCommand: ParsableCommand {
         let deadline = timeout.map { Timestamps.unix() + $0 }
         while true {
             if let grant = try engine.claim(phase: phase, owner: owner, feature: feature, ttl: lease) {
-                if json {
-                    Output.json(grant.json)
-                } else {
-                    print("\(grant.instanceID) \(grant.transition) \(grant.claim.token)")
-                }
+                Output.now(json ? grant.json.prettyText : "\(grant.instanceID) \(grant.transition) \(grant.claim.token)")
                 return
             }
             guard let watch else {
@@ -62,7 +58,10 @@ struct ClaimCommand: ParsableCommand {
                 throw ExitCode(ExitStatus.notFound)
             }
             // Any change may free a claim or bring an instance in; an expired lease changes no file.
-            guard try watch.nextChange(deadline: deadline, wakeAtLeastEvery: 5) != nil else { throw ExitCode(ExitStatus.timeout) }
+            guard try watch.nextChange(deadline: deadline, wakeAtLeastEvery: 5) != nil else {
+                Output.error("nothing in phase \(IdentifierKind.quote(phase)) became claimable within \(HookOutcome.seconds(timeout ?? 0))", code: "timeout", json: json)
+                throw ExitCode(ExitStatus.timeout)
+            }
         }
     }
 }

@@ -58,6 +58,10 @@ struct Wait: ParsableCommand {
         try engine.prepare()
         let watch = try InstanceWatch(layout: engine.layout)
         let deadline = timeout.map { Timestamps.unix() + $0 }
+        func timedOut() -> ExitCode {
+            Output.error("the condition did not hold within \(HookOutcome.seconds(timeout ?? 0))", code: "timeout", json: json)
+            return ExitCode(ExitStatus.timeout)
+        }
         if let id {
             try Identifiers.validateInstanceID(id)
             // Armed, then checked: a commit in between is either seen here or reported by the watch.
@@ -65,20 +69,20 @@ struct Wait: ParsableCommand {
             guard state != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
             while true {
                 if let current = state, holds(current) {
-                    if json { Output.json(current.json) } else { print(Output.line(current)) }
+                    Output.now(json ? current.json.prettyText : Output.line(current))
                     return
                 }
-                guard let changed = try watch.nextChange(deadline: deadline) else { throw ExitCode(ExitStatus.timeout) }
+                guard let changed = try watch.nextChange(deadline: deadline) else { throw timedOut() }
                 if changed.isEmpty || changed.contains(id) { state = try engine.freshStatus(id) }
             }
         }
         func report(_ state: InstanceState) {
-            if json { Output.json(["instance_id": .string(state.instanceID)]) } else { print(state.instanceID) }
+            Output.now(json ? JSONValue.object(["instance_id": .string(state.instanceID)]).prettyText : state.instanceID)
         }
         // Every instance once (after the watch is armed), then only those that changed.
         if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }
         while true {
-            guard let changed = try watch.nextChange(deadline: deadline) else { throw ExitCode(ExitStatus.timeout) }
+            guard let changed = try watch.nextChange(deadline: deadline) else { throw timedOut() }
             if changed.isEmpty {
                 engine.invalidateAll()
                 if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }

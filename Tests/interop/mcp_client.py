@@ -20,7 +20,7 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 # subscribe is deprecated for protocol 2026-07-28; this server negotiates 2025-11-25, where it is current.
-warnings.simplefilter("ignore", DeprecationWarning)
+warnings.filterwarnings("ignore", message="resources/subscribe")
 BIN, WORK = sys.argv[1], sys.argv[2]
 ROOT = os.path.join(WORK, ".chatflow")
 TOOLS = {
