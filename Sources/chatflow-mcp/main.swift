@@ -57,7 +57,8 @@ struct ChatflowMCP: AsyncParsableCommand {
 
     func run() async throws {
         if let client = printConfig.flatMap(ClientConfiguration.init(rawValue:)) {
-            print("# \(client.file)")
+            // stdout is the snippet alone, so `--print-config vscode > .vscode/mcp.json` works.
+            writeStandardError("chatflow-mcp: for \(client.file):\n")
             print(client.snippet(command: Self.executablePath(), arguments: Self.serverArguments(root: root)))
             return
         }
@@ -77,10 +78,7 @@ struct ChatflowMCP: AsyncParsableCommand {
             throw ExitCode(3)
         }
         let server = ChatFlowMCPServer(engine: WorkflowEngine(root: root), logger: Logger(label: "chatflow-mcp"))
-        // The transport says "EOF received" at notice when the client leaves: not worth a line.
-        var transportLogger = Logger(label: "chatflow-mcp.stdio")
-        transportLogger.logLevel = max(level, .warning)
-        try await server.run(transport: StdioTransport(logger: transportLogger))
+        try await server.run(transport: StandardIOTransport(logger: Logger(label: "chatflow-mcp.stdio")))
     }
 
     /// This binary's absolute path, so the snippet works whatever the client's PATH.

@@ -102,8 +102,9 @@ async def session_checks():
             notifications.append(root.params.uri)
             updated.set()
 
-    params = StdioServerParameters(command=os.path.join(BIN, "chatflow-mcp"), args=["--root", ROOT])
-    async with stdio_client(params) as (read, write):
+    params = StdioServerParameters(command=os.path.join(BIN, "chatflow-mcp"), args=["--root", ROOT, "--log-level", "debug"])
+    server_log = open(os.path.join(WORK, "server.log"), "w+")
+    async with stdio_client(params, errlog=server_log) as (read, write):
         async with ClientSession(read, write, message_handler=on_message) as session:
             # 1. initialize and list the tools.
             init = await session.initialize()
@@ -193,6 +194,23 @@ async def session_checks():
             timed = await error(session, "wait", "timeout", id=iid, phase="code", timeout_seconds=0.3)
             check("a wait that runs out says so", "call again" in timed["message"])
             await error(session, "wait", "invalid_input", id=iid, phase="code", timeout_seconds=600)
+            # A client that gives up sends notifications/cancelled: the server ends that wait.
+            def waits_ended():
+                return [line for line in open(server_log.name).read().splitlines() if "tool=wait" in line]
+            before = len(waits_ended())
+            try:
+                await session.call_tool("wait", {"id": iid, "phase": "code", "timeout_seconds": 50}, read_timeout_seconds=0.3)
+                raise AssertionError("the wait should have timed out on the client's side")
+            except AssertionError:
+                raise
+            except Exception:
+                pass
+            with anyio.fail_after(10):
+                while len(waits_ended()) == before:
+                    await anyio.sleep(0.05)
+            ended = waits_ended()[before]
+            took = float(ended.split("took=")[1].split()[0])
+            check("a wait the client cancels ends in the server then, not after its 50 s", took < 10, ended)
 
             # 4. a subscription's notification.
             uri = f"chatflow://instances/{iid}"
