@@ -10,6 +10,7 @@ let package = Package(
         .executable(name: "chatflow", targets: ["chatflow"]),
         .executable(name: "chatflow-watch", targets: ["chatflow-watch"]),
         .executable(name: "chatflow-mcp", targets: ["chatflow-mcp"]),
+        .executable(name: "chatflow-ui", targets: ["chatflow-ui"]),
         .executable(name: "chatflow-bench", targets: ["chatflow-bench"]),
         .executable(name: "chatflow-torture", targets: ["chatflow-torture"]),
     ],
@@ -19,6 +20,10 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.1"),
+        // No default traits: swift-configuration and full Foundation are not needed here.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Header-only shims for the few libc calls Swift cannot import (variadic syscall, macros).
@@ -58,6 +63,23 @@ let package = Package(
                 "ChatFlowMCP", "ChatFlow", "ChatFlowWatch",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // The web view (`chatflow ui`): board, instance and feature pages, JSON API, server-sent events.
+        .target(
+            name: "ChatFlowUI",
+            dependencies: [
+                "ChatFlow", "ChatFlowWatch",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "chatflow-ui",
+            dependencies: [
+                "ChatFlowUI", "ChatFlow",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         // Process harness shared by the benchmark and the torture suite.

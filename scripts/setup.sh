@@ -3,7 +3,8 @@
 # watcher, inotify-tools for the benchmark's shell-loop comparison, python3 for the interop tests.
 set -euo pipefail
 missing=()
-for package in libinotifytools0-dev inotify-tools; do
+# chromium and chromium-driver: the web view's tests drive a real (headless) browser.
+for package in libinotifytools0-dev inotify-tools chromium chromium-driver; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 # The tests' other writer (Tests/interop/writer.py) and the MCP client (the `mcp` package) are Python.
@@ -16,10 +17,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The MCP tests' client, written by others: the Python SDK from PyPI, in a virtual environment.
+# The MCP tests' client, written by others (the Python SDK from PyPI), in a virtual environment;
 venv=.venv-test
-if ! "$venv/bin/python" -c 'import mcp' >/dev/null 2>&1; then
+# selenium drives chromium for the web view's tests.
+if ! "$venv/bin/python" -c 'import mcp, selenium' >/dev/null 2>&1; then
     rm -rf "$venv"
     python3 -m venv "$venv"
-    "$venv/bin/pip" install -q --disable-pip-version-check "mcp>=2.3,<2.4"
+    "$venv/bin/pip" install -q --disable-pip-version-check "mcp>=2.3,<2.4" "selenium>=4.20,<5"
 fi

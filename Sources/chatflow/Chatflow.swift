@@ -16,7 +16,7 @@ struct Chatflow: ParsableCommand {
         version: ChatFlow.version,
         subcommands: [
             Init.self, Start.self, Trigger.self, Fail.self, Status.self, Feature.self, List.self, History.self,
-            Wait.self, ClaimCommand.self, Heartbeat.self, Release.self, Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self,
+            Wait.self, ClaimCommand.self, Heartbeat.self, Release.self, Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self, UI.self,
         ])
 }
 

@@ -1,0 +1,256 @@
+import ChatFlow
+import ChatFlowWatch
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+import Glibc
+
+/// Every route: pages, `/api/…` (the command's `--json`), `/api/events` (server-sent events)
+/// and, behind `ActionGuard`, the actions.
+struct Routes: Sendable {
+    let engine: WorkflowEngine
+    let events: EventLog
+    let configuration: UIConfiguration
+    let logger: Logger
+
+    private var actions: ActionGuard { ActionGuard(enabled: configuration.actions, token: configuration.token) }
+
+    func register(on router: Router<BasicRequestContext>) {
+        let engine = engine, events = events, actions = actions, logger = logger
+        let board = Board(engine: engine)
+
+        // Pages: a shell each; the script renders from the API.
+        let pageMeta = configuration.actions ? ["chatflow-actions": "on", "chatflow-token": configuration.token ?? ""] : [:]
+        router.get("/") { _, _ in Reply.bytes(Array(Assets.page("board", title: "ChatFlow", meta: pageMeta).utf8), type: "text/html; charset=utf-8") }
+        router.get("/instances/:id") { _, context in
+            let id = try context.parameters.require("id")
+            return Reply.bytes(Array(Assets.page("instance", title: "ChatFlow · \(id)", meta: pageMeta.merging(["chatflow-id": id]) { $1 }).utf8), type: "text/html; charset=utf-8")
+        }
+        router.get("/features/:feature") { _, context in
+            let feature = try context.parameters.require("feature")
+            return Reply.bytes(Array(Assets.page("feature", title: "ChatFlow · \(feature)", meta: pageMeta.merging(["chatflow-feature": feature]) { $1 }).utf8), type: "text/html; charset=utf-8")
+        }
+        router.get("/favicon.ico") { _, _ in
+            Reply.bytes(Array(Assets.icon.utf8), type: "image/svg+xml")
+        }
+        router.get("/static/app.js") { _, _ in Reply.bytes(Array(Assets.script.utf8), type: "text/javascript; charset=utf-8") }
+        router.get("/static/app.css") { _, _ in Reply.bytes(Array(Assets.style.utf8), type: "text/css; charset=utf-8") }
+
+        // The JSON API.
+        router.get("/api/board") { request, _ in
+            Self.replying {
+                let status = try request.query("status").map(Self.status)
+                return .object([
+                    "instances": .array(try board.cards(feature: request.query("feature"), status: status, only: request.query("id"))),
+                    "now": .number(JSONNumber(Timestamps.unix())),
+                ])
+            }
+        }
+        router.get("/api/instances") { request, _ in
+            Self.replying {
+                let phase = request.query("phase")
+                if request.query("claimable") == "true" {
+                    guard let phase else { throw UIError(code: "invalid_input", message: "claimable=true goes with phase=P") }
+                    return .array(try engine.claimable(phase: phase, feature: request.query("feature")).map(\.json))
+                }
+                let status = try request.query("status").map(Self.status)
+                return .array(try engine.list(feature: request.query("feature"), status: status, phase: phase, unreadable: { _, _ in }).map(\.json))
+            }
+        }
+        router.get("/api/instances/:id") { _, context in
+            Self.replying {
+                let id = try context.parameters.require("id")
+                guard let state = try engine.freshStatus(id) else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
+                return try engine.statusDocument(state)
+            }
+        }
+        router.get("/api/instances/:id/history") { _, context in
+            Self.replying { .array(try engine.history(try context.parameters.require("id")).map(\.json)) }
+        }
+        router.get("/api/instances/:id/runs") { _, context in
+            Self.replying {
+                let (ended, running) = try engine.runs(of: try context.parameters.require("id"))
+                let now = Timestamps.unix()
+                return .array(ended.map(\.json) + running.map { $0.report(now: now) })
+            }
+        }
+        router.get("/api/instances/:id/logs") { request, context in
+            Self.replying {
+                let id = try context.parameters.require("id")
+                let run = try engine.latestRun(of: id, transition: request.query("transition").flatMap(Int.init), hook: request.query("hook"))
+                let log = try engine.readLog(run.logPath, from: request.query("offset").flatMap(Int.init), maxBytes: 1 << 20)
+                var members: [String: JSONValue] = [
+                    "instance_id": .string(id), "transition": .number(JSONNumber(run.transition)), "hook": .string(run.hook),
+                    "running": .bool(run.running != nil), "offset": .number(JSONNumber(log.start)),
+                    "next_offset": .number(JSONNumber(log.start + log.bytes.count)), "text": .string(String(decoding: log.bytes, as: UTF8.self)),
+                ]
+                if let ended = run.ended { members["outcome"] = .string(ended.outcome.summary) }
+                return .object(members)
+            }
+        }
+        router.get("/api/instances/:id/logs/follow") { request, context in
+            do {
+                let id = try context.parameters.require("id")
+                let run = try engine.latestRun(of: id, transition: request.query("transition").flatMap(Int.init), hook: request.query("hook"))
+                return Response(
+                    status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
+                    body: ResponseBody(asyncSequence: LogStream.follow(engine: engine, id: id, run: run)))
+            } catch {
+                return Reply.error(error)
+            }
+        }
+        router.get("/api/instances/:id/artifacts") { _, context in
+            Self.replying { .array(try engine.artifacts(try context.parameters.require("id")).map(JSONValue.string)) }
+        }
+        router.get("/api/instances/:id/artifacts/:name") { _, context in
+            do {
+                let id = try context.parameters.require("id"), name = try context.parameters.require("name")
+                let bytes = try engine.artifact(id, name: name)
+                return Reply.bytes(bytes, type: "application/octet-stream", extra: [.contentDisposition: "attachment; filename=\"\(name)\""])
+            } catch {
+                return Reply.error(error)
+            }
+        }
+        router.get("/api/features/:feature") { _, context in
+            Self.replying {
+                let feature = try context.parameters.require("feature")
+                let status = try engine.featureStatus(feature)
+                guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: engine.root) }
+                var members = status.json.objectValue ?? [:]
+                members["instances"] = .array(try board.cards(feature: feature))
+                return .object(members)
+            }
+        }
+        router.get("/api/events") { request, _ in
+            let subscription = await events.subscribe(after: request.header("Last-Event-ID") ?? request.query("last_event_id"))
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
+                body: ResponseBody { writer in
+                    let pinger = Task {
+                        while (try? await Task.sleep(for: .seconds(15))) != nil { await events.ping(subscription.id) }
+                    }
+                    do {
+                        try await writer.write(ByteBuffer(string: "retry: 1000\n\n"))
+                        if subscription.missed { try await writer.write(ByteBuffer(string: Self.frame(nil, epoch: events.epoch))) }
+                        for event in subscription.replay { try await writer.write(ByteBuffer(string: Self.frame(event, epoch: events.epoch))) }
+                        // An event stream never ends by itself: shutting down ends it, so that
+                        // the server's graceful shutdown does not wait for the pages to go.
+                        try await withGracefulShutdownHandler {
+                            for await event in subscription.stream {
+                                try await writer.write(ByteBuffer(string: event.sequence == 0 ? ": ping\n\n" : Self.frame(event, epoch: events.epoch)))
+                            }
+                        } onGracefulShutdown: {
+                            Task { await events.unsubscribe(subscription.id) }
+                        }
+                    } catch {
+                        pinger.cancel()
+                        await events.unsubscribe(subscription.id)
+                        throw error
+                    }
+                    pinger.cancel()
+                    await events.unsubscribe(subscription.id)
+                    try await writer.finish(nil)
+                })
+        }
+
+        // Actions: recorded like any other write (a trigger's meta says it came from here).
+        router.post("/api/instances/:id/trigger") { request, context in
+            await Self.acting(request, actions) { body in
+                let id = try context.parameters.require("id")
+                let state = try engine.trigger(
+                    id, data: body["data"] ?? .emptyObject, meta: ["triggered_by": "chatflow ui"], to: body["to"]?.stringValue,
+                    expectedTransition: body["expect_transition"]?.intValue, force: body["force"] == .bool(true))
+                logger.notice("action: trigger", metadata: ["instance": "\(id)", "phase": "\(state.currentPhase)"])
+                return state.json
+            }
+        }
+        router.post("/api/instances/:id/release") { request, context in
+            await Self.acting(request, actions) { _ in
+                let id = try context.parameters.require("id")
+                guard let claim = try engine.freshStatus(id)?.currentEntry?.claim else {
+                    throw UIError(code: "not_found", message: "\(id) has no claim to release")
+                }
+                let state = try engine.release(id, token: claim.token)
+                logger.notice("action: release", metadata: ["instance": "\(id)", "owner": "\(claim.owner)"])
+                return state.json
+            }
+        }
+        router.post("/api/instances/:id/rerun") { request, context in
+            await Self.acting(request, actions) { body in
+                let id = try context.parameters.require("id")
+                guard try engine.freshStatus(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
+                _ = try RerunRequest.submit(engine.layout, instanceID: id, transition: body["transition"]?.intValue, hook: body["hook"]?.stringValue)
+                logger.notice("action: rerun", metadata: ["instance": "\(id)"])
+                return ["instance_id": .string(id), "requested": true, "watcher_running": .bool(LockFile.isHeld(engine.layout.watchLockFile))]
+            }
+        }
+    }
+
+    static func status(_ text: String) throws(UIError) -> InstanceStatus {
+        guard let status = InstanceStatus(rawValue: text) else {
+            throw UIError(code: "invalid_input", message: "status must be created, running, completed or failed")
+        }
+        return status
+    }
+
+    static func replying(_ body: () throws -> JSONValue) -> Response {
+        do { return Reply.json(try body()) } catch { return Reply.error(error) }
+    }
+
+    static func acting(_ request: Request, _ guardian: ActionGuard, _ body: (JSONValue) throws -> JSONValue) async -> Response {
+        var request = request
+        do {
+            try guardian.check(request)
+            let bytes = try await request.collectBody(upTo: 1 << 20)
+            let json = bytes.readableBytes == 0 ? JSONValue.emptyObject : try JSONValue(parsing: Array(bytes.readableBytesView))
+            guard case .object = json else { throw UIError(code: "invalid_input", message: "the body must be a JSON object") }
+            return Reply.json(try body(json))
+        } catch let error as JSONParseError {
+            return Reply.error(code: "invalid_input", message: "the body is not JSON: \(error)", status: .badRequest)
+        } catch {
+            return Reply.error(error)
+        }
+    }
+
+    /// One server-sent event: `change` for an instance, `rescan` (read everything) for none.
+    static func frame(_ event: EventLog.Event?, epoch: String) -> String {
+        guard let event, let id = event.instanceID else {
+            return (event.map { "id: \(epoch)-\($0.sequence)\n" } ?? "") + "event: rescan\ndata: {}\n\n"
+        }
+        return "id: \(epoch)-\(event.sequence)\nevent: change\ndata: {\"instance_id\":\"\(id)\"}\n\n"
+    }
+}
+
+/// A run's log as it is written: `RunLogFollower` (the code behind `chatflow logs --follow`)
+/// on a thread writes into a pipe; the response reads the pipe.
+enum LogStream {
+    static func follow(engine: WorkflowEngine, id: String, run: RunSelection) -> AsyncStream<ByteBuffer> {
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return AsyncStream { $0.finish() } }
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let logPath = run.logPath, journalPath = engine.layout.runJournalFile, pid = run.running?.pid, startedAt = run.startedAt
+        Thread {
+            let follower = RunLogFollower(logPath: logPath, journalPath: journalPath, pid: pid) { engine.runHasEnded(id, startedAt: startedAt) }
+            try? follower.run(follow: pid != nil, out: writeEnd)
+            close(writeEnd)
+        }.start()
+        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        Thread {
+            var chunk = [UInt8](repeating: 0, count: 16384)
+            while true {
+                let count = chunk.withUnsafeMutableBytes { Glibc.read(readEnd, $0.baseAddress, $0.count) }
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else { break }
+                if case .terminated = continuation.yield(ByteBuffer(bytes: chunk[..<count])) { break }
+            }
+            // Closing the read end makes the follower's next write fail, which ends it.
+            close(readEnd)
+            continuation.finish()
+        }.start()
+        return stream
+    }
+}

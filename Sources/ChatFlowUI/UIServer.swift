@@ -1,0 +1,96 @@
+import ChatFlow
+import ChatFlowWatch
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+
+import Glibc
+
+/// How `chatflow ui` serves.
+public struct UIConfiguration: Sendable {
+    public var bind: String
+    public var port: Int
+    /// Required for a non-loopback bind and for actions.
+    public var token: String?
+    /// Rerun, release, trigger from the page (behind the token).
+    public var actions: Bool
+
+    public init(bind: String = "127.0.0.1", port: Int = 8750, token: String? = nil, actions: Bool = false) {
+        self.bind = bind
+        self.port = port
+        self.token = token
+        self.actions = actions
+    }
+
+    public var isLoopback: Bool { AccessGuard<BasicRequestContext>.loopbackNames.contains(bind) || bind.hasPrefix("127.") }
+
+    /// Refuses what would expose the state without a token.
+    public func validate() throws(UIError) {
+        if !isLoopback && token == nil {
+            throw UIError(
+                code: "invalid_input",
+                message: "refusing to bind \(bind) without an access token: give --token-file FILE or $CHATFLOW_UI_TOKEN (loopback needs none)")
+        }
+        if actions && token == nil {
+            throw UIError(code: "invalid_input", message: "--actions needs an access token (--token-file FILE or $CHATFLOW_UI_TOKEN)")
+        }
+    }
+}
+
+extension UIError: CustomStringConvertible {
+    public var description: String { message }
+}
+
+/// The web view: pages, the JSON API (the command's `--json` shapes) and the live events.
+public struct UIServer: Sendable {
+    public let engine: WorkflowEngine
+    public let configuration: UIConfiguration
+    public let changes: any InstanceChangeSource
+    public let logger: Logger
+
+    public init(engine: WorkflowEngine, configuration: UIConfiguration, changes: (any InstanceChangeSource)? = nil, logger: Logger) {
+        self.engine = engine
+        self.configuration = configuration
+        self.changes = changes ?? FileChangeSource(layout: engine.layout)
+        self.logger = logger
+    }
+
+    /// Serves until cancelled (SIGINT/SIGTERM in the executable); `onRunning` gets the bound port.
+    public func run(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        try configuration.validate()
+        try engine.prepare()
+        let events = EventLog(epoch: String(Int(Timestamps.unix() * 1000), radix: 36))
+        // Armed before the server accepts a request: no change after a page's first read is missed.
+        let (stream, continuation) = AsyncStream.makeStream(of: InstanceChange.self)
+        // The engine's cache is dropped first, so a page that refetches on the event reads the change.
+        let engine = engine
+        let token = try await changes.subscribe { change in
+            switch change {
+            case .instance(let id): engine.invalidate(id)
+            case .rescanAll: engine.invalidateAll()
+            }
+            continuation.yield(change)
+        }
+        let feeder = Task { for await change in stream { await events.append(change) } }
+        defer {
+            continuation.finish()
+            feeder.cancel()
+        }
+        let router = Router()
+        router.add(middleware: AccessGuard(token: configuration.token, bindHost: configuration.bind))
+        Routes(engine: engine, events: events, configuration: configuration, logger: logger).register(on: router)
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.bind, port: configuration.port), serverName: "chatflow-ui"),
+            onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        do {
+            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        } catch {
+            await changes.unsubscribe(token)
+            throw error
+        }
+        await changes.unsubscribe(token)
+    }
+}

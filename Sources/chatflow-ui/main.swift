@@ -1,0 +1,96 @@
+import ArgumentParser
+import ChatFlow
+import ChatFlowUI
+import Glibc
+import Logging
+
+/// `chatflow-ui` (also `chatflow ui`): the live web view and its JSON API.
+@main
+struct ChatflowUI: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chatflow-ui",
+        abstract: "Serve ChatFlow's live web view and JSON API (read-only unless --actions).",
+        discussion: """
+            Binds 127.0.0.1 by default. Any other address needs an access token (--token-file FILE \
+            or $CHATFLOW_UI_TOKEN); so do --actions (trigger, release a claim, rerun a hook from the \
+            page). It prints the URL to open on stderr. Exit codes: 0 stopped (SIGINT, SIGTERM), \
+            1 error, 2 usage (a refused bind too), 3 no state directory.
+            """,
+        version: ChatFlow.version)
+
+    @Option(help: ArgumentHelp("The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
+    var root: String?
+
+    @Option(help: "The address to listen on.")
+    var bind: String = "127.0.0.1"
+
+    @Option(help: "The port (0: any free one; the URL printed says which).")
+    var port: Int = 8750
+
+    @Option(help: ArgumentHelp("A file whose first line is the access token (else $CHATFLOW_UI_TOKEN).", valueName: "FILE"))
+    var tokenFile: String?
+
+    @Flag(help: "Allow actions from the page: trigger, release a claim, rerun a hook (needs a token).")
+    var actions = false
+
+    @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error.")
+    var logLevel: String = "notice"
+
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if let server = command as? ChatflowUI { try await server.run() } else { try command.run() }
+        } catch let code as ExitCode {
+            Glibc.exit(code.rawValue)
+        } catch let error as UIError {
+            writeStandardError("chatflow-ui: error: \(error.message)\n")
+            Glibc.exit(error.code == "invalid_input" ? 2 : 1)
+        } catch {
+            guard exitCode(for: error) == .validationFailure else { exit(withError: error) }
+            writeStandardError(fullMessage(for: error) + "\n")
+            Glibc.exit(2)
+        }
+    }
+
+    func validate() throws {
+        guard (0...65535).contains(port) else { throw ValidationError("--port must be 0 to 65535") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("--log-level: \(IdentifierKind.quote(logLevel)) is not a level") }
+    }
+
+    func run() async throws {
+        signal(SIGPIPE, SIG_IGN)
+        let level = Logger.Level(rawValue: logLevel) ?? .notice
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var token = getenv("CHATFLOW_UI_TOKEN").map { String(cString: $0) }
+        if let tokenFile {
+            let bytes: [UInt8]
+            do {
+                let file = try FileDescriptor(opening: tokenFile, flags: O_RDONLY)
+                bytes = try file.readAll(limit: 4096)
+            } catch {
+                throw ValidationError("--token-file \(tokenFile): \(error)")
+            }
+            token = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first.map(String.init)
+        }
+        if let value = token, value.count < 16 { throw ValidationError("the access token must be at least 16 characters") }
+        let configuration = UIConfiguration(bind: bind, port: port, token: token?.isEmpty == false ? token : nil, actions: actions)
+        do { try configuration.validate() } catch { throw error }
+        let root: String
+        do {
+            root = try StateDirectory.find(explicit: self.root)
+        } catch {
+            writeStandardError("chatflow-ui: error: \(error.description)\n")
+            throw ExitCode(3)
+        }
+        let server = UIServer(engine: WorkflowEngine(root: root), configuration: configuration, logger: Logger(label: "chatflow-ui"))
+        let host = bind.contains(":") ? "[\(bind)]" : bind
+        try await server.run { port in
+            let suffix = configuration.token.map { "?token=\($0)" } ?? ""
+            writeStandardError("chatflow-ui: serving \(root) on http://\(host):\(port)/\(suffix)\n")
+        }
+    }
+}

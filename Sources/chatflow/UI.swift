@@ -1,0 +1,28 @@
+import ArgumentParser
+import ChatFlow
+
+import Glibc
+
+/// `chatflow ui …` runs `chatflow-ui …` (as git runs `git-foo`): the web view links Hummingbird
+/// and NIO, which `chatflow`, called by every hook, must not load.
+struct UI: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ui",
+        abstract: "Serve the live web view and JSON API (runs chatflow-ui; see `chatflow ui --help`).",
+        shouldDisplay: true)
+
+    @Argument(parsing: .allUnrecognized, help: "Options for chatflow-ui: [--port P] [--bind ADDR] [--token-file FILE] [--actions] [--root DIR].")
+    var options: [String] = []
+
+    func run() throws {
+        // Next to this binary first (an install puts them together), then $PATH.
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        let own = count > 0 ? buffer.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0).prefix(count), as: UTF8.self) } : ""
+        let sibling = FileSystem.parent(own) + "/chatflow-ui"
+        let program = access(sibling, X_OK) == 0 ? sibling : "chatflow-ui"
+        let argv: [UnsafeMutablePointer<CChar>?] = ([program] + options).map { strdup($0) } + [nil]
+        execvp(program, argv)
+        throw ChatFlowError.io(operation: "run chatflow-ui (install it beside chatflow: scripts/install.sh)", path: program, errno: errno)
+    }
+}

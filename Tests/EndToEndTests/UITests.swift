@@ -1,0 +1,37 @@
+import ChatFlow
+import ChatFlowTestSupport
+import Foundation
+import Testing
+
+/// `chatflow-ui` in a real browser: headless Chromium driven by selenium (Tests/interop/ui_browser.py),
+/// with a real watcher, real hooks and triggers from other processes.
+@Suite("The web view, in headless Chromium", .serialized, .timeLimit(.minutes(3)))
+struct UITests {
+    private static let package = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    @Test("board, instance page, hook log, live updates from another process, refused cross-site actions and binds")
+    func browser() throws {
+        let python = Self.package.appendingPathComponent(".venv-test/bin/python").path
+        try #require(FileManager.default.isExecutableFile(atPath: python), "no \(python): run scripts/setup.sh")
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"), "no chromedriver: run scripts/setup.sh")
+        let work = TemporaryDirectory("chatflow-ui")
+        let script = Self.package.appendingPathComponent("Tests/interop/ui_browser.py").path
+        // CHATFLOW_SCREENSHOTS=docs/screenshots refreshes the pictures README shows.
+        let shots = ProcessInfo.processInfo.environment["CHATFLOW_SCREENSHOTS"] ?? work.path
+        let result = try runToEnd(python, [script, binaries.path, work.path, shots])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("all checks passed"), "\(result.stdout)")
+        #expect(result.stdout.split(separator: "\n").filter { $0.hasPrefix("ok: ") }.count >= 25)
+    }
+
+    @Test("chatflow ui runs chatflow-ui; a refused bind exits 2 and names the fix")
+    func commandExecsServer() throws {
+        let sandbox = Sandbox()
+        let result = try run("chatflow", ["ui", "--root", sandbox.root, "--bind", "0.0.0.0", "--port", "0"], environment: ["CHATFLOW_UI_TOKEN": ""])
+        #expect(result.status == 2, "\(result.stderr)")
+        #expect(result.stderr.contains("--token-file"), "\(result.stderr)")
+        let short = try run("chatflow-ui", ["--root", sandbox.root, "--actions", "--port", "0"], environment: ["CHATFLOW_UI_TOKEN": "short"])
+        #expect(short.status == 2 && short.stderr.contains("16 characters"), "\(short.stderr)")
+    }
+}

@@ -1,0 +1,217 @@
+"""Drives chatflow-ui in headless Chromium (Debian's chromium and chromium-driver, PyPI selenium).
+
+usage: ui_browser.py BIN_DIR WORK_DIR [SCREENSHOT_DIR]
+
+Every check raises on failure (exit 1, the reason on stderr); on success it prints one line per
+check and `all checks passed` last. Screenshots of the board and an instance page go to
+SCREENSHOT_DIR (default WORK_DIR).
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+BIN, WORK = sys.argv[1], sys.argv[2]
+SHOTS = sys.argv[3] if len(sys.argv) > 3 else WORK
+ROOT = os.path.join(WORK, ".chatflow")
+TOKEN = "t0ken-for-the-browser-test"
+checked = []
+
+
+def chatflow(*args):
+    done = subprocess.run([os.path.join(BIN, "chatflow"), "--root", ROOT, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise AssertionError(f"chatflow {' '.join(args)} exited {done.returncode}: {done.stderr}")
+    return done.stdout.strip()
+
+
+def check(name, condition, detail=""):
+    if not condition:
+        raise AssertionError(f"{name}: {detail}")
+    checked.append(name)
+    print("ok:", name, flush=True)
+
+
+def started(command, marker, env=None):
+    """A process and the stderr line with `marker` (it prints it once ready)."""
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+    lines = []
+    while True:
+        line = process.stderr.readline()
+        if not line:
+            raise AssertionError(f"{command[0]} ended before it was ready: {lines}")
+        lines.append(line)
+        if marker in line:
+            threading.Thread(target=process.stderr.read, daemon=True).start()
+            return process, line
+
+
+def request(url, method="GET", headers=None, body=None):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method, headers=headers or {}, data=body), timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def main():
+    os.makedirs(ROOT + "/hooks")
+    chatflow("init")
+    for phase, body in [("review", 'echo "reviewing $CHATFLOW_INSTANCE_ID"; echo "looks good"'), ("testing", 'echo "2 tests failed" >&2; exit 1')]:
+        path = os.path.join(ROOT, "hooks", phase)
+        with open(path, "w") as f:
+            f.write("#!/bin/sh\n" + body + "\n")
+        os.chmod(path, 0o755)
+    watcher, _ = started([os.path.join(BIN, "chatflow-watch"), "--root", ROOT], "watching")
+    ids = [chatflow("start", "--feature", "login", "--phases", "design,implement,testing,review,done", "--context", '{"ticket": 7}')
+           for _ in range(3)]
+    ids.append(chatflow("start", "--feature", "search", "--phases", "triage,fix,verify"))
+    chatflow("trigger", ids[0], "--data", '{"design": "approved"}')
+    chatflow("trigger", ids[0], "--data", '{"implement": "PR 12"}')   # → testing: its hook fails
+    chatflow("trigger", ids[0], "--to", "review", "--force")           # → review: its hook prints
+    chatflow("trigger", ids[1])
+    chatflow("claim", "--phase", "implement", "--as", "coder-1")
+    chatflow("save-artifact", ids[0], "report.txt", "--file", "/etc/hostname")
+    # The review hook's run is recorded before the page looks for it.
+    deadline = time.monotonic() + 20
+    while "review" not in chatflow("runs", ids[0]) or "exit 0" not in chatflow("runs", ids[0]):
+        if time.monotonic() > deadline:
+            raise AssertionError("the review hook never ran: " + chatflow("runs", ids[0]))
+        time.sleep(0.05)
+
+    refused = subprocess.run([os.path.join(BIN, "chatflow-ui"), "--root", ROOT, "--bind", "0.0.0.0", "--port", "0"],
+                             capture_output=True, text=True, env={k: v for k, v in os.environ.items() if k != "CHATFLOW_UI_TOKEN"})
+    check("a non-loopback bind without a token is refused", refused.returncode == 2 and "token" in refused.stderr, refused.stderr)
+
+    token_file = os.path.join(WORK, "token")
+    with open(token_file, "w") as f:
+        f.write(TOKEN + "\n")
+    ui, line = started([os.path.join(BIN, "chatflow-ui"), "--root", ROOT, "--port", "0", "--actions", "--token-file", token_file], "serving")
+    base = line.split(" on ", 1)[1].split("/?")[0].strip()
+    try:
+        http_checks(base, ids)
+        browser_checks(base, ids)
+    finally:
+        ui.terminate()
+        ui.wait(10)
+        watcher.terminate()
+        watcher.wait(10)
+    print("all checks passed:", len(checked), flush=True)
+
+
+def http_checks(base, ids):
+    status, _ = request(base + "/api/board")
+    check("without the token the API is refused", status == 401, status)
+    auth = {"X-ChatFlow-Token": TOKEN}
+    status, body = request(base + f"/api/instances/{ids[0]}", headers=auth)
+    cli = json.loads(chatflow("status", ids[0], "--json"))
+    api = json.loads(body)
+    for doc in (api, cli):
+        for hook in doc["running_hooks"]:
+            hook.pop("elapsed", None)
+    check("the API's instance is the command's status --json", status == 200 and api == cli, f"{api} != {cli}")
+    status, body = request(base + "/api/instances?phase=design&claimable=true", headers=auth)
+    check("the API lists what is claimable", status == 200 and [s["instance_id"] for s in json.loads(body)] == [ids[2]], body)
+    action = base + f"/api/instances/{ids[2]}/trigger"
+    json_auth = {**auth, "Content-Type": "application/json"}
+    status, body = request(action, "POST", {**json_auth, "Origin": "http://evil.example"}, b"{}")
+    check("an action from another origin is refused", status == 403 and b"origin" in body, body)
+    status, body = request(action, "POST", {"Content-Type": "application/json", "Cookie": f"chatflow_token={TOKEN}"}, b"{}")
+    check("an action with only the cookie (a cross-site form) is refused", status == 403, body)
+    status, body = request(action, "POST", {**json_auth, "Sec-Fetch-Site": "cross-site"}, b"{}")
+    check("an action a browser marks cross-site is refused", status == 403, body)
+    check("refused actions changed nothing", json.loads(chatflow("status", ids[2], "--json"))["current_phase"] == "design")
+    status, body = request(base + f"/api/instances/{ids[2]}/artifacts/nothing", headers=auth)
+    check("a missing artifact is not_found", status == 404 and json.loads(body)["error"]["code"] == "not_found", body)
+
+    # Server-sent events resume from Last-Event-ID.
+    stream = urllib.request.urlopen(urllib.request.Request(base + "/api/events", headers=auth), timeout=10)
+    chatflow("trigger", ids[3], "--data", '{"seen": 1}')
+    last = None
+    while last is None:
+        line = stream.readline().decode()
+        if line.startswith("id: "):
+            last = line[4:].strip()
+    stream.close()
+    chatflow("trigger", ids[3], "--data", '{"missed": 1}')
+    stream = urllib.request.urlopen(urllib.request.Request(base + "/api/events", headers={**auth, "Last-Event-ID": last}), timeout=10)
+    replayed = None
+    while replayed is None:
+        line = stream.readline().decode()
+        if line.startswith("data: ") and "instance_id" in line:
+            replayed = json.loads(line[6:])
+    stream.close()
+    check("a reconnect with Last-Event-ID gets the change it missed", replayed["instance_id"] == ids[3], replayed)
+
+
+def browser_checks(base, ids):
+    options = webdriver.ChromeOptions()
+    for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,860"]:
+        options.add_argument(argument)
+    options.binary_location = "/usr/bin/chromium"
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    # The pages re-render as changes arrive: an element can go stale between find and read.
+    wait = WebDriverWait(driver, 15, ignored_exceptions=[StaleElementReferenceException, NoSuchElementException])
+    try:
+        driver.get(base + f"/?token={TOKEN}")   # signs the browser in, then drops the token from the address
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".card")) == 4)
+        check("the board lists the instances", all(driver.find_elements(By.ID, f"card-{i}") for i in ids))
+        check("the token is not left in the address", "token" not in driver.current_url, driver.current_url)
+        card = driver.find_element(By.ID, f"card-{ids[0]}")
+        check("a failed hook is highlighted on its card", "problem" in card.get_attribute("class") and "testing" in card.text, card.text)
+        check("a claim shows its owner", "claimed by coder-1" in driver.find_element(By.ID, f"card-{ids[1]}").text)
+        wait.until(lambda d: d.find_element(By.ID, "live").get_attribute("class") == "live on")
+        column = lambda d, i: d.find_element(By.ID, f"card-{i}").find_element(By.XPATH, "..").get_attribute("data-phase")
+        check("the card starts in design", column(driver, ids[2]) == "design")
+        chatflow("trigger", ids[2])   # another process moves it
+        wait.until(lambda d: column(d, ids[2]) == "implement")
+        check("a trigger from another process shows up on the open board without a reload", True)
+        driver.save_screenshot(os.path.join(SHOTS, "board.png"))
+
+        driver.get(base + f"/instances/{ids[0]}")
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, ".bar")) == 4)
+        phases = [bar.get_attribute("data-phase") for bar in driver.find_elements(By.CSS_SELECTOR, ".bar")]
+        check("the instance page shows its history as a timeline", phases == ["design", "implement", "testing", "review"], phases)
+        check("the timeline shows the trigger data", "PR 12" in driver.find_element(By.CSS_SELECTOR, ".timeline").text)
+        check("variables are shown as JSON", json.loads(driver.find_element(By.ID, "variables").text)["ticket"] == 7)
+        review = [row for row in driver.find_elements(By.CSS_SELECTOR, "tr") if "review" in row.text][0]
+        review.find_element(By.CSS_SELECTOR, "button.log").click()
+        wait.until(lambda d: "looks good" in d.find_element(By.ID, "log").text)
+        check("a hook's log is shown", f"reviewing {ids[0]}" in driver.find_element(By.ID, "log").text)
+        check("the failed hook's run is highlighted", any("problem" in (r.get_attribute("class") or "") and "testing" in r.text
+                                                        for r in driver.find_elements(By.CSS_SELECTOR, "tr")))
+        check("artifacts are listed for download", driver.find_element(By.LINK_TEXT, "report.txt").get_attribute("download") == "report.txt")
+        chatflow("trigger", ids[0], "--data", '{"review": "approved"}')
+        wait.until(lambda d: d.find_element(By.ID, "phase").text == "done")
+        check("the instance page follows a trigger from another process", True)
+        driver.save_screenshot(os.path.join(SHOTS, "instance.png"))
+
+        # An action from the page itself (same origin, token header) is allowed and recorded.
+        driver.get(base + f"/instances/{ids[2]}")
+        wait.until(lambda d: d.find_element(By.ID, "phase").text == "implement")
+        driver.find_element(By.XPATH, "//button[text()='Trigger next']").click()
+        wait.until(lambda d: d.find_element(By.ID, "phase").text == "testing")
+        state = json.loads(chatflow("status", ids[2], "--json"))
+        check("a page action is recorded like any other write", state["meta"].get("triggered_by") == "chatflow ui", state["meta"])
+
+        driver.get(base + "/features/login")
+        wait.until(lambda d: "3 instances" in d.find_element(By.ID, "main").text)
+        check("the feature page shows its counts and instances", len(driver.find_elements(By.CSS_SELECTOR, "tr")) == 4)
+        logs = [entry for entry in driver.get_log("browser") if entry["level"] == "SEVERE"]
+        check("no script errors in the browser", not logs, logs)
+    finally:
+        driver.quit()
+
+
+main()
