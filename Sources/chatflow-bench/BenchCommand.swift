@@ -23,7 +23,7 @@ struct Run: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Compare hook latency with a bash `inotifywait -m | while read` loop when installed.")
     var compare = true
 
-    @Option(parsing: .upToNextOption, help: "Only these scenarios (hook_latency burst sustained staleness live_log wait claims mcp trigger status start cli catchup).")
+    @Option(parsing: .upToNextOption, help: "Only these scenarios (hook_latency burst sustained staleness live_log wait claims mcp ui trigger status start cli catchup).")
     var only: [String] = []
 
     func run() throws {
@@ -32,7 +32,7 @@ struct Run: ParsableCommand {
         let scenarios: [(String, () throws -> Void)] = [
             ("trigger", bench.trigger), ("status", bench.status), ("start", bench.start), ("cli", bench.cli),
             ("hook_latency", { try bench.hookLatency(compare: compare) }), ("burst", bench.burst),
-            ("sustained", bench.sustained), ("staleness", bench.staleness), ("live_log", bench.liveLog), ("wait", bench.wait), ("claims", bench.claims), ("mcp", bench.mcp),
+            ("sustained", bench.sustained), ("staleness", bench.staleness), ("live_log", bench.liveLog), ("wait", bench.wait), ("claims", bench.claims), ("mcp", bench.mcp), ("ui", bench.ui),
             ("catchup", bench.catchup),
         ]
         for (name, scenario) in scenarios where only.isEmpty || only.contains(name) {

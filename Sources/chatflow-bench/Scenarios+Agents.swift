@@ -77,12 +77,28 @@ extension Bench {
     }
 }
 
-/// JSON-RPC lines from the server, skipping notifications, until the response with an id.
+/// Lines from a pipe or socket: JSON-RPC responses by id, or the next line with a text.
 final class ResponseReader {
     private let fd: Int32
     private var buffer: [UInt8] = []
 
     init(_ fd: Int32) { self.fd = fd }
+
+    /// The next line that contains `text`.
+    func line(containing text: String) -> String? {
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            while let newline = buffer.firstIndex(of: 0x0A) {
+                let line = String(decoding: buffer[..<newline], as: UTF8.self)
+                buffer.removeSubrange(...newline)
+                if line.contains(text) { return line }
+            }
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { return nil }
+            buffer += chunk[..<count]
+        }
+    }
 
     func response(to id: Int) -> String? {
         var chunk = [UInt8](repeating: 0, count: 65536)
