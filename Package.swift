@@ -30,6 +30,8 @@ let package = Package(
         .systemLibrary(name: "CChatFlowShims", path: "Sources/CChatFlowShims"),
         // libinotifytools ships no pkg-config file: the module map links it directly.
         .systemLibrary(name: "CInotifyTools", path: "Sources/CInotifyTools"),
+        // The benchmark's peer for the write path (Debian's libsqlite3-dev); nothing else links it.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite"),
         // CChatFlowShims is header-only (syscall wrappers): the engine still links nothing.
         .target(name: "ChatFlow", dependencies: ["CChatFlowShims"]),
         .target(
@@ -87,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "chatflow-bench",
             dependencies: [
-                "ChatFlow", "ChatFlowWatch", "ChatFlowHarness",
+                "ChatFlow", "ChatFlowWatch", "ChatFlowHarness", "CSQLite",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),

@@ -3,8 +3,9 @@
 # watcher, inotify-tools for the benchmark's shell-loop comparison, python3 for the interop tests.
 set -euo pipefail
 missing=()
-# chromium and chromium-driver: the web view's tests drive a real (headless) browser.
-for package in libinotifytools0-dev inotify-tools chromium chromium-driver; do
+# libsqlite3-dev: the benchmark's peer for the write path. chromium and chromium-driver: the
+# web view's tests drive a real (headless) browser.
+for package in libinotifytools0-dev inotify-tools libsqlite3-dev chromium chromium-driver; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 # The tests' other writer (Tests/interop/writer.py) and the MCP client (the `mcp` package) are Python.

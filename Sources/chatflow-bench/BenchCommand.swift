@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatflow-bench",
         abstract: "Measure ChatFlow's figures (see docs/BENCHMARKS.md).",
-        subcommands: [Run.self, Writer.self, Claimer.self],
+        subcommands: [Run.self, Writer.self, Claimer.self, SQLiteWriter.self],
         defaultSubcommand: Run.self)
 }
 

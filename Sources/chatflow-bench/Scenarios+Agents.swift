@@ -101,18 +101,10 @@ final class ResponseReader {
     }
 
     func response(to id: Int) -> String? {
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            while let newline = buffer.firstIndex(of: 0x0A) {
-                let line = String(decoding: buffer[..<newline], as: UTF8.self)
-                buffer.removeSubrange(...newline)
-                if line.contains("\"id\":\(id),") || line.contains("\"id\":\(id)}") { return line }
-            }
-            let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 && errno == EINTR { continue }
-            guard count > 0 else { return nil }
-            buffer += chunk[..<count]
+        while let line = line(containing: "\"id\":\(id)") {
+            if line.contains("\"id\":\(id),") || line.contains("\"id\":\(id)}") { return line }
         }
+        return nil
     }
 }
 

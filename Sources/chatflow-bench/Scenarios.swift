@@ -24,13 +24,38 @@ extension Bench {
         figure.value = 199 / (Timestamps.monotonic() - start)
         figure.unit = "ms|/s"
         record(figure)
+        let oneRate = figure.value ?? 0
+
+        // The peer, same run, same disk: SQLite WAL synchronous=FULL, the same state.
+        let sqlite = try SQLitePeer(path: engine.root + "/../peer.sqlite")
+        let stateText = read(engine.layout.stateFile(try engine.start(schema: schema(200), featureID: "t")))
+        try sqlite.insert(id: "one", state: stateText)
+        var peerSamples = Samples()
+        start = Timestamps.monotonic()
+        for step in 0..<199 {
+            let t = Timestamps.monotonic()
+            try sqlite.trigger("one", data: ["step": .number(JSONNumber(step))])
+            peerSamples.add(seconds: Timestamps.monotonic() - t)
+        }
+        var peer = peerSamples.figure("trigger.one_instance.sqlite_peer", note: "SQLite WAL synchronous=FULL, one transaction per trigger")
+        peer.value = 199 / (Timestamps.monotonic() - start)
+        peer.unit = "ms|/s"
+        record(peer)
+        record(Figure(name: "trigger.one_instance.ratio_to_sqlite", unit: "x", value: oneRate / (peer.value ?? 1), note: "goal ≥ 1.0 (issue 17)"))
 
         // One process over many instances.
         let count = quick ? 200 : 1000
         let ids = try (0..<count).map { try engine.start(schema: schema(4), featureID: "f\($0 % 10)") }
         start = Timestamps.monotonic()
         for id in ids { try engine.trigger(id) }
-        record(Figure(name: "trigger.one_process_\(count)_instances", unit: "/s", n: count, value: Double(count) / (Timestamps.monotonic() - start)))
+        let manyRate = Double(count) / (Timestamps.monotonic() - start)
+        record(Figure(name: "trigger.one_process_\(count)_instances", unit: "/s", n: count, value: manyRate))
+        for index in 0..<count { try sqlite.insert(id: "many-\(index)", state: stateText) }
+        start = Timestamps.monotonic()
+        for index in 0..<count { try sqlite.trigger("many-\(index)", data: ["n": 1]) }
+        let manyPeer = Double(count) / (Timestamps.monotonic() - start)
+        record(Figure(name: "trigger.one_process_\(count)_instances.sqlite_peer", unit: "/s", n: count, value: manyPeer))
+        record(Figure(name: "trigger.one_process_\(count)_instances.ratio_to_sqlite", unit: "x", value: manyRate / manyPeer, note: "goal ≥ 1.0 (issue 17)"))
 
         // 8 processes on one instance: rate and lost updates.
         let perWriter = quick ? 25 : 100
@@ -42,9 +67,19 @@ extension Bench {
         writers.forEach { $0.waitUntilExit() }
         let elapsed = Timestamps.monotonic() - start
         let made = try engine.freshStatus(shared)!.historyLength - 1
+        let contendedRate = Double(made) / elapsed
         record(Figure(
-            name: "trigger.8_processes_one_instance", unit: "/s", n: 8 * perWriter, value: Double(made) / elapsed,
+            name: "trigger.8_processes_one_instance", unit: "/s", n: 8 * perWriter, value: contendedRate,
             note: "lost updates: \(8 * perWriter - made)"))
+        try sqlite.insert(id: "contended", state: stateText)
+        start = Timestamps.monotonic()
+        let peers = try (0..<8).map { _ in
+            try process("chatflow-bench", ["sqlite-writer", "--database", engine.root + "/../peer.sqlite", "--id", "contended", "--count", "\(perWriter)"])
+        }
+        peers.forEach { $0.waitUntilExit() }
+        let peerRate = Double(8 * perWriter) / (Timestamps.monotonic() - start)
+        record(Figure(name: "trigger.8_processes_one_instance.sqlite_peer", unit: "/s", n: 8 * perWriter, value: peerRate))
+        record(Figure(name: "trigger.8_processes_one_instance.ratio_to_sqlite", unit: "x", value: contendedRate / peerRate, note: "goal ≥ 1.0 (issue 17)"))
 
         // Cost of one trigger by history length.
         for length in [10, 100, 1000] {

@@ -82,12 +82,7 @@ struct ChatflowMCP: AsyncParsableCommand {
     }
 
     /// This binary's absolute path, so the snippet works whatever the client's PATH.
-    static func executablePath() -> String {
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        guard count > 0 else { return "chatflow-mcp" }
-        return buffer.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0).prefix(count), as: UTF8.self) }
-    }
+    static func executablePath() -> String { FileSystem.executablePath() ?? "chatflow-mcp" }
 
     /// `--root` with the state directory's absolute path when one is given or found; none
     /// otherwise (the server then looks upward from where the client starts it).

@@ -16,10 +16,7 @@ struct UI: ParsableCommand {
 
     func run() throws {
         // Next to this binary first (an install puts them together), then $PATH.
-        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
-        let own = count > 0 ? buffer.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0).prefix(count), as: UTF8.self) } : ""
-        let sibling = FileSystem.parent(own) + "/chatflow-ui"
+        let sibling = FileSystem.parent(FileSystem.executablePath() ?? "") + "/chatflow-ui"
         let program = access(sibling, X_OK) == 0 ? sibling : "chatflow-ui"
         let argv: [UnsafeMutablePointer<CChar>?] = ([program] + options).map { strdup($0) } + [nil]
         execvp(program, argv)

@@ -13,10 +13,10 @@ struct MCPTests {
     private let python = package.appendingPathComponent(".venv-test/bin/python").path
 
     @Test("the Python mcp client: initialize, list and call every tool, wait on another process, a subscription, tool errors")
-    func pythonClient() throws {
+    func pythonClient() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: python), "no \(python): run scripts/setup.sh (it makes the venv with mcp)")
         let work = TemporaryDirectory("chatflow-mcp")
-        let result = try runToEnd(python, ["-W", "ignore::DeprecationWarning", client, binaries.path, work.path])
+        let result = try await runToEndOffPool(python, ["-W", "ignore::DeprecationWarning", client, binaries.path, work.path])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("all checks passed"), "\(result.stdout)")
         let checks = result.stdout.split(separator: "\n").filter { $0.hasPrefix("ok: ") }.count

@@ -11,7 +11,7 @@ struct UITests {
         .deletingLastPathComponent()
 
     @Test("board, instance page, hook log, live updates from another process, refused cross-site actions and binds")
-    func browser() throws {
+    func browser() async throws {
         let python = Self.package.appendingPathComponent(".venv-test/bin/python").path
         try #require(FileManager.default.isExecutableFile(atPath: python), "no \(python): run scripts/setup.sh")
         try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"), "no chromedriver: run scripts/setup.sh")
@@ -19,7 +19,7 @@ struct UITests {
         let script = Self.package.appendingPathComponent("Tests/interop/ui_browser.py").path
         // CHATFLOW_SCREENSHOTS=docs/screenshots refreshes the pictures README shows.
         let shots = ProcessInfo.processInfo.environment["CHATFLOW_SCREENSHOTS"] ?? work.path
-        let result = try runToEnd(python, [script, binaries.path, work.path, shots])
+        let result = try await runToEndOffPool(python, [script, binaries.path, work.path, shots])
         #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
         #expect(result.stdout.contains("all checks passed"), "\(result.stdout)")
         #expect(result.stdout.split(separator: "\n").filter { $0.hasPrefix("ok: ") }.count >= 25)

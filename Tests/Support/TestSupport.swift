@@ -81,3 +81,15 @@ public func runToEnd(
         status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
         stderr: String(decoding: errData.withLock { $0 }, as: UTF8.self))
 }
+
+/// `runToEnd` on a thread of its own, awaited: a long child (a browser test, a client suite)
+/// must not hold one of the few cooperative threads that every other test's awaits need.
+public func runToEndOffPool(
+    _ executable: String, _ arguments: [String], environment: [String: String] = [:]
+) async throws -> CommandResult {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            continuation.resume(with: Result { try runToEnd(executable, arguments, environment: environment) })
+        }
+    }
+}

@@ -114,6 +114,14 @@ struct StateStore: Sendable {
         try FileSystem.createDirectory(layout.tasksDirectory(id))
     }
 
+    /// A new instance's directory, `tasks/` and empty `history.ndjson`, durable (one directory
+    /// sync at start instead of one at its first trigger).
+    func createInstanceFiles(_ id: String) throws(ChatFlowError) {
+        try createInstanceDirectories(id)
+        _ = try FileDescriptor(opening: layout.historyFile(id), flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+        try FileSystem.syncDirectory(layout.instanceDirectory(id))
+    }
+
     // MARK: History
 
     /// Appends a closed entry to `history.ndjson` at the committed length, first cutting off any
@@ -124,13 +132,17 @@ struct StateStore: Sendable {
         var line = JSONWriter(pretty: false, capacity: 512)
         line.write(entry.json)
         line.append(newline: ())
+        // `start` creates the file (and syncs its directory), so a first trigger need not; one
+        // made by another writer, or before that, is created here and its directory synced.
         let file: FileDescriptor
+        var created = false
         do {
-            file = try FileDescriptor(opening: path, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+            file = try FileDescriptor(opening: path, flags: O_WRONLY | O_NOFOLLOW)
         } catch {
             guard case .io(_, _, let code) = error, code == ENOENT else { throw error }
             try createInstanceDirectories(state.instanceID)
             file = try FileDescriptor(opening: path, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+            created = true
         }
         let size = try file.size()
         if size < state.historyBytes {
@@ -140,7 +152,7 @@ struct StateStore: Sendable {
         if size > state.historyBytes { try file.truncate(to: state.historyBytes) }
         try file.write(line.bytes, at: state.historyBytes)
         try file.syncData()
-        if state.historyBytes == 0 { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
+        if created { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
         state.historyBytes += line.bytes.count
     }
 

@@ -49,7 +49,7 @@ extension StateStore: WorkflowStore {
     }
 
     package func commit(_ state: InstanceState, isNew: Bool) throws(ChatFlowError) {
-        if isNew { try createInstanceDirectories(state.instanceID) }
+        if isNew { try createInstanceFiles(state.instanceID) }
         try write(state)
     }
 

@@ -85,4 +85,12 @@ package enum FileSystem {
         }
         return "/" + parts.joined(separator: "/")
     }
+
+    /// This process's executable, absolute (`/proc/self/exe`); `nil` if it cannot be read.
+    package static func executablePath() -> String? {
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let count = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        guard count > 0 else { return nil }
+        return buffer.withUnsafeBufferPointer { String(decoding: UnsafeRawBufferPointer($0).prefix(count), as: UTF8.self) }
+    }
 }
