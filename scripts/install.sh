@@ -14,6 +14,12 @@ while [ $# -gt 0 ]; do
     esac
 done
 scripts/setup.sh
+# The MCP SDK uses Foundation's networking, which a static Swift runtime links against libcurl.
+if ! dpkg -s libcurl4-openssl-dev >/dev/null 2>&1; then
+    sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libcurl4-openssl-dev >/dev/null
+fi
 # A separate build folder: the static and the dynamic builds do not overwrite each other.
 swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-watch >/dev/null
