@@ -1,0 +1,294 @@
+#!/usr/bin/env python3
+"""Power-loss check of the commit protocol, by a model of its system calls (as ALICE does).
+
+usage: scripts/crash-check.py BIN_DIR [--keep DIR]
+
+A SIGKILL keeps the page cache, so it cannot show what a power cut does. This records the system
+calls of one real `chatflow trigger` (strace), replays them on a model of a file system in which
+nothing is durable until synced, and checks every state a power cut could leave:
+
+- a file's writes and truncations are durable once `fsync`/`fdatasync` of that file returns;
+- a directory's entries (create, rename, unlink) once `fsync` of that directory returns;
+- anything not yet durable may or may not have reached the disk, in any combination, and a write
+  may be torn (only its first half there). This is more than ext4 allows, so a protocol that
+  passes here passes there.
+
+For each crash point (after each call) and each such state, the state directory is written out and
+read back with the real `chatflow` (status, history, doctor). Wrong is: a reader that fails or
+sees a torn or inconsistent instance, a state other than the one before or the one after the
+trigger, or, once the trigger has returned (acknowledged), the state before it.
+
+It runs the protocol as written (expected: 0 wrong), and again with one sync removed from the
+recorded trace (the `instances/` directory fsync, then the history fdatasync): the checker must
+find states that lose the acknowledged trigger there, or it proves nothing. Exit 0 when both hold.
+"""
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+BIN = sys.argv[1]
+CHATFLOW = os.path.join(BIN, "chatflow")
+KEEP = sys.argv[sys.argv.index("--keep") + 1] if "--keep" in sys.argv else None
+
+
+def run(*args, root):
+    return subprocess.run([CHATFLOW, "--root", root, *args], capture_output=True, text=True)
+
+
+def snapshot(root):
+    """Files (bytes) and directories under root: the durable base before the trigger."""
+    files, dirs = {}, set()
+    for folder, subdirs, names in os.walk(root):
+        dirs.add(folder)
+        for name in names:
+            path = os.path.join(folder, name)
+            with open(path, "rb") as f:
+                files[path] = f.read()
+    return files, dirs
+
+
+def unescape(text):
+    return bytes(int(h, 16) for h in re.findall(r"\\x([0-9a-f]{2})", text))
+
+
+CALL = re.compile(r"^(?:\d+ +)?(\w+)\((.*)\) += (-?\d+)")
+# With -xx every byte of a string, and of a descriptor's path, is \xHH: no quote or comma inside.
+STRING = re.compile(r'"((?:\\x[0-9a-f]{2})*)"')
+FD = re.compile(r"^(\d+)<((?:\\x[0-9a-f]{2})*)>")
+
+
+def text(escaped):
+    return unescape(escaped).decode("utf-8", "surrogateescape")
+
+
+def record(root, instance):
+    """The trigger's calls on files under root, as model operations."""
+    out = tempfile.mktemp()
+    subprocess.run(
+        ["strace", "-f", "-qq", "-y", "-xx", "-s", "1000000", "-o", out,
+         "-e", "trace=openat,write,pwrite64,rename,fsync,fdatasync,ftruncate,unlink,mkdir",
+         CHATFLOW, "--root", root, "trigger", instance, "--data", '{"n": 1}'],
+        check=True, capture_output=True)
+    ops = []
+    with open(out) as f:
+        lines = f.read().splitlines()
+    os.unlink(out)
+    inside = lambda p: p is not None and (p == root or p.startswith(root + "/"))
+    for line in lines:
+        match = CALL.match(line)
+        if not match:
+            continue
+        name, args, result = match.groups()
+        if int(result) < 0:
+            continue
+        strings = [text(s) for s in STRING.findall(args)]
+        fd = FD.match(args)
+        fd_path = text(fd.group(2)) if fd else None
+        if name == "openat":
+            path = strings[0] if strings else None
+            if inside(path) and "O_CREAT" in args:
+                ops.append(("create", path))
+            if inside(path) and "O_TRUNC" in args:
+                ops.append(("truncate", path, 0))
+        elif name in ("write", "pwrite64"):
+            if not inside(fd_path):
+                continue
+            data = unescape(STRING.search(args).group(1))
+            offset = int(args.rsplit(", ", 1)[1]) if name == "pwrite64" else None
+            ops.append(("write", fd_path, offset, data))
+        elif name in ("fsync", "fdatasync"):
+            if inside(fd_path):
+                ops.append(("sync", fd_path, name))
+        elif name == "ftruncate":
+            if inside(fd_path):
+                ops.append(("truncate", fd_path, int(args.rsplit(", ", 1)[1])))
+        elif name == "rename":
+            if len(strings) >= 2 and inside(strings[1]):
+                ops.append(("rename", strings[0], strings[1]))
+        elif name == "unlink":
+            if strings and inside(strings[0]):
+                ops.append(("unlink", strings[0]))
+        elif name == "mkdir":
+            if strings and inside(strings[0]):
+                ops.append(("mkdir", strings[0]))
+    return ops
+
+
+class Model:
+    """Names → inodes, inodes → bytes; built from the base by applying chosen operations."""
+
+    def __init__(self, files, dirs):
+        self.inodes = {}
+        self.names = {}
+        self.dirs = set(dirs)
+        for number, (path, data) in enumerate(files.items()):
+            self.inodes[number] = bytearray(data)
+            self.names[path] = number
+        self.next = len(files)
+
+    def inode(self, path):
+        return self.names.get(path)
+
+
+def durable_flags(ops, upto):
+    """For each op before `upto`: is it made durable by a later sync before `upto`?"""
+    flags = []
+    for index, op in enumerate(ops[:upto]):
+        later = [o for o in ops[index + 1:upto] if o[0] == "sync"]
+        kind = op[0]
+        if kind in ("write", "truncate"):
+            flags.append(any(o[1] == op[1] for o in later) or None)
+        elif kind in ("create", "rename", "unlink", "mkdir"):
+            directory = os.path.dirname(op[-1] if kind == "rename" else op[1])
+            flags.append(any(o[1] == directory and o[2] == "fsync" for o in later) or None)
+        else:
+            flags.append(True)   # a sync itself changes nothing
+    return flags
+
+
+def crash_states(base, ops, upto):
+    """Every state a power cut after `upto` operations may leave (each a Model)."""
+    flags = durable_flags(ops, upto)
+    optional = [i for i, f in enumerate(flags) if f is None]
+    # Each optional op: absent, present, and for writes also torn (first half).
+    choices = [(0, 1, 2) if ops[i][0] == "write" and len(ops[i][3]) > 1 else (0, 1) for i in optional]
+    for combination in itertools.product(*choices):
+        chosen = dict(zip(optional, combination))
+        model = Model(*base)
+        # A file's identity follows its inode: a write goes to the inode its path named when
+        # the call was made (the real call order), whether or not the name change persisted.
+        live = Model(*base)
+        for index, op in enumerate(ops[:upto]):
+            mode = 1 if flags[index] else chosen.get(index, 1)
+            target_live = live.inode(op[1]) if op[0] in ("write", "truncate") else None
+            apply(live, op, 1, None)
+            if mode:
+                apply(model, op, mode, target_live)
+        yield model
+
+
+def apply(model, op, mode, inode):
+    kind = op[0]
+    if kind == "create":
+        if op[1] not in model.names:
+            model.inodes[model.next] = bytearray()
+            model.names[op[1]] = model.next
+            model.next += 1
+    elif kind == "mkdir":
+        model.dirs.add(op[1])
+    elif kind == "unlink":
+        model.names.pop(op[1], None)
+    elif kind == "rename":
+        if op[1] in model.names:
+            model.names[op[2]] = model.names.pop(op[1])
+    elif kind in ("write", "truncate"):
+        number = inode if inode is not None else model.inode(op[1])
+        if number is None or number not in model.inodes:
+            if number is None:
+                return
+            model.inodes[number] = bytearray()
+        data = model.inodes[number]
+        if kind == "truncate":
+            del data[op[2]:]
+        else:
+            offset = len(data) if op[2] is None else op[2]
+            payload = op[3] if mode == 1 else op[3][: len(op[3]) // 2]
+            if len(data) < offset:
+                data.extend(b"\0" * (offset - len(data)))
+            data[offset:offset + len(payload)] = payload
+
+
+def materialize(model, root, where):
+    if os.path.exists(where):
+        shutil.rmtree(where)
+    for directory in sorted(model.dirs):
+        os.makedirs(where + directory[len(root):], exist_ok=True)
+    for path, number in model.names.items():
+        if number in model.inodes:
+            target = where + path[len(root):]
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with open(target, "wb") as f:
+                f.write(model.inodes[number])
+
+
+def check(base, ops, root, instance, before, after, label):
+    wrong, states = [], 0
+    scratch = tempfile.mkdtemp(prefix="crash-")
+    where = os.path.join(scratch, ".chatflow")
+    seen = set()
+    for upto in range(len(ops) + 1):
+        acknowledged = upto == len(ops)
+        for model in crash_states(base, ops, upto):
+            key = tuple(sorted((p, bytes(model.inodes.get(n, b""))) for p, n in model.names.items()))
+            if key in seen and not acknowledged:
+                continue
+            seen.add(key)
+            states += 1
+            materialize(model, root, where)
+            status = run("status", instance, "--json", root=where)
+            history = run("history", instance, "--json", root=where)
+            problem = None
+            if status.returncode != 0 or history.returncode != 0:
+                problem = f"reader failed: {status.stderr.strip() or history.stderr.strip()}"
+            else:
+                doc = json.loads(status.stdout)
+                entries = json.loads(history.stdout)
+                length = doc["history_length"]
+                if len(entries) != length or [e["phase"] for e in entries] != [e["phase"] for e in doc["history"]]:
+                    problem = f"history disagrees with the state ({len(entries)} entries, history_length {length})"
+                elif length not in (before, after):
+                    problem = f"history_length {length}, neither {before} nor {after}"
+                elif acknowledged and length != after:
+                    problem = "the acknowledged trigger is lost"
+            if problem:
+                wrong.append(f"after call {upto} of {len(ops)}: {problem}")
+                if KEEP and len(wrong) == 1:
+                    shutil.copytree(where, os.path.join(KEEP, label.replace(" ", "_")), dirs_exist_ok=True)
+    shutil.rmtree(scratch)
+    print(f"{label}: {states} crash states, {len(wrong)} wrong" + (f"; first: {wrong[0]}" if wrong else ""), flush=True)
+    return states, wrong
+
+
+def scenario(label, earlier_triggers):
+    """One recorded trigger (after `earlier_triggers` others) and its crash states; and the same
+    trace with a sync dropped, which must be caught. Returns whether both hold."""
+    work = tempfile.mkdtemp(prefix="crash-check-")
+    root = os.path.realpath(work) + "/.chatflow"
+    try:
+        subprocess.run([CHATFLOW, "--root", root, "init"], check=True, capture_output=True)
+        instance = subprocess.run([CHATFLOW, "--root", root, "start", "--feature", "f", "--phases", "a,b,c,d"],
+                                  check=True, capture_output=True, text=True).stdout.strip()
+        for _ in range(earlier_triggers):
+            subprocess.run([CHATFLOW, "--root", root, "trigger", instance], check=True, capture_output=True)
+        base = snapshot(root)
+        before = json.loads(run("status", instance, "--json", root=root).stdout)["history_length"]
+        ops = record(root, instance)
+        after = json.loads(run("status", instance, "--json", root=root).stdout)["history_length"]
+        syncs = [op for op in ops if op[0] == "sync"]
+        print(f"{label}: {len(ops)} calls on the state directory, {len(syncs)} syncs: "
+              + ", ".join(f"{op[2]} {os.path.relpath(op[1], root)}" for op in syncs), flush=True)
+        _, wrong = check(base, ops, root, instance, before, after, f"  {label}, the protocol as written")
+        teeth = []
+        for drop in [op for op in syncs if op[2] == "fsync"][-1:] + [op for op in syncs if op[2] == "fdatasync"][:1]:
+            weakened = [op for op in ops if op is not drop]
+            _, found = check(base, weakened, root, instance, before, after, f"  {label}, without {drop[2]} {os.path.relpath(drop[1], root)}")
+            teeth.append(bool(found))
+        return not wrong and len(teeth) == 2 and all(teeth)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main():
+    results = [scenario("a first trigger", 0), scenario("a later trigger", 2)]
+    ok = all(results)
+    print("crash check passed" if ok else "crash check FAILED", flush=True)
+    sys.exit(0 if ok else 1)
+
+
+main()
