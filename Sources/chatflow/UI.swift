@@ -8,13 +8,16 @@ import Glibc
 struct UI: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ui",
-        abstract: "Serve the live web view and JSON API (runs chatflow-ui; see `chatflow ui --help`).",
+        abstract: "Serve the live web view and JSON API (runs chatflow-ui; `chatflow ui --help` shows its options).",
         shouldDisplay: true)
 
     @Argument(parsing: .allUnrecognized, help: "Options for chatflow-ui: [--port P] [--bind ADDR] [--token-file FILE] [--actions] [--root DIR].")
     var options: [String] = []
 
-    func run() throws {
+    func run() throws { try Self.exec(options) }
+
+    /// Replaces this process with chatflow-ui; returns only by throwing.
+    static func exec(_ options: [String]) throws {
         // Next to this binary first (an install puts them together), then $PATH.
         let sibling = FileSystem.parent(FileSystem.executablePath() ?? "") + "/chatflow-ui"
         let program = access(sibling, X_OK) == 0 ? sibling : "chatflow-ui"

@@ -9,6 +9,16 @@ import Glibc
 let arguments = GlobalOptions.movingLeadingOptions(Array(CommandLine.arguments.dropFirst()))
 let wantsJSON = arguments.contains("--json")
 
+// `chatflow ui …` is chatflow-ui's, --help included: handed over before parsing.
+if arguments.first == "ui" {
+    do {
+        try UI.exec(Array(arguments.dropFirst()))
+    } catch {
+        Output.error("\(error)", code: "io", json: false)
+        exit(ExitStatus.failure)
+    }
+}
+
 func finish(_ error: Error) -> Never {
     if Chatflow.exitCode(for: error) == .success {
         print(Chatflow.fullMessage(for: error))
