@@ -81,22 +81,40 @@ extension Assets {
       main.replaceChildren(filters, area);
       let cards = new Map();
       const query = () => { const q = new URLSearchParams(location.search); return q.toString() ? `?${q}` : ""; };
+      const rowKey = (c) => `${c.workflow_name}: ${c.phases.join(" → ")}`;
+      const order = (a, b) => (b.problems.length - a.problems.length) || (a.phase_started_at - b.phase_started_at);
+      // One card changed: moved, redrawn or removed in place (a whole redraw at 1,000 cards
+      // on every event would cost the page more than the server). A new row: redraw all.
+      function update(id, c) {
+        const old = document.getElementById(`card-${id}`);
+        const oldColumn = old ? old.parentElement : null;
+        if (old) old.remove();
+        if (c) {
+          const row = [...area.querySelectorAll(".workflow")].find((w) => w.dataset.key === rowKey(c));
+          const column = row && [...row.querySelectorAll(".column")].find((k) => k.dataset.phase === c.current_phase);
+          if (!column) return render();
+          const next = [...column.querySelectorAll(".card")].find((other) => order(c, cards.get(other.id.slice(5)) || c) < 0);
+          column.insertBefore(card(c), next || null);
+          column.querySelector("h3 .muted").textContent = column.querySelectorAll(".card").length;
+        }
+        if (oldColumn) oldColumn.querySelector("h3 .muted").textContent = oldColumn.querySelectorAll(".card").length;
+        document.getElementById("count").textContent = `${cards.size} instances`;
+      }
       function render() {
         const workflows = new Map();
         // One row per workflow: its name and its phases (two schemas of one name are two rows).
         for (const c of cards.values()) {
-          const key = `${c.workflow_name}: ${c.phases.join(" → ")}`;
+          const key = rowKey(c);
           if (!workflows.has(key)) workflows.set(key, { phases: c.phases, cards: [] });
           workflows.get(key).cards.push(c);
         }
         const sections = [...workflows.entries()].sort().map(([name, w]) => {
           const columns = w.phases.map((phase) => {
-            const inPhase = w.cards.filter((c) => c.current_phase === phase)
-              .sort((a, b) => (b.problems.length - a.problems.length) || (a.phase_started_at - b.phase_started_at));
+            const inPhase = w.cards.filter((c) => c.current_phase === phase).sort(order);
             return el("div", { class: "column", "data-phase": phase }, el("h3", {}, el("span", {}, phase), el("span", { class: "muted" }, inPhase.length)),
               inPhase.map(card));
           });
-          return el("div", { class: "workflow" }, el("h2", {}, name), el("div", { class: "columns" }, columns));
+          return el("div", { class: "workflow", "data-key": name }, el("h2", {}, name), el("div", { class: "columns" }, columns));
         });
         area.replaceChildren(...(sections.length ? sections : [el("p", { class: "muted" }, "No instances.")]));
         document.getElementById("count").textContent = `${cards.size} instances`;
@@ -115,9 +133,10 @@ extension Assets {
           const c = body.instances[0];
           const wanted = !q.get("status") || c.status === q.get("status") || (q.get("status") === "running" && c.status === "created");
           const feature = q.get("feature");
-          if (wanted && (!feature || c.feature_id === feature)) cards.set(id, c); else cards.delete(id);
-        } catch (error) { cards.delete(id); }
-        render();
+          if (wanted && (!feature || c.feature_id === feature)) { cards.set(id, c); return update(id, c); }
+        } catch (error) { /* gone or unreadable: off the board */ }
+        cards.delete(id);
+        update(id, null);
       }, load);
     }
 
