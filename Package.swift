@@ -101,6 +101,12 @@ let package = Package(
         .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow", "ChatFlowTestSupport"]),
         .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow", "ChatFlowTestSupport"]),
         .testTarget(
+            name: "ChatFlowServersTests",
+            dependencies: [
+                "ChatFlowMCP", "ChatFlowUI", "ChatFlow", "ChatFlowWatch", .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ]),
+        .testTarget(
             name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch", "ChatFlowHarness", "ChatFlowTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
