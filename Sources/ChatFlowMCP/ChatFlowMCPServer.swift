@@ -36,7 +36,6 @@ public struct ChatFlowMCPServer: Sendable {
         let context = ToolContext(engine: engine, changes: changes)
         let resources = InstanceResources(engine: engine)
         let logger = logger
-        let inFlight = InFlight()
         await resources.prime()
 
         await server.withMethodHandler(ListTools.self) { _ in .init(tools: ChatFlowTools.all.map(\.tool)) }
@@ -48,9 +47,7 @@ public struct ChatFlowMCPServer: Sendable {
                 ).result
             }
             let started = ContinuousClock.now
-            await inFlight.begin()
             let result = await tool.call(call.arguments, context: context)
-            await inFlight.end()
             logger.debug("tool call", metadata: ["tool": "\(call.name)", "error": "\(result.isError ?? false)", "took": "\(ContinuousClock.now - started)"])
             return result
         }
@@ -83,32 +80,10 @@ public struct ChatFlowMCPServer: Sendable {
         try await server.start(transport: transport)
         logger.info("serving", metadata: ["root": "\(engine.root)", "tools": "\(ChatFlowTools.all.count)"])
         await server.waitUntilCompleted()
-        // stdin closed: the calls already made still get their answers (a wait ends within its timeout).
-        await inFlight.drained()
+        // (The transport ends its stream only once every request read has been answered.)
         await changes.unsubscribe(token)
         continuation.finish()
         await notifier.value
         await server.stop()
-    }
-}
-
-/// The tool calls running, so that the end of input lets them answer before the server stops.
-actor InFlight {
-    private var running = 0
-    private var waiters: [CheckedContinuation<Void, Never>] = []
-
-    func begin() { running += 1 }
-
-    func end() {
-        running -= 1
-        if running == 0 {
-            for waiter in waiters { waiter.resume() }
-            waiters = []
-        }
-    }
-
-    func drained() async {
-        guard running > 0 else { return }
-        await withCheckedContinuation { waiters.append($0) }
     }
 }

@@ -18,6 +18,9 @@ public actor StandardIOTransport: Transport {
     private let stream: AsyncThrowingStream<Data, any Error>
     private let continuation: AsyncThrowingStream<Data, any Error>.Continuation
     private var connected = false
+    /// Requests read and not yet answered: at the end of input the stream ends only once they
+    /// are, so a client that sends and closes still gets every answer.
+    private let unanswered = Unanswered()
 
     public init(input: Int32 = 0, output: Int32 = 1, logger: Logger) {
         self.input = input
@@ -29,7 +32,7 @@ public actor StandardIOTransport: Transport {
     public func connect() async throws {
         guard !connected else { return }
         connected = true
-        let input = input, continuation = continuation, logger = logger
+        let input = input, continuation = continuation, logger = logger, unanswered = unanswered
         let reader = Thread {
             var pending: [UInt8] = []
             var chunk = [UInt8](repeating: 0, count: 65536)
@@ -43,11 +46,16 @@ public actor StandardIOTransport: Transport {
                 pending += chunk[..<count]
                 var start = 0
                 while let newline = pending[start...].firstIndex(of: 0x0A) {
-                    if newline > start { continuation.yield(Data(pending[start..<newline])) }
+                    if newline > start {
+                        let message = Array(pending[start..<newline])
+                        if Self.isRequest(message) { unanswered.add(1) }
+                        continuation.yield(Data(message))
+                    }
                     start = newline + 1
                 }
                 pending.removeFirst(start)
             }
+            unanswered.waitForNone()
             continuation.finish()
         }
         reader.name = "chatflow-mcp stdin"
@@ -61,7 +69,9 @@ public actor StandardIOTransport: Transport {
 
     public func send(_ data: Data) async throws {
         var bytes = [UInt8](data)
+        let answers = Self.isResponse(bytes) ? 1 : 0
         bytes.append(0x0A)
+        defer { if answers > 0 { unanswered.add(-answers) } }
         do {
             try writeAll(output, bytes, operation: "write", path: "standard output")
         } catch {
@@ -69,5 +79,36 @@ public actor StandardIOTransport: Transport {
         }
     }
 
+    /// A JSON-RPC request: a `method` and an `id` (a notification has no id).
+    static func isRequest(_ message: [UInt8]) -> Bool {
+        guard let object = (try? JSONValue(parsing: message))?.objectValue else { return false }
+        return object["method"] != nil && object["id"] != nil
+    }
+
+    /// A response: an `id` and a `result` or an `error`, no `method`.
+    static func isResponse(_ message: [UInt8]) -> Bool {
+        guard let object = (try? JSONValue(parsing: message))?.objectValue else { return false }
+        return object["method"] == nil && object["id"] != nil && (object["result"] != nil || object["error"] != nil)
+    }
+
     public nonisolated func receive() -> AsyncThrowingStream<Data, any Error> { stream }
+}
+
+/// A count the reader thread can wait on.
+final class Unanswered: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var count = 0
+
+    func add(_ delta: Int) {
+        condition.lock()
+        count += delta
+        if count <= 0 { condition.broadcast() }
+        condition.unlock()
+    }
+
+    func waitForNone() {
+        condition.lock()
+        while count > 0 { condition.wait() }
+        condition.unlock()
+    }
 }
