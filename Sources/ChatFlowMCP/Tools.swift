@@ -307,17 +307,11 @@ enum ChatFlowTools {
             guard (1...(1 << 20)).contains(maxBytes) else {
                 throw ChatFlowError.invalidJSON(what: "argument max_bytes of logs", reason: "must be 1 to 1048576")
             }
-            let run = try context.engine.latestRun(of: id, transition: try arguments.int("transition"), hook: try arguments.string("hook"))
-            let log = try context.engine.readLog(run.logPath, from: try arguments.int("offset"), maxBytes: maxBytes)
-            var structured: [String: JSONValue] = [
-                "instance_id": .string(id), "transition": .number(JSONNumber(run.transition)), "hook": .string(run.hook),
-                "running": .bool(run.running != nil), "log_path": .string(run.logPath), "offset": .number(JSONNumber(log.start)),
-                "next_offset": .number(JSONNumber(log.start + log.bytes.count)), "size": .number(JSONNumber(log.size)),
-                "text": .string(String(decoding: log.bytes, as: UTF8.self)),
-            ]
-            if let ended = run.ended { structured["outcome"] = .string(ended.outcome.summary) }
+            let (report, run, text) = try context.engine.logReport(
+                of: id, transition: try arguments.int("transition"), hook: try arguments.string("hook"), offset: try arguments.int("offset"),
+                maxBytes: maxBytes)
             let header = "== \(run.hook) for #\(run.transition): " + (run.ended.map { $0.outcome.summary } ?? "running") + " =="
-            return ToolOutput(structured: .object(structured), text: header + "\n" + String(decoding: log.bytes, as: UTF8.self))
+            return ToolOutput(structured: report, text: header + "\n" + text)
         },
         ChatFlowTool(
             "artifacts", "The names of an instance's task artifacts.", readOnly: true, properties: ["id": Schema.id], required: ["id"]

@@ -80,15 +80,10 @@ struct Routes: Sendable {
         router.get("/api/instances/:id/logs") { request, context in
             Self.replying {
                 let id = try context.parameters.require("id")
-                let run = try engine.latestRun(of: id, transition: request.query("transition").flatMap(Int.init), hook: request.query("hook"))
-                let log = try engine.readLog(run.logPath, from: request.query("offset").flatMap(Int.init), maxBytes: 1 << 20)
-                var members: [String: JSONValue] = [
-                    "instance_id": .string(id), "transition": .number(JSONNumber(run.transition)), "hook": .string(run.hook),
-                    "running": .bool(run.running != nil), "offset": .number(JSONNumber(log.start)),
-                    "next_offset": .number(JSONNumber(log.start + log.bytes.count)), "text": .string(String(decoding: log.bytes, as: UTF8.self)),
-                ]
-                if let ended = run.ended { members["outcome"] = .string(ended.outcome.summary) }
-                return .object(members)
+                return try engine.logReport(
+                    of: id, transition: request.query("transition").flatMap(Int.init), hook: request.query("hook"),
+                    offset: request.query("offset").flatMap(Int.init), maxBytes: 1 << 20
+                ).report
             }
         }
         router.get("/api/instances/:id/logs/follow") { request, context in

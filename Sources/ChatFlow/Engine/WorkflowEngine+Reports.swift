@@ -87,6 +87,24 @@ extension WorkflowEngine {
         return (Array(bytes.prefix(filled)), start, size)
     }
 
+    /// A run's log as the MCP `logs` tool and the web view's `/api/…/logs` return it: the newest
+    /// matching run, up to `maxBytes` from `offset` (`nil`: the tail), where it stands and how it ended.
+    package func logReport(
+        of id: String, transition: Int?, hook: String?, offset: Int?, maxBytes: Int
+    ) throws(ChatFlowError) -> (report: JSONValue, run: RunSelection, text: String) {
+        let run = try latestRun(of: id, transition: transition, hook: hook)
+        let log = try readLog(run.logPath, from: offset, maxBytes: maxBytes)
+        let text = String(decoding: log.bytes, as: UTF8.self)
+        var members: [String: JSONValue] = [
+            "instance_id": .string(id), "transition": .number(JSONNumber(run.transition)), "hook": .string(run.hook),
+            "running": .bool(run.running != nil), "log_path": .string(run.logPath), "offset": .number(JSONNumber(log.start)),
+            "next_offset": .number(JSONNumber(log.start + log.bytes.count)), "size": .number(JSONNumber(log.size)),
+            "text": .string(text),
+        ]
+        if let ended = run.ended { members["outcome"] = .string(ended.outcome.summary) }
+        return (.object(members), run, text)
+    }
+
     /// Whether the run that started at `startedAt` has its end record in the journal's tail.
     package func runHasEnded(_ id: String, startedAt: Double) -> Bool {
         ((try? RunJournal(layout: layout).records(running: false, lastBytes: RunJournal.recentBytes).ended) ?? []).contains {
