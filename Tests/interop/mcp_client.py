@@ -68,6 +68,9 @@ async def error(session, tool, code, **arguments):
 
 async def main():
     os.makedirs(ROOT + "/hooks")
+    # The watcher trusts only hook folders no one else may write: whatever the caller's umask.
+    for folder in (ROOT, ROOT + "/hooks"):
+        os.chmod(folder, 0o755)
     chatflow("init")
     # A hook for the review phase, so runs and logs have a real run to show.
     hook = os.path.join(ROOT, "hooks", "review")

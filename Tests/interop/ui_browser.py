@@ -67,6 +67,9 @@ def request(url, method="GET", headers=None, body=None):
 
 def main():
     os.makedirs(ROOT + "/hooks")
+    # The watcher trusts only hook folders no one else may write: whatever the caller's umask.
+    for folder in (ROOT, ROOT + "/hooks"):
+        os.chmod(folder, 0o755)
     chatflow("init")
     for phase, body in [("review", 'echo "reviewing $CHATFLOW_INSTANCE_ID"; echo "looks good"'), ("testing", 'echo "2 tests failed" >&2; exit 1')]:
         path = os.path.join(ROOT, "hooks", phase)
@@ -74,6 +77,16 @@ def main():
             f.write("#!/bin/sh\n" + body + "\n")
         os.chmod(path, 0o755)
     watcher, _ = started([os.path.join(BIN, "chatflow-watch"), "--root", ROOT], "watching")
+    try:
+        scenario(watcher)
+    finally:
+        # Ended on every path: a watcher left running holds the caller's pipes open.
+        watcher.terminate()
+        watcher.wait(10)
+    print("all checks passed:", len(checked), flush=True)
+
+
+def scenario(watcher):
     ids = [chatflow("start", "--feature", "login", "--phases", "design,implement,testing,review,done", "--context", '{"ticket": 7}')
            for _ in range(3)]
     ids.append(chatflow("start", "--feature", "search", "--phases", "triage,fix,verify"))
@@ -105,9 +118,6 @@ def main():
     finally:
         ui.terminate()
         ui.wait(10)
-        watcher.terminate()
-        watcher.wait(10)
-    print("all checks passed:", len(checked), flush=True)
 
 
 def http_checks(base, ids):
