@@ -89,13 +89,13 @@ public final class WorkflowEngine: Sendable {
                 guard !store.exists(id) else { return false }
                 let now = Timestamps.unix()
                 let first = schema.phases[0]
-                let state = InstanceState(
+                var state = InstanceState(
                     instanceID: id, featureID: featureID, workflowName: schema.name, schema: schema,
                     currentPhase: first.name, status: .created, variables: context, meta: meta,
                     createdAt: now, updatedAt: now, historyLength: 1, historyBytes: 0,
                     currentEntry: HistoryEntry(phase: first.name, task: first.task, startedAt: now))
                 try store.addToFeature(featureID, id: id)
-                try store.commit(state, isNew: true)
+                try store.commit(&state, closing: [], isNew: true)
                 backend.cache.store(state)
                 return true
             }
@@ -116,7 +116,7 @@ public final class WorkflowEngine: Sendable {
     ) throws(ChatFlowError) -> InstanceState {
         try Identifiers.validateInstanceID(id)
         if let target { try Identifiers.validateName(target, kind: .phaseName) }
-        return try modify(id) { (state, store) throws(ChatFlowError) in
+        return try modify(id) { (state, closed) throws(ChatFlowError) in
             try WorkflowEngine.checkClaim(state, token: token, force: force)
             if let expectedTransition, expectedTransition != state.lastTransition {
                 throw .transitionMismatch(instanceID: id, expected: expectedTransition, actual: state.lastTransition)
@@ -137,7 +137,7 @@ public final class WorkflowEngine: Sendable {
             closing.claim = nil
             closing.status = .completed
             closing.triggerDataSnapshot = data
-            try store.appendHistory(closing, to: &state)
+            closed.append(closing)
             if let members = data.objectValue { state.variables.merge(members) { _, new in new } }
             state.meta.merge(meta) { _, new in new }
             state.updatedAt = now
@@ -161,7 +161,7 @@ public final class WorkflowEngine: Sendable {
         _ id: String, reason: String? = nil, meta: [String: JSONValue] = [:], token: String? = nil, force: Bool = false
     ) throws(ChatFlowError) -> InstanceState {
         try Identifiers.validateInstanceID(id)
-        return try modify(id) { (state, store) throws(ChatFlowError) in
+        return try modify(id) { (state, closed) throws(ChatFlowError) in
             try WorkflowEngine.checkClaim(state, token: token, force: force)
             let now = Timestamps.unix()
             var closing = state.currentEntry!
@@ -169,7 +169,7 @@ public final class WorkflowEngine: Sendable {
             closing.status = .failed
             closing.claim = nil
             closing.triggerDataSnapshot = ["reason": JSONValue(reason)]
-            try store.appendHistory(closing, to: &state)
+            closed.append(closing)
             state.meta.merge(meta) { _, new in new }
             state.updatedAt = now
             state.currentEntry = nil
@@ -177,33 +177,34 @@ public final class WorkflowEngine: Sendable {
         }
     }
 
-    /// The read-modify-write every change goes through (also for claims, in `+Claims`): lock, read fresh from disk (never the
-    /// cache), refuse finished instances, change, write atomically, refresh the cache.
+    /// The read-modify-write every change goes through (also for claims, in `+Claims`): lock, read
+    /// fresh from disk (never the cache, recovering a state a crash left behind its history), refuse
+    /// finished instances, change (appending the entries it closes), commit, refresh the cache.
     func modify(
-        _ id: String, _ change: (inout InstanceState, any WorkflowStore) throws(ChatFlowError) -> Void
+        _ id: String, _ change: (inout InstanceState, inout [HistoryEntry]) throws(ChatFlowError) -> Void
     ) throws(ChatFlowError) -> InstanceState {
         let backend = backend
         let store = backend.store
         guard store.exists(id) else { throw .notFound(instanceID: id, root: backend.layout.root) }
         return try store.withInstanceLock(id) { () throws(ChatFlowError) -> InstanceState in
-            guard var state = try store.read(id) else { throw .notFound(instanceID: id, root: backend.layout.root) }
-            try WorkflowEngine.adoptForeignEntries(&state, store)
+            guard var state = try store.readLocked(id, skipping: [])?.state else { throw .notFound(instanceID: id, root: backend.layout.root) }
+            var closed = WorkflowEngine.adoptForeignEntries(&state)
             guard !state.status.isFinished else { throw .instanceFinished(instanceID: id, status: state.status) }
-            try change(&state, store)
-            try store.commit(state, isNew: false)
+            try change(&state, &closed)
+            try store.commit(&state, closing: closed, isNew: false)
             backend.cache.store(state)
             return state
         }
     }
 
-    /// Moves entries another writer left in the state file into the history (in order, before
+    /// Takes the entries another writer left in the state file (in order, to be committed before
     /// anything new), so the next commit writes this format and keeps every entry.
-    private static func adoptForeignEntries(_ state: inout InstanceState, _ store: any WorkflowStore) throws(ChatFlowError) {
-        guard state.foreignLayout != nil else { return }
+    private static func adoptForeignEntries(_ state: inout InstanceState) -> [HistoryEntry] {
+        guard state.foreignLayout != nil else { return [] }
         let entries = state.foreignEntries
         state.foreignEntries = []
         state.foreignLayout = nil
-        for entry in entries { try store.appendHistory(entry, to: &state) }
+        return entries
     }
 
     /// Rewrites an instance left in another writer's layout in this format, keeping every
@@ -214,9 +215,9 @@ public final class WorkflowEngine: Sendable {
         let backend = backend
         let store = backend.store
         return try store.withInstanceLock(id) { () throws(ChatFlowError) -> Bool in
-            guard var state = try store.read(id), state.foreignLayout != nil else { return false }
-            try WorkflowEngine.adoptForeignEntries(&state, store)
-            try store.commit(state, isNew: false)
+            guard var state = try store.readLocked(id, skipping: [])?.state, state.foreignLayout != nil else { return false }
+            let closed = WorkflowEngine.adoptForeignEntries(&state)
+            try store.commit(&state, closing: closed, isNew: false)
             backend.cache.store(state)
             return true
         }
@@ -244,9 +245,14 @@ public final class WorkflowEngine: Sendable {
 
     /// Where an instance stands and the state file's bytes, read fresh without building the
     /// whole state (see `InstanceSummary`); `nil` if it does not exist.
-    package func freshSummaryWithText(_ id: String) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
+    /// With `waitingForWriter` false, a commit in progress is not waited for (its view, when it
+    /// lands, is a change of its own): for the watcher.
+    package func freshSummaryWithText(
+        _ id: String, waitingForWriter: Bool = true
+    ) throws(ChatFlowError) -> (summary: InstanceSummary, text: [UInt8])? {
         try Identifiers.validateInstanceID(id)
-        return try backend.store.readWithText(id, skipping: InstanceSummary.unbuilt).map { (InstanceSummary($0.state), $0.text) }
+        return try backend.store.readWithText(id, skipping: InstanceSummary.unbuilt, waitingForWriter: waitingForWriter)
+            .map { (InstanceSummary($0.state), $0.text) }
     }
 
     /// The whole history of an instance, oldest first, the open entry last.

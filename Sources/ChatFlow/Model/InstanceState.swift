@@ -59,7 +59,8 @@ public struct Claim: Sendable, Hashable {
 /// committed (`historyBytes`) and the open entry (`currentEntry`), so reading and writing the state
 /// costs the same at history 10 and 10,000.
 public struct InstanceState: Sendable, Hashable {
-    public static let formatVersion = 1
+    /// 2: the history's last commit line, not the state file, is the commit point (docs/FORMAT.md).
+    public static let formatVersion = 2
 
     public var instanceID: String
     public var featureID: String

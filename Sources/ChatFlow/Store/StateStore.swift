@@ -38,23 +38,164 @@ struct StateStore: Sendable {
 
     // MARK: Instance state
 
-    /// Reads one state fresh from disk; `nil` if the instance does not exist. No lock is needed:
-    /// state files are only ever replaced by rename.
+    /// Reads one state fresh from disk; `nil` if the instance does not exist. No lock is needed
+    /// when the state file is current (it is only ever replaced by rename); see `readWithText`.
     package func read(_ id: String) throws(ChatFlowError) -> InstanceState? {
         try readWithText(id)?.state
     }
 
     /// The state and the exact bytes it was parsed from. Members named in `skipping` are
     /// checked but not built (they read as empty values of their kind).
-    package func readWithText(_ id: String, skipping: Set<String> = []) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
+    ///
+    /// The state file is a view of the history's last commit (docs/FORMAT.md). When it is behind
+    /// `history.ndjson` or unreadable, a writer is between its commit and its view, or one was
+    /// cut off there: this waits for the instance's lock and recovers from the history. With
+    /// `waitingForWriter` false (the watcher, which hears of the writer's view when it lands), a
+    /// readable view behind a writer that holds the lock now is returned as it is.
+    package func readWithText(
+        _ id: String, skipping: Set<String> = [], waitingForWriter: Bool = true
+    ) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
-        let state = try StateStore.decodeState(bytes, path: path, skipping: skipping)
-        guard state.instanceID == id else {
-            throw .corruptState(path: path, reason: "instance_id '\(state.instanceID)' does not match the file name")
+        let view: InstanceState?
+        do {
+            view = try StateStore.decodeState(bytes, path: path, skipping: skipping)
+        } catch {
+            // What a power cut leaves of a view (empty, zeros, a torn prefix) is not JSON; a
+            // readable file that is not a valid state is another writer's, and refused.
+            guard StateStore.isTorn(bytes) else { throw error }
+            view = nil
         }
+        if let view {
+            guard view.instanceID == id else {
+                throw .corruptState(path: path, reason: "instance_id '\(view.instanceID)' does not match the file name")
+            }
+            if try historySize(id) <= view.historyBytes { return (view, bytes) }
+        }
+        let recovered = try withRecoveryLock(id, waiting: waitingForWriter || view == nil) { () throws(ChatFlowError) in
+            try readLocked(id, skipping: skipping)
+        }
+        guard let recovered else { return (view!, bytes) }
+        return recovered
+    }
+
+    /// Runs `body` holding the instance's lock, for a reader that must recover (read-only access
+    /// is enough for flock); `nil` without running it when not `waiting` and a writer holds it.
+    private func withRecoveryLock<T>(
+        _ id: String, waiting: Bool, _ body: () throws(ChatFlowError) -> T
+    ) throws(ChatFlowError) -> T? {
+        let path = layout.lockFile(id)
+        let lock: FileDescriptor
+        do {
+            lock = try FileDescriptor(opening: path, flags: O_RDWR | O_CREAT)
+        } catch {
+            lock = try FileDescriptor(opening: path, flags: O_RDONLY)
+        }
+        if waiting {
+            try lock.lockExclusive()
+        } else if try !lock.tryLockExclusive() {
+            return nil
+        }
+        return try body()
+    }
+
+    private func historySize(_ id: String) throws(ChatFlowError) -> Int {
+        var info = stat()
+        let path = layout.historyFile(id)
+        guard stat(path, &info) == 0 else {
+            if errno == ENOENT { return 0 }
+            throw .io(operation: "stat", path: path, errno: errno)
+        }
+        return Int(info.st_size)
+    }
+
+    /// The committed state, read with the instance's lock held: the state file when it is
+    /// current, else recovered from the history's last commit line (made durable first, so no
+    /// one sees a state a power cut could still take back) and the state file rewritten from it.
+    /// An uncommitted tail past the commit is cut off, as the next writer would.
+    package func readLocked(_ id: String, skipping: Set<String> = []) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
+        let path = layout.stateFile(id)
+        guard let bytes = try readStateBytes(path) else { return nil }
+        let view: Result<InstanceState, ChatFlowError>
+        do throws(ChatFlowError) {
+            let state = try StateStore.decodeState(bytes, path: path, skipping: skipping)
+            guard state.instanceID == id else {
+                throw .corruptState(path: path, reason: "instance_id '\(state.instanceID)' does not match the file name")
+            }
+            view = .success(state)
+        } catch {
+            guard StateStore.isTorn(bytes) else { throw error }
+            view = .failure(error)
+        }
+        let historyPath = layout.historyFile(id)
+        let history: FileDescriptor
+        var writable = true
+        do {
+            history = try FileDescriptor(opening: historyPath, flags: O_RDWR | O_NOFOLLOW)
+        } catch {
+            guard case .io(_, _, let code) = error else { throw error }
+            if code == ENOENT { return (try view.get(), bytes) }
+            guard code == EACCES || code == EROFS else { throw error }
+            history = try FileDescriptor(opening: historyPath, flags: O_RDONLY | O_NOFOLLOW)
+            writable = false
+        }
+        let size = try history.size()
+        let committed = (try? view.get())?.historyBytes ?? 0
+        if case .success(let state) = view, size <= state.historyBytes { return (state, bytes) }
+        if size < committed {
+            throw .corruptState(path: historyPath, reason: "shorter (\(size) bytes) than the committed history_bytes \(committed)")
+        }
+        try history.syncData()
+        guard size - committed <= StateStore.maximumHistoryBytes else {
+            throw .corruptState(path: historyPath, reason: "more than \(StateStore.maximumHistoryBytes) bytes")
+        }
+        let tail = try history.read(at: committed, count: size - committed)
+        if let (members, end) = StateStore.lastCommit(in: tail, from: committed) {
+            var stored = members
+            stored["history_bytes"] = JSONValue(end)
+            var writer = JSONWriter(pretty: true, capacity: 2048)
+            writer.write(.object(stored))
+            writer.append(newline: ())
+            let state = try StateStore.decodeState(writer.bytes, path: historyPath, skipping: skipping)
+            guard state.instanceID == id else {
+                throw .corruptState(path: historyPath, reason: "its commit names instance_id '\(state.instanceID)'")
+            }
+            if writable {
+                if size > end { try history.truncate(to: end) }
+                try StateStore.replace(path, temp: layout.stateTempFile(id), bytes: writer.bytes, directory: nil)
+            }
+            return (state, writer.bytes)
+        }
+        let state = try view.get()
+        if writable { try history.truncate(to: state.historyBytes) }
         return (state, bytes)
     }
+
+    /// The state of the last commit line in `tail` (history bytes from offset `start`: whole
+    /// lines, each a history entry; the first that is not ends the search) and where it ends.
+    static func lastCommit(in tail: [UInt8], from start: Int) -> (members: [String: JSONValue], end: Int)? {
+        var found: (members: [String: JSONValue], end: Int)?
+        var lineStart = 0
+        for offset in tail.indices where tail[offset] == 0x0A {
+            defer { lineStart = offset + 1 }
+            guard let line = try? JSONValue(parsing: Array(tail[lineStart..<offset])),
+                  (try? HistoryEntry(json: line)) != nil
+            else { break }
+            if case .object(let state)? = line.objectValue?[StateStore.commitMember] {
+                found = (state, start + offset + 1)
+            }
+        }
+        return found
+    }
+
+    /// Whether state file bytes are not JSON at all: what an interrupted view leaves.
+    static func isTorn(_ bytes: [UInt8]) -> Bool {
+        (try? JSONValue(parsing: bytes)) == nil
+    }
+
+    /// The member of a history line that makes it a commit: the new state.
+    static let commitMember = "state"
+    static let commitMembers: Set<String> = [commitMember]
 
     private func readStateBytes(_ path: String) throws(ChatFlowError) -> [UInt8]? {
         do {
@@ -85,28 +226,34 @@ struct StateStore: Sendable {
         }
     }
 
-    /// Atomically replaces the state file. Call with the instance lock held.
+    /// Replaces the state file atomically and durably (for a change with no history line: a
+    /// start, a claim). Call with the instance lock held.
     func write(_ state: InstanceState) throws(ChatFlowError) {
+        try StateStore.replace(
+            layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID),
+            bytes: StateStore.viewBytes(state), directory: layout.instancesDirectory)
+    }
+
+    static func viewBytes(_ state: InstanceState) -> [UInt8] {
         var writer = JSONWriter(pretty: true, capacity: 2048)
         writer.write(state.json)
         writer.append(newline: ())
-        try StateStore.replace(
-            layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID),
-            bytes: writer.bytes, directory: layout.instancesDirectory)
+        return writer.bytes
     }
 
-    /// temp file, fdatasync, rename over, fsync the directory: the file is old or new, never torn,
-    /// and once this returns the new one survives a power cut.
-    static func replace(_ path: String, temp: String, bytes: [UInt8], directory: String) throws(ChatFlowError) {
+    /// temp file, rename over: the file is old or new, never torn. With `directory`, durable when
+    /// this returns (fdatasync before the rename, fsync of the directory after); without, a view
+    /// whose content is durable elsewhere (a power cut may leave it old, empty or torn).
+    static func replace(_ path: String, temp: String, bytes: [UInt8], directory: String?) throws(ChatFlowError) {
         do {
             let file = try FileDescriptor(opening: temp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW)
             try file.write(bytes, at: 0)
-            try file.syncData()
+            if directory != nil { try file.syncData() }
         }
         if rename(temp, path) != 0 {
             throw .io(operation: "rename \(temp) to", path: path, errno: errno)
         }
-        try FileSystem.syncDirectory(directory)
+        if let directory { try FileSystem.syncDirectory(directory) }
     }
 
     /// Creates the instance's directory and `tasks/` for a new instance.
@@ -124,14 +271,23 @@ struct StateStore: Sendable {
 
     // MARK: History
 
-    /// Appends a closed entry to `history.ndjson` at the committed length, first cutting off any
-    /// tail a crashed writer left, and makes it durable. Updates `historyBytes`; the caller then
-    /// writes the state, which is the commit point. Call with the instance lock held.
-    package func appendHistory(_ entry: HistoryEntry, to state: inout InstanceState) throws(ChatFlowError) {
+    /// Commits entries closed by a change: appends them to `history.ndjson` at the committed
+    /// length (first cutting off any tail a crashed writer left), the last line carrying the new
+    /// state, and `fdatasync`s: that line is the commit point. Then replaces the state file as a
+    /// view, without syncs (after a power cut it is recovered from the line). Updates
+    /// `historyBytes`. Call with the instance lock held.
+    func commit(_ state: inout InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
         let path = layout.historyFile(state.instanceID)
-        var line = JSONWriter(pretty: false, capacity: 512)
-        line.write(entry.json)
-        line.append(newline: ())
+        var lines = JSONWriter(pretty: false, capacity: 1024)
+        for (index, entry) in entries.enumerated() {
+            guard case .object(var members) = entry.json else { continue }
+            if index == entries.count - 1, case .object(var stored) = state.json {
+                stored["history_bytes"] = nil
+                members[StateStore.commitMember] = .object(stored)
+            }
+            lines.write(.object(members))
+            lines.append(newline: ())
+        }
         // `start` creates the file (and syncs its directory), so a first trigger need not; one
         // made by another writer, or before that, is created here and its directory synced.
         let file: FileDescriptor
@@ -150,10 +306,13 @@ struct StateStore: Sendable {
                 path: path, reason: "shorter (\(size) bytes) than the committed history_bytes \(state.historyBytes)")
         }
         if size > state.historyBytes { try file.truncate(to: state.historyBytes) }
-        try file.write(line.bytes, at: state.historyBytes)
+        try file.write(lines.bytes, at: state.historyBytes)
         try file.syncData()
         if created { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
-        state.historyBytes += line.bytes.count
+        state.historyBytes += lines.bytes.count
+        try StateStore.replace(
+            layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID),
+            bytes: StateStore.viewBytes(state), directory: nil)
     }
 
     /// The closed history entries from index `start` on, read from the committed part of
@@ -194,9 +353,21 @@ struct StateStore: Sendable {
             defer { lineNumber += 1; lineStart = offset + 1 }
             guard lineNumber >= start else { continue }
             do {
-                let json = try JSONValue(parsing: Array(bytes[lineStart..<offset]))
-                entries.append(try HistoryEntry(json: json))
-                if keepingLines { lines.append(bytes[lineStart..<offset]) }
+                let line = bytes[lineStart..<offset]
+                // A commit line's state is not part of the entry: checked, not built.
+                var members = try line.withUnsafeBytes { try JSONParser.parseMembers($0, skipping: StateStore.commitMembers) }
+                entries.append(try HistoryEntry(json: .object(members)))
+                if keepingLines {
+                    if members[StateStore.commitMember] == nil {
+                        lines.append(line)
+                    } else {
+                        members = try JSONValue(parsing: Array(line)).objectValue ?? [:]
+                        members[StateStore.commitMember] = nil
+                        var writer = JSONWriter(pretty: false, capacity: line.count)
+                        writer.write(.object(members))
+                        lines.append(writer.bytes[...])
+                    }
+                }
             } catch let error as JSONParseError {
                 throw .corruptState(path: path, reason: "line \(lineNumber + 1): not valid JSON: \(error)")
             } catch let error as StateDecodingError {

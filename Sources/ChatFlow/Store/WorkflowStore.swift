@@ -19,16 +19,20 @@ package protocol WorkflowStore: Sendable {
     /// The committed state, or `nil` if the instance does not exist.
     func read(_ id: String) throws(ChatFlowError) -> InstanceState?
 
-    /// The committed state and its stored text, with members in `skipping` checked but not built.
-    func readWithText(_ id: String, skipping: Set<String>) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])?
+    /// The committed state and its stored text, with members in `skipping` checked but not
+    /// built. With `waitingForWriter` false, a reader that hears of every commit (the watcher)
+    /// may get the state before a commit in progress rather than wait for it.
+    func readWithText(
+        _ id: String, skipping: Set<String>, waitingForWriter: Bool
+    ) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])?
 
-    /// Makes a closed entry durable as the next history position of `state` (updating where the
-    /// history ends in `state`); visible only once `commit` has recorded it. Inside the lock.
-    func appendHistory(_ entry: HistoryEntry, to state: inout InstanceState) throws(ChatFlowError)
+    /// The committed state read inside `withInstanceLock` (recovering what a crash left).
+    func readLocked(_ id: String, skipping: Set<String>) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])?
 
-    /// The commit point: atomically and durably replaces the instance's state. Inside the lock;
-    /// `isNew` for an instance being started (its storage is created first).
-    func commit(_ state: InstanceState, isNew: Bool) throws(ChatFlowError)
+    /// The commit point: atomically and durably records `state` with the history entries the
+    /// change closed (updating where the history ends in `state`). Inside the lock; `isNew` for an
+    /// instance being started (its storage is created first).
+    func commit(_ state: inout InstanceState, closing entries: [HistoryEntry], isNew: Bool) throws(ChatFlowError)
 
     /// History entries from position `start` on, the open one last.
     func history(of state: some HistoryPosition, from start: Int) throws(ChatFlowError) -> [HistoryEntry]
@@ -48,9 +52,13 @@ extension StateStore: WorkflowStore {
         try withExclusiveLock(layout.lockFile(id), body)
     }
 
-    package func commit(_ state: InstanceState, isNew: Bool) throws(ChatFlowError) {
+    package func commit(_ state: inout InstanceState, closing entries: [HistoryEntry], isNew: Bool) throws(ChatFlowError) {
         if isNew { try createInstanceFiles(state.instanceID) }
-        try write(state)
+        if entries.isEmpty {
+            try write(state)
+        } else {
+            try commit(&state, closing: entries)
+        }
     }
 
     package func addToFeature(_ feature: String, id: String) throws(ChatFlowError) {

@@ -107,7 +107,7 @@ final class Reconciler: Sendable {
             let summary: InstanceSummary
             let stateText: [UInt8]
             do {
-                let found = try read.map { try $0(index).get() } ?? engine.freshSummaryWithText(id)
+                let found = try read.map { try $0(index).get() } ?? engine.freshSummaryWithText(id, waitingForWriter: false)
                 guard let found else { continue }
                 (summary, stateText) = found
             } catch {
