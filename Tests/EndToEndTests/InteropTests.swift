@@ -30,9 +30,9 @@ struct InteropTests {
         #expect(await watcher.stop() == 0)
     }
 
-    @Test("this format and the v1.0 history list, concurrently with Swift triggers: no lost update, every hook once")
+    @Test("this format, format 1 and the v1.0 history list, concurrently with Swift triggers: no lost update, every hook once")
     func concurrent() async throws {
-        for mode in ["format", "v1list"] {
+        for mode in ["format", "format1", "v1list"] {
             let sandbox = Sandbox()
             sandbox.hook("@any", sandbox.recorder())
             let watcher = try Watcher(sandbox)
@@ -47,6 +47,54 @@ struct InteropTests {
                 #expect(!doctor.stdout.contains("another writer's layout"), "migrated by the engine: \(doctor.stdout)")
             }
         }
+    }
+
+    @Test("a state file behind its history (a writer cut off after its commit) or torn: Python and Swift each recover the other's commit")
+    func recovery() async throws {
+        let sandbox = Sandbox()
+        let engine = sandbox.engine
+        let id = try engine.start(schema: schema, featureID: "f")
+        let view = engine.layout.stateFile(id)
+        func pythonRead() throws -> [String: Any] {
+            let result = try runToEnd("/usr/bin/env", ["python3", writer, sandbox.root, id, "read", "0"])
+            try #require(result.status == 0, "\(result.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        }
+
+        // Python commits and is cut off before its view: the Swift reader recovers the commit.
+        try engine.trigger(id, data: ["from": "swift"])
+        #expect(try python(sandbox, id, "killed", 1) == 0)
+        let stale = try String(contentsOfFile: view, encoding: .utf8)
+        #expect(stale.contains("\"history_length\": 2"), "the view was left behind")
+        let shown = try run("chatflow", ["--root", sandbox.root, "status", id, "--json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        #expect(document["history_length"] as? Int == 3 && document["current_phase"] as? String == "p2")
+        #expect((document["variables"] as? [String: Any])?["by"] as? String == "python")
+        #expect(try String(contentsOfFile: view, encoding: .utf8).contains("\"history_length\": 3"), "the reader repaired the view")
+        #expect((document["history"] as? [[String: Any]])?.allSatisfy { $0["state"] == nil } == true, "entries are shown without the commit's state")
+
+        // Swift commits and its view is lost (a power cut): Python reads the commit, and agrees.
+        let before = try Data(contentsOf: URL(fileURLWithPath: view))
+        try engine.trigger(id, data: ["from": "swift", "n": 4])
+        try before.write(to: URL(fileURLWithPath: view))
+        let recovered = try pythonRead()
+        #expect(recovered["history_length"] as? Int == 4 && recovered["current_phase"] as? String == "p3")
+        #expect((recovered["variables"] as? [String: Any])?["n"] as? Int == 4)
+        #expect(try engine.freshStatus(id)?.historyLength == 4)
+
+        // A torn view (empty: the rename reached the disk, the data did not): both recover.
+        try engine.trigger(id)
+        try Data().write(to: URL(fileURLWithPath: view))
+        #expect(try pythonRead()["history_length"] as? Int == 5)
+        try Data("{\n  \"created".utf8).write(to: URL(fileURLWithPath: view))
+        #expect(try engine.freshStatus(id)?.historyLength == 5)
+
+        // Writers go on from a recovered state, in either language.
+        try before.write(to: URL(fileURLWithPath: view))
+        #expect(try python(sandbox, id, "format", 2) == 0)
+        try engine.trigger(id)
+        #expect(try engine.history(id).map(\.phase) == (0...7).map { "p\($0)" })
+        #expect(try pythonRead()["history_length"] as? Int == 8)
     }
 
     @Test("a writer that only moves current_phase, alternating with Swift: the engine migrates it; doctor --fix too")

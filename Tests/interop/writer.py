@@ -4,8 +4,15 @@
     writer.py ROOT ID MODE COUNT
 
 Each of COUNT steps advances instance ID by one phase under the instance's flock, in one of
-three ways:
-  format   the current format, as docs/FORMAT.md says (history.ndjson, history_bytes, ...)
+four ways:
+  format   the current format (2), as docs/FORMAT.md says: the state read as "Reading a state"
+           says (recovered from the history's last commit line when the state file is behind
+           or torn), the closed entry appended with the new state in it and synced (the commit),
+           then the state file replaced as a view, without syncs
+  format1  format 1: the history line synced, then the state file replaced with syncs
+  read     prints the committed state, read as "Reading a state" says (COUNT is ignored)
+  killed   appends a commit line and syncs it, then exits without writing the state file (a
+           writer cut off between its commit and its view)
   phase    the original v1.0 habit of setting current_phase (and status) and rewriting the
            file, with no history entry at all
   v1list   the original v1.0 layout: a `history` list inside the state file, the open entry
@@ -21,6 +28,7 @@ history_path = os.path.join(root, "instances", instance, "history.ndjson")
 
 
 def commit(state):
+    """The state file replaced durably (format 1's commit point)."""
     with open(temp_path, "w") as f:
         json.dump(state, f, indent=2, sort_keys=True)
         f.write("\n")
@@ -32,6 +40,79 @@ def commit(state):
     os.close(fd)
 
 
+def write_view(state):
+    """The state file replaced as a view of the commit line: no syncs."""
+    with open(temp_path, "w") as f:
+        json.dump(state, f, indent=2, sort_keys=True)
+        f.write("\n")
+    os.rename(temp_path, state_path)
+
+
+def is_entry(value):
+    return (isinstance(value, dict) and value.get("status") in ("running", "completed", "failed")
+            and isinstance(value.get("phase"), str) and isinstance(value.get("started_at"), (int, float)))
+
+
+def read_locked():
+    """The committed state, read with the instance's lock held ("Reading a state", step 3)."""
+    with open(state_path, "rb") as f:
+        raw = f.read()
+    try:
+        state = json.loads(raw)
+    except ValueError:
+        state = None   # what a power cut leaves of a view: recover from the history
+    try:
+        fd = os.open(history_path, os.O_RDWR)
+    except FileNotFoundError:
+        return state
+    try:
+        size = os.fstat(fd).st_size
+        start = state["history_bytes"] if state is not None and "history_bytes" in state else 0
+        if state is not None and size <= start:
+            return state
+        os.fdatasync(fd)
+        tail = os.pread(fd, size - start, start)
+        found, offset = None, start
+        for line in tail.split(b"\n")[:-1]:
+            offset += len(line) + 1
+            try:
+                value = json.loads(line)
+            except ValueError:
+                break
+            if not is_entry(value):
+                break
+            if isinstance(value.get("state"), dict):
+                found = dict(value["state"], history_bytes=offset)
+        if found is not None:
+            os.ftruncate(fd, found["history_bytes"])
+            write_view(found)
+            return found
+        if state is None:
+            sys.exit("corrupt: the state file is not JSON and the history has no commit")
+        os.ftruncate(fd, start)
+        return state
+    finally:
+        os.close(fd)
+
+
+def read_state(lock_fd):
+    """Steps 1-3 of "Reading a state", for a reader that holds no lock."""
+    with open(state_path, "rb") as f:
+        raw = f.read()
+    try:
+        state = json.loads(raw)
+        size = os.stat(history_path).st_size if os.path.exists(history_path) else 0
+        if size <= state.get("history_bytes", 0):
+            return state
+    except ValueError:
+        pass
+    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+    try:
+        return read_locked()
+    finally:
+        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+
+
 def next_phase(state):
     names = [p["name"] if isinstance(p, dict) else p for p in state["workflow_schema"]["phases"]]
     index = names.index(state["current_phase"])
@@ -40,16 +121,9 @@ def next_phase(state):
 
 def step(state, now):
     target = next_phase(state)
-    if mode == "format":
+    if mode in ("format", "format1", "killed"):
         entry = dict(state["current_entry"], ended_at=now, status="completed", trigger_data_snapshot={"by": "python"})
-        os.makedirs(os.path.dirname(history_path), exist_ok=True)
-        fd = os.open(history_path, os.O_WRONLY | os.O_CREAT)
-        os.ftruncate(fd, state["history_bytes"])
-        line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
-        os.pwrite(fd, line, state["history_bytes"])
-        os.fdatasync(fd)
-        os.close(fd)
-        state["history_bytes"] += len(line)
+        state["variables"] = dict(state.get("variables", {}), by="python")
         state["updated_at"] = now
         if target is None:
             state.update(status="completed", current_entry=None)
@@ -58,6 +132,18 @@ def step(state, now):
                          history_length=state["history_length"] + 1,
                          current_entry={"phase": target, "task": None, "started_at": now, "ended_at": None,
                                         "status": "running", "trigger_data_snapshot": None})
+        committed = state["history_bytes"]
+        if mode != "format1":
+            state["format_version"] = 2
+            entry["state"] = {k: v for k, v in state.items() if k != "history_bytes"}
+        os.makedirs(os.path.dirname(history_path), exist_ok=True)
+        fd = os.open(history_path, os.O_WRONLY | os.O_CREAT)
+        os.ftruncate(fd, committed)
+        line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
+        os.pwrite(fd, line, committed)
+        os.fdatasync(fd)
+        os.close(fd)
+        state["history_bytes"] = committed + len(line)
     elif mode == "phase":
         state["updated_at"] = now
         if target is None:
@@ -80,14 +166,18 @@ def step(state, now):
 
 
 lock = os.open(os.path.join(root, ".locks", instance + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+if mode == "read":
+    print(json.dumps(read_state(lock), sort_keys=True))
+    sys.exit(0)
 for _ in range(count):
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        with open(state_path) as f:
-            state = json.load(f)
+        state = read_locked() if mode in ("format", "killed") else json.load(open(state_path))
         if state["status"] in ("completed", "failed"):
             sys.exit(3)
         step(state, time.time())
-        commit(state)
+        if mode == "killed":
+            sys.exit(0)
+        (write_view if mode == "format" else commit)(state)
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)
