@@ -25,6 +25,9 @@ public struct Layout: Sendable, Hashable {
     public func stateTempFile(_ id: String) -> String { instancesDirectory + "/." + id + ".json.tmp" }
     public func instanceDirectory(_ id: String) -> String { instancesDirectory + "/" + id }
     public func historyFile(_ id: String) -> String { instanceDirectory(id) + "/history.ndjson" }
+    /// The instance as started, written once and synced: what its commit lines leave out
+    /// (`workflow_schema`), and its state when a power cut took the view before any commit.
+    public func startFile(_ id: String) -> String { instanceDirectory(id) + "/start.json" }
     public func tasksDirectory(_ id: String) -> String { instanceDirectory(id) + "/tasks" }
     /// Hook run logs, written by the watcher.
     public func runsDirectory(_ id: String) -> String { instanceDirectory(id) + "/runs" }

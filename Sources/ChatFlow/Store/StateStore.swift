@@ -150,9 +150,18 @@ struct StateStore: Sendable {
             throw .corruptState(path: historyPath, reason: "more than \(StateStore.maximumHistoryBytes) bytes")
         }
         let tail = try history.read(at: committed, count: size - committed)
-        if let (members, end) = StateStore.lastCommit(in: tail, from: committed) {
+        let (commit, lines) = StateStore.lastCommit(in: tail, from: committed)
+        if let (members, end) = commit {
             var stored = members
             stored["history_bytes"] = JSONValue(end)
+            if stored["workflow_schema"] == nil {
+                // Immutable: the view has it, or the instance's start file when the view is torn.
+                let known: InstanceState? = if case .success(let readable) = view { readable } else { try startState(id) }
+                guard let schema = known?.schema.json else {
+                    throw .corruptState(path: path, reason: "not JSON, and \(layout.startFile(id)) is missing: the schema of the commit in \(historyPath) is unknown")
+                }
+                stored["workflow_schema"] = schema
+            }
             var writer = JSONWriter(pretty: true, capacity: 2048)
             writer.write(.object(stored))
             writer.append(newline: ())
@@ -166,26 +175,49 @@ struct StateStore: Sendable {
             }
             return (state, writer.bytes)
         }
-        let state = try view.get()
+        let state: InstanceState
+        let text: [UInt8]
+        switch view {
+        case .success(let readable):
+            state = readable
+            text = bytes
+        case .failure(let error):
+            // A view torn before any commit: the instance as started, if no entry followed.
+            guard lines == 0, committed == 0, let started = try startState(id) else { throw error }
+            state = started
+            text = StateStore.viewBytes(started)
+            if writable { try StateStore.replace(path, temp: layout.stateTempFile(id), bytes: text, directory: nil) }
+        }
         if writable { try history.truncate(to: state.historyBytes) }
-        return (state, bytes)
+        return (state, text)
+    }
+
+    /// The instance as started (`start.json`), or `nil` when it has none (started by a format 1
+    /// writer; its first commit here writes one).
+    private func startState(_ id: String) throws(ChatFlowError) -> InstanceState? {
+        let path = layout.startFile(id)
+        guard let bytes = try readStateBytes(path) else { return nil }
+        return try StateStore.decodeState(bytes, path: path)
     }
 
     /// The state of the last commit line in `tail` (history bytes from offset `start`: whole
     /// lines, each a history entry; the first that is not ends the search) and where it ends.
-    static func lastCommit(in tail: [UInt8], from start: Int) -> (members: [String: JSONValue], end: Int)? {
+    /// Also how many entry lines it read.
+    static func lastCommit(in tail: [UInt8], from start: Int) -> (commit: (members: [String: JSONValue], end: Int)?, lines: Int) {
         var found: (members: [String: JSONValue], end: Int)?
+        var lines = 0
         var lineStart = 0
         for offset in tail.indices where tail[offset] == 0x0A {
             defer { lineStart = offset + 1 }
             guard let line = try? JSONValue(parsing: Array(tail[lineStart..<offset])),
                   (try? HistoryEntry(json: line)) != nil
             else { break }
+            lines += 1
             if case .object(let state)? = line.objectValue?[StateStore.commitMember] {
                 found = (state, start + offset + 1)
             }
         }
-        return found
+        return (found, lines)
     }
 
     /// Whether state file bytes are not JSON at all: what an interrupted view leaves.
@@ -261,12 +293,26 @@ struct StateStore: Sendable {
         try FileSystem.createDirectory(layout.tasksDirectory(id))
     }
 
-    /// A new instance's directory, `tasks/` and empty `history.ndjson`, durable (one directory
-    /// sync at start instead of one at its first trigger).
-    func createInstanceFiles(_ id: String) throws(ChatFlowError) {
+    /// A new instance's directory, `tasks/`, empty `history.ndjson` and `start.json`, durable (one
+    /// directory sync at start instead of one at its first trigger), then its state file,
+    /// durably: until `instances/` is synced the new directory may vanish in a power cut, and
+    /// `start.json` with it, so the state file cannot lean on it yet (scripts/crash-check.py
+    /// found that).
+    func start(_ state: InstanceState) throws(ChatFlowError) {
+        let id = state.instanceID
         try createInstanceDirectories(id)
         _ = try FileDescriptor(opening: layout.historyFile(id), flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+        try writeStartFile(state)
         try FileSystem.syncDirectory(layout.instanceDirectory(id))
+        try write(state)
+    }
+
+    /// Writes and syncs `start.json` (its directory entry is the caller's to sync). Written once,
+    /// before any view of the instance needs it, so a plain write suffices.
+    private func writeStartFile(_ state: InstanceState) throws(ChatFlowError) {
+        let file = try FileDescriptor(opening: layout.startFile(state.instanceID), flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW)
+        try file.write(StateStore.viewBytes(state), at: 0)
+        try file.syncData()
     }
 
     // MARK: History
@@ -277,12 +323,15 @@ struct StateStore: Sendable {
     /// view, without syncs (after a power cut it is recovered from the line). Updates
     /// `historyBytes`. Call with the instance lock held.
     func commit(_ state: inout InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
+        let before = state
         let path = layout.historyFile(state.instanceID)
         var lines = JSONWriter(pretty: false, capacity: 1024)
         for (index, entry) in entries.enumerated() {
             guard case .object(var members) = entry.json else { continue }
             if index == entries.count - 1, case .object(var stored) = state.json {
+                // Where the line ends, and the schema, which never changes (start.json has it).
                 stored["history_bytes"] = nil
+                stored["workflow_schema"] = nil
                 members[StateStore.commitMember] = .object(stored)
             }
             lines.write(.object(members))
@@ -306,9 +355,13 @@ struct StateStore: Sendable {
                 path: path, reason: "shorter (\(size) bytes) than the committed history_bytes \(state.historyBytes)")
         }
         if size > state.historyBytes { try file.truncate(to: state.historyBytes) }
+        // An instance a format 1 writer started has no start file: this state (durable, as that
+        // writer left it, and with the same schema) serves, written before the first commit line.
+        let startMissing = !FileSystem.exists(layout.startFile(state.instanceID))
+        if startMissing { try writeStartFile(before) }
         try file.write(lines.bytes, at: state.historyBytes)
         try file.syncData()
-        if created { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
+        if created || startMissing { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
         state.historyBytes += lines.bytes.count
         try StateStore.replace(
             layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID),

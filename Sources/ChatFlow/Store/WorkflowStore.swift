@@ -53,8 +53,9 @@ extension StateStore: WorkflowStore {
     }
 
     package func commit(_ state: inout InstanceState, closing entries: [HistoryEntry], isNew: Bool) throws(ChatFlowError) {
-        if isNew { try createInstanceFiles(state.instanceID) }
-        if entries.isEmpty {
+        if isNew {
+            try start(state)
+        } else if entries.isEmpty {
             try write(state)
         } else {
             try commit(&state, closing: entries)
