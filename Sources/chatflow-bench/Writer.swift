@@ -24,6 +24,9 @@ struct Writer: ParsableCommand {
     @Flag(help: "Cycle through the schema with --to so the instance never completes.")
     var cycle = false
 
+    @Option(help: "Go round the harness schema's N phases (p0 … pN-1) with --to, without reading the state first.")
+    var roundPhases: Int = 0
+
     @Flag(help: "Print a line per committed trigger.")
     var report = false
 
@@ -38,6 +41,7 @@ struct Writer: ParsableCommand {
                 let names = state.schema.phaseNames
                 target = names[(names.firstIndex(of: state.currentPhase)! + 1) % names.count]
             }
+            if roundPhases > 0 { target = "p\((sequence + 1) % roundPhases)" }
             let called = Self.now()
             try engine.trigger(id, data: ["seq": .number(JSONNumber(sequence)), "pid": .number(JSONNumber(Int(getpid())))], to: target)
             if report {

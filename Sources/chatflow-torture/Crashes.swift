@@ -15,18 +15,26 @@ extension Torture {
         try engine.prepare()
         let kills = quick ? 150 : 500
         var wrong: [String] = []
+        var recovered = 0
         var generator = SystemRandomNumberGenerator()
         for round in 0..<kills {
             let worker = try process("chatflow-torture", ["worker", "--root", root, "--mode", "crash"])
             usleep(UInt32.random(in: 3_000...30_000, using: &generator))
             kill(worker.processIdentifier, SIGKILL)
             worker.waitUntilExit()
-            // Every state file is a committed state: it parses and its history agrees.
+            // Every instance reads as a committed state: it parses and its history agrees. A
+            // writer killed between its commit line and its state file left the file behind:
+            // the read recovers the commit, and rewrites the file so the next read needs no lock.
             for id in try engine.instanceIDs() {
                 do {
+                    let lagging = try Torture.lags(engine, id)
                     guard let state = try engine.freshStatus(id) else { continue }
                     let history = try engine.history(of: state, from: 0)
                     if history.count != state.historyLength { wrong.append("round \(round): \(id) history \(history.count) ≠ \(state.historyLength)") }
+                    if lagging {
+                        recovered += 1
+                        if try Torture.lags(engine, id) { wrong.append("round \(round): \(id) still behind its history after a read") }
+                    }
                 } catch {
                     wrong.append("round \(round): \(error)")
                 }
@@ -42,7 +50,19 @@ extension Torture {
         let instances = try engine.instanceIDs().count
         tally(
             "writer_crashes", tried: kills, wrong: wrong.count,
-            note: wrong.first ?? "\(instances) instances checked after each kill; \(temps.count) stray temp files, none read as state")
+            note: wrong.first ?? "\(instances) instances checked after each kill; \(recovered) state files behind their history (a killed commit, or a torn tail) set right by a read; \(temps.count) stray temp files, none read as state")
+    }
+
+    /// Whether an instance's state file is behind its history (a commit line past its
+    /// `history_bytes`, or a torn tail): what a writer killed after its commit leaves.
+    static func lags(_ engine: WorkflowEngine, _ id: String) throws -> Bool {
+        let layout = engine.layout
+        guard let data = FileManager.default.contents(atPath: layout.stateFile(id)),
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+              let committed = object["history_bytes"] as? Int
+        else { return false }
+        let size = (try? FileManager.default.attributesOfItem(atPath: layout.historyFile(id))[.size] as? Int) ?? 0
+        return size > committed
     }
 
     // MARK: 4. Contention

@@ -1,4 +1,5 @@
 import ChatFlowTestSupport
+import Foundation
 import Testing
 @testable import ChatFlow
 
@@ -20,6 +21,27 @@ struct EngineTests {
         #expect(try engine.history(id).map(\.phase) == ["design"])
         #expect(FileSystem.isDirectory(engine.layout.tasksDirectory(id)))
         #expect(try StateStore(layout: engine.layout).readLink(feature: "login") == [id])
+    }
+
+    @Test("the state file, start.json and commit lines: pretty sorted JSON as Python writes it, the schema (spliced from the cache) included; the commit's state is the state without schema and history_bytes")
+    func storedText() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let schema = WorkflowSchema(name: "wide", phases: (0..<30).map { WorkflowSchema.Phase(name: "p\($0)", task: $0 % 3 == 0 ? "task \"\($0)\"" : nil) })
+        let id = try engine.start(schema: schema, featureID: "f", context: ["k": ["nested": [1, 2]]])
+        try engine.trigger(id, data: ["x": 1.5])
+        for path in [engine.layout.stateFile(id), engine.layout.startFile(id)] {
+            let text = try #require(FileManager.default.contents(atPath: path))
+            let parsed = try JSONValue(parsing: Array(text))
+            #expect(String(decoding: text, as: UTF8.self) == parsed.prettyText + "\n", "\(path)")
+            #expect(parsed.objectValue?["workflow_schema"] == schema.json)
+        }
+        let state = try #require(try engine.freshStatus(id))
+        let line = try #require(String(decoding: FileManager.default.contents(atPath: engine.layout.historyFile(id))!, as: UTF8.self).split(separator: "\n").last)
+        var expected = state.json.objectValue!
+        expected["workflow_schema"] = nil
+        expected["history_bytes"] = nil
+        #expect(try JSONValue(parsing: Array(line.utf8)).objectValue?["state"] == .object(expected))
     }
 
     @Test("trigger closes the entry, merges data and meta, enters the next phase, completes at the end")
@@ -104,6 +126,21 @@ struct EngineTests {
         #expect(try engine.featureStatus("none").status == "empty")
         #expect(try engine.list(feature: "f", status: .completed).map(\.instanceID) == [a])
         #expect(try engine.list().count == 4)
+    }
+
+    @Test("an instance with no start.json (a format 1 writer started it) gets one before its first commit line; a torn state file then recovers from both")
+    func startFileForOlderInstances() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "f", context: ["k": "v"])
+        #expect(unlink(engine.layout.startFile(id)) == 0)
+        try engine.trigger(id, data: ["step": 1])
+        #expect(FileSystem.exists(engine.layout.startFile(id)))
+        try StateStore.replace(engine.layout.stateFile(id), temp: engine.layout.stateFile(id) + ".x", bytes: [], directory: nil)
+        engine.invalidateAll()
+        let recovered = try #require(try engine.freshStatus(id))
+        #expect(recovered.historyLength == 2 && recovered.currentPhase == "implement" && recovered.schema == fourPhases)
+        #expect(recovered.variables == ["k": "v", "step": 1])
     }
 
     @Test("corrupt state files are reported with the path and never overwritten")

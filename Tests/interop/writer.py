@@ -25,6 +25,7 @@ root, instance, mode, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.arg
 state_path = os.path.join(root, "instances", instance + ".json")
 temp_path = os.path.join(root, "instances", "." + instance + ".json.tmp")
 history_path = os.path.join(root, "instances", instance, "history.ndjson")
+start_path = os.path.join(root, "instances", instance, "start.json")
 
 
 def commit(state):
@@ -84,6 +85,12 @@ def read_locked():
             if isinstance(value.get("state"), dict):
                 found = dict(value["state"], history_bytes=offset)
         if found is not None:
+            if "workflow_schema" not in found:
+                # The schema never changes: the state file has it, or start.json when it is torn.
+                if state is None:
+                    with open(start_path) as f:
+                        state = json.load(f)
+                found["workflow_schema"] = state["workflow_schema"]
             os.ftruncate(fd, found["history_bytes"])
             write_view(found)
             return found
@@ -120,6 +127,7 @@ def next_phase(state):
 
 
 def step(state, now):
+    before = json.loads(json.dumps(state))
     target = next_phase(state)
     if mode in ("format", "format1", "killed"):
         entry = dict(state["current_entry"], ended_at=now, status="completed", trigger_data_snapshot={"by": "python"})
@@ -134,8 +142,18 @@ def step(state, now):
                                         "status": "running", "trigger_data_snapshot": None})
         committed = state["history_bytes"]
         if mode != "format1":
+            if not os.path.exists(start_path):
+                # Started by a format 1 writer: the state as read (durable) serves as start.json.
+                with open(start_path, "w") as f:
+                    json.dump(before, f, indent=2, sort_keys=True)
+                    f.write("\n")
+                    f.flush()
+                    os.fdatasync(f.fileno())
+                fd = os.open(os.path.dirname(start_path), os.O_RDONLY | os.O_DIRECTORY)
+                os.fsync(fd)
+                os.close(fd)
             state["format_version"] = 2
-            entry["state"] = {k: v for k, v in state.items() if k != "history_bytes"}
+            entry["state"] = {k: v for k, v in state.items() if k not in ("history_bytes", "workflow_schema")}
         os.makedirs(os.path.dirname(history_path), exist_ok=True)
         fd = os.open(history_path, os.O_WRONLY | os.O_CREAT)
         os.ftruncate(fd, committed)

@@ -29,10 +29,19 @@ struct JSONParser {
     static func parseMembers(_ bytes: UnsafeRawBufferPointer, skipping skipped: Set<String>) throws(JSONParseError)
         -> [String: JSONValue]
     {
+        var ranges: [String: Range<Int>] = [:]
+        return try parseMembers(bytes, skipping: skipped, ranges: &ranges)
+    }
+
+    /// The same, also giving where each skipped member's value lies in `bytes` (for a caller that
+    /// keeps what it built from that text before: the schema cache).
+    static func parseMembers(
+        _ bytes: UnsafeRawBufferPointer, skipping skipped: Set<String>, ranges: inout [String: Range<Int>]
+    ) throws(JSONParseError) -> [String: JSONValue] {
         var parser = JSONParser(bytes)
         parser.skipWhitespace()
         guard parser.current == UInt8(ascii: "{") else { throw parser.error("expected a JSON object") }
-        let members = try parser.parseObjectMembers(skipping: skipped)
+        let members = try parser.parseObjectMembers(skipping: skipped, ranges: &ranges)
         parser.skipWhitespace()
         guard parser.index == bytes.count else { throw parser.error("unexpected text after the JSON value") }
         return members
@@ -89,11 +98,15 @@ struct JSONParser {
     }
 
     mutating func parseObject() throws(JSONParseError) -> JSONValue {
-        .object(try parseObjectMembers(skipping: []))
+        var ranges: [String: Range<Int>] = [:]
+        return .object(try parseObjectMembers(skipping: [], ranges: &ranges))
     }
 
-    /// An object's members; those named in `skipped` are checked, not built.
-    mutating func parseObjectMembers(skipping skipped: Set<String>) throws(JSONParseError) -> [String: JSONValue] {
+    /// An object's members; those named in `skipped` are checked, not built (and where their
+    /// text is goes in `ranges`).
+    mutating func parseObjectMembers(
+        skipping skipped: Set<String>, ranges: inout [String: Range<Int>]
+    ) throws(JSONParseError) -> [String: JSONValue] {
         try enter()
         defer { depth -= 1 }
         index += 1
@@ -108,7 +121,9 @@ struct JSONParser {
             index += 1
             skipWhitespace()
             if !skipped.isEmpty && skipped.contains(key) {
+                let start = index
                 members[key] = try skipValue()
+                ranges[key] = start..<index
             } else {
                 members[key] = try parseValue()
             }

@@ -8,9 +8,18 @@ struct JSONWriter {
     private var level = 0
 
     init(pretty: Bool, capacity: Int = 1024) {
+        self.init(pretty: pretty, level: 0, capacity: capacity)
+    }
+
+    /// Starting at nesting `level` (for text spliced into a document at that depth).
+    init(pretty: Bool, level: Int, capacity: Int = 1024) {
         self.pretty = pretty
+        self.level = level
         bytes.reserveCapacity(capacity)
     }
+
+    /// Appends text that is already JSON, as written by a writer at this nesting level.
+    mutating func append(json text: [UInt8]) { bytes.append(contentsOf: text) }
 
     var string: String { String(decoding: bytes, as: UTF8.self) }
 

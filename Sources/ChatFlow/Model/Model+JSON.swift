@@ -148,12 +148,19 @@ extension Claim {
 extension InstanceState {
     /// The state as stored in `instances/wfi_<id>.json`, snake_case keys.
     public var json: JSONValue {
-        .object([
+        var members = membersWithoutSchema
+        members["workflow_schema"] = schema.json
+        return .object(members)
+    }
+
+    /// Every stored member but `workflow_schema` (which writers splice in from `SchemaCache`,
+    /// and commit lines leave out).
+    var membersWithoutSchema: [String: JSONValue] {
+        [
             "format_version": JSONValue(InstanceState.formatVersion),
             "instance_id": .string(instanceID),
             "feature_id": .string(featureID),
             "workflow_name": .string(workflowName),
-            "workflow_schema": schema.json,
             "current_phase": .string(currentPhase),
             "previous_phase": JSONValue(previousPhase),
             "status": .string(status.rawValue),
@@ -164,7 +171,7 @@ extension InstanceState {
             "history_length": JSONValue(historyLength),
             "history_bytes": JSONValue(historyBytes),
             "current_entry": currentEntry?.json ?? .null,
-        ])
+        ]
     }
 
     /// Reads and checks a stored state: every key present with the right type, ids and phase
@@ -175,7 +182,7 @@ extension InstanceState {
     /// moved without a history entry, missing bookkeeping keys. Such a state carries the entries
     /// only it holds in `foreignEntries`. Only the identity keys (`instance_id`, `feature_id`,
     /// `current_phase`, `status`) are required.
-    init(json: JSONValue) throws(StateDecodingError) {
+    init(json: JSONValue, schema knownSchema: WorkflowSchema? = nil) throws(StateDecodingError) {
         let reader = try JSONObjectReader(json, context: "the state")
         let statusText = try reader.string("status")
         guard let status = InstanceStatus(rawValue: statusText) else {
@@ -191,7 +198,9 @@ extension InstanceState {
             reasons.append("a history list in the state file (the original v1.0 layout)")
         }
         let schema: WorkflowSchema
-        if reader.value("workflow_schema").isNull {
+        if let knownSchema {
+            schema = knownSchema
+        } else if reader.value("workflow_schema").isNull {
             // The original stored no phase list: the phases seen, in order, are all that is known.
             var names: [String] = []
             for phase in foreign.map(\.phase) + [currentPhase] where !names.contains(phase) { names.append(phase) }

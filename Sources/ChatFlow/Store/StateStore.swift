@@ -150,7 +150,7 @@ struct StateStore: Sendable {
             throw .corruptState(path: historyPath, reason: "more than \(StateStore.maximumHistoryBytes) bytes")
         }
         let tail = try history.read(at: committed, count: size - committed)
-        let (commit, lines) = StateStore.lastCommit(in: tail, from: committed)
+        let (commit, _) = StateStore.lastCommit(in: tail, from: committed)
         if let (members, end) = commit {
             var stored = members
             stored["history_bytes"] = JSONValue(end)
@@ -175,21 +175,12 @@ struct StateStore: Sendable {
             }
             return (state, writer.bytes)
         }
-        let state: InstanceState
-        let text: [UInt8]
-        switch view {
-        case .success(let readable):
-            state = readable
-            text = bytes
-        case .failure(let error):
-            // A view torn before any commit: the instance as started, if no entry followed.
-            guard lines == 0, committed == 0, let started = try startState(id) else { throw error }
-            state = started
-            text = StateStore.viewBytes(started)
-            if writable { try StateStore.replace(path, temp: layout.stateTempFile(id), bytes: text, directory: nil) }
-        }
+        // No commit past the state file: it stands, and what follows it is an uncommitted tail.
+        // (A state file that is not JSON with no commit to recover it from was not torn by a
+        // power cut, since only views of a commit are written without syncs: it is corrupt.)
+        let state = try view.get()
         if writable { try history.truncate(to: state.historyBytes) }
-        return (state, text)
+        return (state, bytes)
     }
 
     /// The instance as started (`start.json`), or `nil` when it has none (started by a format 1
@@ -244,19 +235,31 @@ struct StateStore: Sendable {
     /// Parses state bytes, reporting the path on failure.
     static func decodeState(_ bytes: [UInt8], path: String, skipping: Set<String> = []) throws(ChatFlowError) -> InstanceState {
         let json: JSONValue
+        var ranges: [String: Range<Int>] = [:]
         do {
-            json = skipping.isEmpty
-                ? try JSONValue(parsing: bytes)
-                : .object(try bytes.withUnsafeBytes { try JSONParser.parseMembers($0, skipping: skipping) })
+            // An object's schema is checked as text and decoded from the cache when seen before.
+            if bytes.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == UInt8(ascii: "{") {
+                json = .object(try bytes.withUnsafeBytes {
+                    try JSONParser.parseMembers($0, skipping: skipping.union(StateStore.schemaMember), ranges: &ranges)
+                })
+            } else {
+                json = try JSONValue(parsing: bytes)
+            }
         } catch {
             throw .corruptState(path: path, reason: "not valid JSON: \(error)")
         }
         do {
-            return try InstanceState(json: json)
+            var schema: WorkflowSchema?
+            if let range = ranges["workflow_schema"], json.objectValue?["workflow_schema"]?.isNull == false {
+                schema = try SchemaCache.schema(text: bytes[range])
+            }
+            return try InstanceState(json: json, schema: schema)
         } catch {
             throw .corruptState(path: path, reason: error.reason)
         }
     }
+
+    private static let schemaMember: Set<String> = ["workflow_schema"]
 
     /// Replaces the state file atomically and durably (for a change with no history line: a
     /// start, a claim). Call with the instance lock held.
@@ -266,11 +269,18 @@ struct StateStore: Sendable {
             bytes: StateStore.viewBytes(state), directory: layout.instancesDirectory)
     }
 
+    /// The state file's text: `workflow_schema` sorts last of its keys, so the schema's cached
+    /// text is spliced in before the closing brace.
     static func viewBytes(_ state: InstanceState) -> [UInt8] {
-        var writer = JSONWriter(pretty: true, capacity: 2048)
-        writer.write(state.json)
-        writer.append(newline: ())
-        return writer.bytes
+        let schema = SchemaCache.prettyText(state.schema)
+        var writer = JSONWriter(pretty: true, capacity: 1024 + schema.count)
+        writer.write(.object(state.membersWithoutSchema))
+        var bytes = writer.bytes
+        bytes.removeLast(2)   // "\n}"
+        bytes.append(contentsOf: Array(",\n  \"workflow_schema\": ".utf8))
+        bytes.append(contentsOf: schema)
+        bytes.append(contentsOf: Array("\n}\n".utf8))
+        return bytes
     }
 
     /// temp file, rename over: the file is old or new, never torn. With `directory`, durable when
@@ -328,10 +338,10 @@ struct StateStore: Sendable {
         var lines = JSONWriter(pretty: false, capacity: 1024)
         for (index, entry) in entries.enumerated() {
             guard case .object(var members) = entry.json else { continue }
-            if index == entries.count - 1, case .object(var stored) = state.json {
-                // Where the line ends, and the schema, which never changes (start.json has it).
+            if index == entries.count - 1 {
+                // Not where the line ends, nor the schema, which never changes (start.json has it).
+                var stored = state.membersWithoutSchema
                 stored["history_bytes"] = nil
-                stored["workflow_schema"] = nil
                 members[StateStore.commitMember] = .object(stored)
             }
             lines.write(.object(members))
