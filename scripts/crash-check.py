@@ -179,6 +179,19 @@ def crash_states(base, ops, upto):
         yield model
 
 
+def distinct_states(base, ops, phase):
+    """(crash point, state) for every crash point, each state once per `phase(crash point)` (what
+    the judgement depends on besides the files: whether the command has returned)."""
+    seen = set()
+    for upto in range(len(ops) + 1):
+        for model in crash_states(base, ops, upto):
+            key = (tuple(sorted((p, bytes(model.inodes.get(n, b""))) for p, n in model.names.items()
+                                if os.path.dirname(p) in model.dirs)), phase(upto))
+            if key not in seen:
+                seen.add(key)
+                yield upto, model
+
+
 def apply(model, op, mode, inode):
     kind = op[0]
     if kind == "create":
@@ -229,39 +242,56 @@ def check(base, ops, root, instance, before, after, label):
     wrong, states = [], 0
     scratch = tempfile.mkdtemp(prefix="crash-")
     where = os.path.join(scratch, ".chatflow")
-    seen = set()
-    for upto in range(len(ops) + 1):
+    for upto, model in distinct_states(base, ops, lambda upto: upto == len(ops)):
         acknowledged = upto == len(ops)
-        for model in crash_states(base, ops, upto):
-            key = (tuple(sorted((p, bytes(model.inodes.get(n, b""))) for p, n in model.names.items()
-                                if os.path.dirname(p) in model.dirs)), acknowledged)
-            if key in seen:
-                continue
-            seen.add(key)
-            states += 1
-            materialize(model, root, where)
-            # status --json reads the history too (every entry, checked): one reader for both.
-            status = run("status", instance, "--json", root=where)
-            problem = None
-            if status.returncode != 0:
-                problem = f"reader failed: {status.stderr.strip()}"
-            else:
-                doc = json.loads(status.stdout)
-                entries = doc["history"]
-                length = doc["history_length"]
-                if len(entries) != length or entries[-1]["phase"] != doc["current_phase"]:
-                    problem = f"history disagrees with the state ({len(entries)} entries, history_length {length})"
-                elif length not in (before, after):
-                    problem = f"history_length {length}, neither {before} nor {after}"
-                elif acknowledged and length != after:
-                    problem = "the acknowledged trigger is lost"
-            if problem:
-                wrong.append(f"after call {upto} of {len(ops)}: {problem}")
-                if KEEP and len(wrong) == 1:
-                    shutil.copytree(where, os.path.join(KEEP, label.replace(" ", "_")), dirs_exist_ok=True)
+        states += 1
+        materialize(model, root, where)
+        # status --json reads the history too (every entry, checked): one reader for both.
+        status = run("status", instance, "--json", root=where)
+        problem = None
+        if status.returncode != 0:
+            problem = f"reader failed: {status.stderr.strip()}"
+        else:
+            doc = json.loads(status.stdout)
+            entries = doc["history"]
+            length = doc["history_length"]
+            if len(entries) != length or entries[-1]["phase"] != doc["current_phase"]:
+                problem = f"history disagrees with the state ({len(entries)} entries, history_length {length})"
+            elif length not in (before, after):
+                problem = f"history_length {length}, neither {before} nor {after}"
+            elif acknowledged and length != after:
+                problem = "the acknowledged trigger is lost"
+        if problem:
+            wrong.append(f"after call {upto} of {len(ops)}: {problem}")
+            if KEEP and len(wrong) == 1:
+                shutil.copytree(where, os.path.join(KEEP, label.replace(" ", "_")), dirs_exist_ok=True)
     shutil.rmtree(scratch)
     print(f"{label}: {states} crash states, {len(wrong)} wrong" + (f"; first: {wrong[0]}" if wrong else ""), flush=True)
     return states, wrong
+
+
+def judge(label, base, ops, root, instance, before, after, last_sync_only=False):
+    """Checks the trace as written (0 wrong expected), then with each sync dropped in turn (each
+    must be caught). Returns whether all hold."""
+    syncs = [op for op in ops if op[0] == "sync"]
+    print(f"{label}: {len(ops)} calls on the state directory, {len(syncs)} syncs: "
+          + ", ".join(f"{op[2]} {os.path.relpath(op[1], root)}" for op in syncs), flush=True)
+    _, wrong = check(base, ops, root, instance, before, after, f"  {label}, the protocol as written")
+    teeth = []
+    for drop in syncs[-1:] if last_sync_only else syncs:
+        weakened = [op for op in ops if op is not drop]
+        _, found = check(base, weakened, root, instance, before, after, f"  {label}, without {drop[2]} {os.path.relpath(drop[1], root)}")
+        teeth.append(bool(found))
+    return not wrong and len(teeth) > 0 and all(teeth)
+
+
+def new_instance(work):
+    """A state directory in `work` with one instance of five phases: (root, instance id)."""
+    root = os.path.realpath(work) + "/.chatflow"
+    subprocess.run([CHATFLOW, "--root", root, "init"], check=True, capture_output=True)
+    instance = subprocess.run([CHATFLOW, "--root", root, "start", "--feature", "f", "--phases", "a,b,c,d,e"],
+                              check=True, capture_output=True, text=True).stdout.strip()
+    return root, instance
 
 
 def scenario(label, earlier_triggers, after_power_cut=False):
@@ -271,11 +301,8 @@ def scenario(label, earlier_triggers, after_power_cut=False):
     from what a power cut left after the last earlier one: its state file still the one before
     it (its history line durable), so the trigger must first recover. Returns whether all hold."""
     work = tempfile.mkdtemp(prefix="crash-check-")
-    root = os.path.realpath(work) + "/.chatflow"
     try:
-        subprocess.run([CHATFLOW, "--root", root, "init"], check=True, capture_output=True)
-        instance = subprocess.run([CHATFLOW, "--root", root, "start", "--feature", "f", "--phases", "a,b,c,d,e"],
-                                  check=True, capture_output=True, text=True).stdout.strip()
+        root, instance = new_instance(work)
         view = os.path.join(root, "instances", instance + ".json")
         for number in range(earlier_triggers):
             if after_power_cut and number == earlier_triggers - 1:
@@ -289,18 +316,9 @@ def scenario(label, earlier_triggers, after_power_cut=False):
         base = snapshot(root)
         ops = record(root, instance)
         after = json.loads(run("status", instance, "--json", root=root).stdout)["history_length"]
-        syncs = [op for op in ops if op[0] == "sync"]
-        print(f"{label}: {len(ops)} calls on the state directory, {len(syncs)} syncs: "
-              + ", ".join(f"{op[2]} {os.path.relpath(op[1], root)}" for op in syncs), flush=True)
-        _, wrong = check(base, ops, root, instance, before, after, f"  {label}, the protocol as written")
-        teeth = []
         # From a durable base the recovery's own fdatasync has nothing to make durable; what it
         # is for (a line a killed writer left unsynced) is the reader scenario's.
-        for drop in syncs[-1:] if after_power_cut else syncs:
-            weakened = [op for op in ops if op is not drop]
-            _, found = check(base, weakened, root, instance, before, after, f"  {label}, without {drop[2]} {os.path.relpath(drop[1], root)}")
-            teeth.append(bool(found))
-        return not wrong and len(teeth) > 0 and all(teeth)
+        return judge(label, base, ops, root, instance, before, after, last_sync_only=after_power_cut)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -311,11 +329,8 @@ def reader_after_killed_writer(label):
     reader showed counts as acknowledged: it must survive a power cut after the reader returns
     (which is what the reader's own fdatasync is for). Dropping each sync must be caught."""
     work = tempfile.mkdtemp(prefix="crash-check-")
-    root = os.path.realpath(work) + "/.chatflow"
     try:
-        subprocess.run([CHATFLOW, "--root", root, "init"], check=True, capture_output=True)
-        instance = subprocess.run([CHATFLOW, "--root", root, "start", "--feature", "f", "--phases", "a,b,c,d,e"],
-                                  check=True, capture_output=True, text=True).stdout.strip()
+        root, instance = new_instance(work)
         subprocess.run([CHATFLOW, "--root", root, "trigger", instance], check=True, capture_output=True)
         before = json.loads(run("status", instance, "--json", root=root).stdout)["history_length"]
         base = snapshot(root)
@@ -332,16 +347,7 @@ def reader_after_killed_writer(label):
         if shown != after:
             print(f"{label}: the reader showed history_length {shown}, not the killed trigger's {after}", flush=True)
             return False
-        syncs = [op for op in ops if op[0] == "sync"]
-        print(f"{label}: {len(ops)} calls on the state directory, {len(syncs)} syncs: "
-              + ", ".join(f"{op[2]} {os.path.relpath(op[1], root)}" for op in syncs), flush=True)
-        _, wrong = check(base, ops, root, instance, before, after, f"  {label}, the protocol as written")
-        teeth = []
-        for drop in syncs:
-            weakened = [op for op in ops if op is not drop]
-            _, found = check(base, weakened, root, instance, before, after, f"  {label}, without {drop[2]} {os.path.relpath(drop[1], root)}")
-            teeth.append(bool(found))
-        return not wrong and len(teeth) > 0 and all(teeth)
+        return judge(label, base, ops, root, instance, before, after)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -370,38 +376,30 @@ def start_scenario(label):
             scratch = tempfile.mkdtemp(prefix="crash-")
             where = os.path.join(scratch, ".chatflow")
             start_returned = sum(1 for op in ops if any(op is o for o in started))
-            seen = set()
-            for upto in range(len(ops) + 1):
-                for model in crash_states(base, ops, upto):
-                    key = (tuple(sorted((p, bytes(model.inodes.get(n, b""))) for p, n in model.names.items()
-                                        if os.path.dirname(p) in model.dirs)),
-                           upto >= start_returned, upto == len(ops))
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    states += 1
-                    materialize(model, root, where)
-                    status = run("status", instance, "--json", root=where)
-                    problem = None
-                    if status.returncode == 3:
-                        if upto >= start_returned:
-                            problem = "the started instance is lost"
-                    elif status.returncode != 0:
-                        problem = f"reader failed: {status.stderr.strip()}"
-                    else:
-                        doc = json.loads(status.stdout)
-                        length = doc["history_length"]
-                        feature = run("feature", "f", "--json", root=where)
-                        if length not in (1, 2) or len(doc["history"]) != length:
-                            problem = f"torn: {length} entries, {len(doc['history'])} in the history"
-                        elif upto == len(ops) and length != 2:
-                            problem = "the acknowledged trigger is lost"
-                        elif feature.returncode != 0 or json.loads(feature.stdout)["total_instances"] != 2:
-                            problem = f"the instance is missing from its feature: {feature.stdout.strip() or feature.stderr.strip()}"
-                    if problem:
-                        wrong.append(f"after call {upto} of {len(ops)}: {problem}")
-                        if KEEP and len(wrong) == 1:
-                            shutil.copytree(where, os.path.join(KEEP, name.replace(" ", "_")), dirs_exist_ok=True)
+            for upto, model in distinct_states(base, ops, lambda upto: (upto >= start_returned, upto == len(ops))):
+                states += 1
+                materialize(model, root, where)
+                status = run("status", instance, "--json", root=where)
+                problem = None
+                if status.returncode == 3:
+                    if upto >= start_returned:
+                        problem = "the started instance is lost"
+                elif status.returncode != 0:
+                    problem = f"reader failed: {status.stderr.strip()}"
+                else:
+                    doc = json.loads(status.stdout)
+                    length = doc["history_length"]
+                    feature = run("feature", "f", "--json", root=where)
+                    if length not in (1, 2) or len(doc["history"]) != length:
+                        problem = f"torn: {length} entries, {len(doc['history'])} in the history"
+                    elif upto == len(ops) and length != 2:
+                        problem = "the acknowledged trigger is lost"
+                    elif feature.returncode != 0 or json.loads(feature.stdout)["total_instances"] != 2:
+                        problem = f"the instance is missing from its feature: {feature.stdout.strip() or feature.stderr.strip()}"
+                if problem:
+                    wrong.append(f"after call {upto} of {len(ops)}: {problem}")
+                    if KEEP and len(wrong) == 1:
+                        shutil.copytree(where, os.path.join(KEEP, name.replace(" ", "_")), dirs_exist_ok=True)
             shutil.rmtree(scratch)
             print(f"  {name}: {states} crash states, {len(wrong)} wrong" + (f"; first: {wrong[0]}" if wrong else ""), flush=True)
             return wrong
