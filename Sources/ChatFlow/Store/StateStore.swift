@@ -57,21 +57,8 @@ struct StateStore: Sendable {
     ) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
-        let view: InstanceState?
-        do {
-            view = try StateStore.decodeState(bytes, path: path, skipping: skipping)
-        } catch {
-            // What a power cut leaves of a view (empty, zeros, a torn prefix) is not JSON; a
-            // readable file that is not a valid state is another writer's, and refused.
-            guard StateStore.isTorn(bytes) else { throw error }
-            view = nil
-        }
-        if let view {
-            guard view.instanceID == id else {
-                throw .corruptState(path: path, reason: "instance_id '\(view.instanceID)' does not match the file name")
-            }
-            if try historySize(id) <= view.historyBytes { return (view, bytes) }
-        }
+        let view = try? decodeView(bytes, id, skipping: skipping).get()
+        if let view, try historySize(id) <= view.historyBytes { return (view, bytes) }
         let recovered = try withRecoveryLock(id, waiting: waitingForWriter || view == nil) { () throws(ChatFlowError) in
             try readLocked(id, skipping: skipping)
         }
@@ -116,17 +103,9 @@ struct StateStore: Sendable {
     package func readLocked(_ id: String, skipping: Set<String> = []) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
-        let view: Result<InstanceState, ChatFlowError>
-        do throws(ChatFlowError) {
-            let state = try StateStore.decodeState(bytes, path: path, skipping: skipping)
-            guard state.instanceID == id else {
-                throw .corruptState(path: path, reason: "instance_id '\(state.instanceID)' does not match the file name")
-            }
-            view = .success(state)
-        } catch {
-            guard StateStore.isTorn(bytes) else { throw error }
-            view = .failure(error)
-        }
+        let view = try decodeView(bytes, id, skipping: skipping)
+        // The common case (every write): current. Only a lagging or torn view opens the history.
+        if case .success(let state) = view, try historySize(id) <= state.historyBytes { return (state, bytes) }
         let historyPath = layout.historyFile(id)
         let history: FileDescriptor
         var writable = true
@@ -141,7 +120,6 @@ struct StateStore: Sendable {
         }
         let size = try history.size()
         let committed = (try? view.get())?.historyBytes ?? 0
-        if case .success(let state) = view, size <= state.historyBytes { return (state, bytes) }
         if size < committed {
             throw .corruptState(path: historyPath, reason: "shorter (\(size) bytes) than the committed history_bytes \(committed)")
         }
@@ -150,8 +128,7 @@ struct StateStore: Sendable {
             throw .corruptState(path: historyPath, reason: "more than \(StateStore.maximumHistoryBytes) bytes")
         }
         let tail = try history.read(at: committed, count: size - committed)
-        let (commit, _) = StateStore.lastCommit(in: tail, from: committed)
-        if let (members, end) = commit {
+        if let (members, end) = StateStore.lastCommit(in: tail, from: committed) {
             var stored = members
             stored["history_bytes"] = JSONValue(end)
             if stored["workflow_schema"] == nil {
@@ -183,6 +160,26 @@ struct StateStore: Sendable {
         return (state, bytes)
     }
 
+    /// The state file's bytes as a state: a failure when they are not JSON (what a power cut
+    /// leaves of a view replaced without syncs: empty, zeros, a torn prefix, which the history
+    /// can recover); thrown when they are JSON but not a valid state of `id` (corrupt, refused).
+    private func decodeView(
+        _ bytes: [UInt8], _ id: String, skipping: Set<String>
+    ) throws(ChatFlowError) -> Result<InstanceState, ChatFlowError> {
+        let path = layout.stateFile(id)
+        let state: InstanceState
+        do {
+            state = try StateStore.decodeState(bytes, path: path, skipping: skipping)
+        } catch {
+            guard StateStore.isTorn(bytes) else { throw error }
+            return .failure(error)
+        }
+        guard state.instanceID == id else {
+            throw .corruptState(path: path, reason: "instance_id '\(state.instanceID)' does not match the file name")
+        }
+        return .success(state)
+    }
+
     /// The instance as started (`start.json`), or `nil` when it has none (started by a format 1
     /// writer; its first commit here writes one).
     private func startState(_ id: String) throws(ChatFlowError) -> InstanceState? {
@@ -193,22 +190,19 @@ struct StateStore: Sendable {
 
     /// The state of the last commit line in `tail` (history bytes from offset `start`: whole
     /// lines, each a history entry; the first that is not ends the search) and where it ends.
-    /// Also how many entry lines it read.
-    static func lastCommit(in tail: [UInt8], from start: Int) -> (commit: (members: [String: JSONValue], end: Int)?, lines: Int) {
+    static func lastCommit(in tail: [UInt8], from start: Int) -> (members: [String: JSONValue], end: Int)? {
         var found: (members: [String: JSONValue], end: Int)?
-        var lines = 0
         var lineStart = 0
         for offset in tail.indices where tail[offset] == 0x0A {
             defer { lineStart = offset + 1 }
             guard let line = try? JSONValue(parsing: Array(tail[lineStart..<offset])),
                   (try? HistoryEntry(json: line)) != nil
             else { break }
-            lines += 1
             if case .object(let state)? = line.objectValue?[StateStore.commitMember] {
                 found = (state, start + offset + 1)
             }
         }
-        return (found, lines)
+        return found
     }
 
     /// Whether state file bytes are not JSON at all: what an interrupted view leaves.
