@@ -11,6 +11,7 @@ let package = Package(
         .executable(name: "chatflow-watch", targets: ["chatflow-watch"]),
         .executable(name: "chatflow-mcp", targets: ["chatflow-mcp"]),
         .executable(name: "chatflow-ui", targets: ["chatflow-ui"]),
+        .executable(name: "chatflow-pg", targets: ["chatflow-pg"]),
         .executable(name: "chatflow-bench", targets: ["chatflow-bench"]),
         .executable(name: "chatflow-torture", targets: ["chatflow-torture"]),
     ],
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // Header-only shims for the few libc calls Swift cannot import (variadic syscall, macros).
@@ -41,13 +43,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "DequeModule", package: "swift-collections"),
             ]),
-        .executableTarget(
-            name: "chatflow",
+        // The command's subcommands, shared by `chatflow` (file store) and `chatflow-pg`.
+        .target(
+            name: "ChatFlowCommand",
             dependencies: ["ChatFlow", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .executableTarget(name: "chatflow", dependencies: ["ChatFlowCommand", "ChatFlow"]),
+        // The PostgreSQL store (issue 16): its own module, so the engine and `chatflow` link no NIO.
+        .target(
+            name: "ChatFlowPostgres",
+            dependencies: [
+                "ChatFlow", "ChatFlowWatch",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        // `chatflow --store postgres://…` execs this: the same subcommands on the PostgreSQL store.
+        .executableTarget(name: "chatflow-pg", dependencies: ["ChatFlowCommand", "ChatFlowPostgres", "ChatFlow"]),
         .executableTarget(
             name: "chatflow-watch",
             dependencies: [
-                "ChatFlowWatch", "ChatFlow", "CChatFlowShims",
+                "ChatFlowWatch", "ChatFlow", "CChatFlowShims", "ChatFlowPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -89,7 +103,7 @@ let package = Package(
         .executableTarget(
             name: "chatflow-bench",
             dependencies: [
-                "ChatFlow", "ChatFlowWatch", "ChatFlowHarness", "CSQLite",
+                "ChatFlow", "ChatFlowWatch", "ChatFlowHarness", "CSQLite", "ChatFlowPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),
@@ -98,7 +112,7 @@ let package = Package(
             dependencies: ["ChatFlow", "ChatFlowHarness", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // One temporary directory, one `eventually`, one child-process runner for every test target.
         .target(name: "ChatFlowTestSupport", path: "Tests/Support"),
-        .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow", "ChatFlowTestSupport"]),
+        .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow", "ChatFlowTestSupport", "ChatFlowPostgres"]),
         .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow", "ChatFlowTestSupport"]),
         .testTarget(
             name: "ChatFlowServersTests",

@@ -30,6 +30,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case claimMismatch(instanceID: String, reason: String)
     /// No hook run of the instance matches (`detail` says which filter).
     case runNotFound(instanceID: String, detail: String)
+    /// A database store failed or could not be reached (`store` names it without its password).
+    case store(operation: String, store: String, reason: String)
 
     public var description: String {
         switch self {
@@ -60,6 +62,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "instance \(id) has no artifact \(IdentifierKind.quote(name)); list them with `chatflow artifacts \(id)`"
         case .claimMismatch(let id, let reason):
             return "instance \(id): \(reason); nothing was changed"
+        case .store(let operation, let store, let reason):
+            return "\(operation) on \(store) failed: \(reason); check that the server is up and the URL is right (--store or $CHATFLOW_STORE)"
         case .runNotFound(let id, let detail):
             return "no hook run of \(id)\(detail.isEmpty ? "" : " matches " + detail) is recorded; list them with `chatflow runs \(id)`"
         }
@@ -73,7 +77,7 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
         case .instanceFinished: "finished"
         case .corruptState: "corrupt"
         case .transitionMismatch, .claimMismatch: "conflict"
-        case .io: "io"
+        case .io, .store: "io"
         }
     }
 }

@@ -16,25 +16,40 @@ public final class WorkflowEngine: Sendable {
         let layout: Layout
         let store: any WorkflowStore
         let cache: StateCache
-        init(root: String, ttl: Double) {
+        init(root: String, ttl: Double, store: (any WorkflowStore)? = nil) {
             layout = Layout(root: root)
-            store = StateStore(layout: layout)
+            self.store = store ?? StateStore(layout: layout)
             cache = StateCache(timeToLive: ttl)
         }
     }
 
     private let backendStorage: Mutex<Backend?>
     private let cacheTTL: Double
+    /// A store other than the files under the root (a database), kept by `use(root:)`.
+    private let storeOverride: (any WorkflowStore)?
 
     /// An engine on `root` (the state directory itself, e.g. `./.chatflow`).
     public init(root: String, cacheTTL: Double = WorkflowEngine.defaultCacheTTL) {
         self.cacheTTL = cacheTTL
+        storeOverride = nil
         backendStorage = Mutex(Backend(root: root, ttl: cacheTTL))
     }
+
+    /// An engine whose instances live in `store` (e.g. `ChatFlowPostgres`'s); `root` still holds
+    /// what stays on this host: hooks, hook runs and their logs, artifacts.
+    package init(root: String, store: any WorkflowStore, cacheTTL: Double = WorkflowEngine.defaultCacheTTL) {
+        self.cacheTTL = cacheTTL
+        storeOverride = store
+        backendStorage = Mutex(Backend(root: root, ttl: cacheTTL, store: store))
+    }
+
+    /// The store's own description (the file store's root, or a database URL without password).
+    public var storeDescription: String { backend.store.description }
 
     /// An engine whose root is resolved at first use: `$CHATFLOW_ROOT` or `./.chatflow`.
     init(lazyWithTTL cacheTTL: Double) {
         self.cacheTTL = cacheTTL
+        storeOverride = nil
         backendStorage = Mutex(nil)
     }
 
@@ -54,7 +69,7 @@ public final class WorkflowEngine: Sendable {
     /// Switches this engine to another state directory and empties the cache
     /// (the original's `chatflow.init(path)`).
     public func use(root: String) {
-        let created = Backend(root: root, ttl: cacheTTL)
+        let created = Backend(root: root, ttl: cacheTTL, store: storeOverride)
         backendStorage.withLock { $0 = created }
     }
 

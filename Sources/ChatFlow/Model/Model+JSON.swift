@@ -1,6 +1,6 @@
 /// A reason why a JSON document is not valid ChatFlow state; the store adds the path.
-struct StateDecodingError: Error {
-    let reason: String
+package struct StateDecodingError: Error {
+    package let reason: String
 }
 
 /// Typed member access on a JSON object, with errors that name the key.
@@ -64,7 +64,7 @@ struct JSONObjectReader {
 extension JSONValue {
     init(_ text: String?) { self = text.map(JSONValue.string) ?? .null }
     init(_ number: Double?) { self = number.map { .number(JSONNumber($0)) } ?? .null }
-    init(_ number: Int) { self = .number(JSONNumber(number)) }
+    package init(_ number: Int) { self = .number(JSONNumber(number)) }
 }
 
 extension WorkflowSchema {
@@ -120,7 +120,7 @@ extension HistoryEntry {
         return .object(members)
     }
 
-    init(json: JSONValue) throws(StateDecodingError) {
+    package init(json: JSONValue) throws(StateDecodingError) {
         let reader = try JSONObjectReader(json, context: "a history entry")
         let statusText = try reader.string("status")
         guard let status = EntryStatus(rawValue: statusText) else {

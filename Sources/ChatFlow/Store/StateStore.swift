@@ -3,7 +3,7 @@ import Glibc
 /// Reads and writes the files of one state directory, following the lock protocol of
 /// docs/FORMAT.md: the file implementation of `WorkflowStore`. Internal: all access goes
 /// through `WorkflowEngine` (and the watcher's read-only view), so no other code touches state files.
-struct StateStore: Sendable {
+package struct StateStore: Sendable {
     /// Larger state files are refused as corrupt rather than read into memory.
     static let maximumStateBytes = 16 << 20
     static let maximumHistoryBytes = 1 << 30
@@ -227,7 +227,7 @@ struct StateStore: Sendable {
     }
 
     /// Parses state bytes, reporting the path on failure.
-    static func decodeState(_ bytes: [UInt8], path: String, skipping: Set<String> = []) throws(ChatFlowError) -> InstanceState {
+    package static func decodeState(_ bytes: [UInt8], path: String, skipping: Set<String> = []) throws(ChatFlowError) -> InstanceState {
         let json: JSONValue
         var ranges: [String: Range<Int>] = [:]
         do {
@@ -265,7 +265,7 @@ struct StateStore: Sendable {
 
     /// The state file's text: `workflow_schema` sorts last of its keys, so the schema's cached
     /// text is spliced in before the closing brace.
-    static func viewBytes(_ state: InstanceState) -> [UInt8] {
+    package static func viewBytes(_ state: InstanceState) -> [UInt8] {
         let schema = SchemaCache.prettyText(state.schema)
         var writer = JSONWriter(pretty: true, capacity: 1024 + schema.count)
         writer.write(.object(state.membersWithoutSchema))
@@ -523,7 +523,7 @@ package protocol HistoryPosition {
 
 extension HistoryPosition {
     /// The number of closed entries (committed to `history.ndjson`, then `foreignEntries`).
-    var closedEntryCount: Int { historyLength - (currentEntry == nil ? 0 : 1) }
+    package var closedEntryCount: Int { historyLength - (currentEntry == nil ? 0 : 1) }
 }
 
 extension InstanceState: HistoryPosition {}

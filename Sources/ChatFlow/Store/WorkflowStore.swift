@@ -6,7 +6,7 @@
 ///
 /// The engine keeps everything else (validation, the order of a trigger's steps, the cache), so
 /// a second store changes where bytes go, not what a trigger means.
-package protocol WorkflowStore: Sendable {
+package protocol WorkflowStore: Sendable, CustomStringConvertible {
     /// Creates whatever the store needs before the first write (idempotent).
     func prepare() throws(ChatFlowError)
 
@@ -46,6 +46,8 @@ package protocol WorkflowStore: Sendable {
 }
 
 extension StateStore: WorkflowStore {
+    package var description: String { layout.root }
+
     package func exists(_ id: String) -> Bool { FileSystem.exists(layout.stateFile(id)) }
 
     package func withInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T {

@@ -14,6 +14,20 @@ public struct Transition: Sendable, Hashable {
     public var status: String
     /// The hook event: the phase name, `@completed` or `@failed`.
     public var event: String
+
+    public init(
+        instanceID: String, featureID: String, workflow: String, position: Int, phase: String,
+        previousPhase: String?, status: String, event: String
+    ) {
+        self.instanceID = instanceID
+        self.featureID = featureID
+        self.workflow = workflow
+        self.position = position
+        self.phase = phase
+        self.previousPhase = previousPhase
+        self.status = status
+        self.event = event
+    }
 }
 
 /// Recovers every transition of an instance since the last one dispatched, from its history.

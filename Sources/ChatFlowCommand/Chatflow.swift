@@ -1,6 +1,8 @@
 import ArgumentParser
 import ChatFlow
 
+import Glibc
+
 /// `chatflow`: the engine's operations from a shell, for hooks and agents in other languages.
 struct Chatflow: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -26,6 +28,11 @@ struct GlobalOptions: ParsableArguments {
         "The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
     var root: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Where instances live: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (default: $CHATFLOW_STORE, else the files under the state directory).",
+        valueName: "URL"))
+    var store: String?
+
     /// `chatflow --root DIR status ID` → `chatflow status ID --root DIR`: the documented form puts
     /// `--root` before the subcommand, where ArgumentParser only looks for the root command's
     /// options; at the end (before a `--`) it reaches the innermost subcommand.
@@ -33,10 +40,10 @@ struct GlobalOptions: ParsableArguments {
         var leading: [String] = []
         var rest = arguments[...]
         while let first = rest.first {
-            if first == "--root", rest.count >= 2 {
+            if first == "--root" || first == "--store", rest.count >= 2 {
                 leading += rest.prefix(2)
                 rest = rest.dropFirst(2)
-            } else if first.hasPrefix("--root=") {
+            } else if first.hasPrefix("--root=") || first.hasPrefix("--store=") {
                 leading.append(first)
                 rest = rest.dropFirst()
             } else {
@@ -52,8 +59,30 @@ struct GlobalOptions: ParsableArguments {
     /// The engine on the state directory, built once per command: `--root`, else
     /// `$CHATFLOW_ROOT`, else the nearest `.chatflow` upward. Only `init` creates one; for every
     /// other command a missing one is an error naming where it looked.
+    /// With a database store (`--store`, else `$CHATFLOW_STORE`), the state directory keeps only
+    /// this host's hooks, runs and artifacts, so it need not exist yet.
     func makeEngine() throws(ChatFlowError) -> WorkflowEngine {
-        WorkflowEngine(root: try StateDirectory.find(explicit: root))
+        if let url = storeURL {
+            let root = (try? StateDirectory.find(explicit: root)) ?? StateDirectory.forCreating(explicit: root)
+            return try GlobalOptions.openStore(url, root: root)
+        }
+        return WorkflowEngine(root: try StateDirectory.find(explicit: root))
+    }
+
+    /// `--store`, else a non-empty `$CHATFLOW_STORE`.
+    var storeURL: String? {
+        if let store { return store }
+        guard let value = getenv("CHATFLOW_STORE"), value.pointee != 0 else { return nil }
+        return String(cString: value)
+    }
+
+    static func openStore(_ url: String, root: String) throws(ChatFlowError) -> WorkflowEngine {
+        guard let opener = CommandMain.storeOpener.withLock({ $0 }) else {
+            throw .invalidJSON(
+                what: "store \(url.prefix(while: { $0 != ":" })):…",
+                reason: "this chatflow opens only postgres:// stores (through chatflow-pg) and the files under --root")
+        }
+        return try opener(url, root)
     }
 }
 

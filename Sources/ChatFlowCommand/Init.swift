@@ -8,6 +8,14 @@ struct Init: ParsableCommand {
     @OptionGroup var global: GlobalOptions
 
     func run() throws {
+        if let url = global.storeURL {
+            // The database's tables (migrations), and this host's directory for hooks and runs.
+            let engine = try GlobalOptions.openStore(url, root: StateDirectory.forCreating(explicit: global.root))
+            try engine.prepare()
+            try WorkflowEngine(root: engine.root).prepare()
+            print(engine.storeDescription)
+            return
+        }
         let engine = WorkflowEngine(root: StateDirectory.forCreating(explicit: global.root))
         try engine.prepare()
         print(engine.root)

@@ -1,0 +1,89 @@
+import ArgumentParser
+import ChatFlow
+import Synchronization
+
+import Glibc
+
+/// The `chatflow` program, shared by `chatflow` and `chatflow-pg`: which binary runs decides
+/// which stores it can open (`chatflow` links no database driver, so a hook's call stays cheap).
+package enum CommandMain {
+    /// Builds an engine on a `--store`/`$CHATFLOW_STORE` URL; set by a binary that links a store.
+    static let storeOpener = Mutex<(@Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine)?>(nil)
+
+    /// The store URL the arguments or the environment name, if any (`--store URL`, `--store=URL`).
+    package static func storeURL(in arguments: [String]) -> String? {
+        for (index, argument) in arguments.enumerated() {
+            if argument == "--" { break }
+            if argument == "--store", index + 1 < arguments.count { return arguments[index + 1] }
+            if argument.hasPrefix("--store=") { return String(argument.dropFirst("--store=".count)) }
+        }
+        if let value = getenv("CHATFLOW_STORE"), value.pointee != 0 { return String(cString: value) }
+        return nil
+    }
+
+    /// Parses and runs the command line; exits with the documented codes (README).
+    package static func run(
+        openingStore opener: (@Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine)? = nil
+    ) -> Never {
+        storeOpener.withLock { $0 = opener }
+        // Exit codes (README): 0 ok, 1 error, 2 usage or invalid input, 3 not found, 4 conflict.
+        // ArgumentParser's own usage code is 64, so parsing and running are separated here to map each
+        // failure to its code; help and --version go to stdout with exit 0.
+        let arguments = GlobalOptions.movingLeadingOptions(Array(CommandLine.arguments.dropFirst()))
+        let wantsJSON = arguments.contains("--json")
+
+        // `chatflow ui …` is chatflow-ui's, --help included: handed over before parsing.
+        if arguments.first == "ui" {
+            do {
+                try UI.exec(Array(arguments.dropFirst()))
+            } catch {
+                Output.error("\(error)", code: "io", json: false)
+                exit(ExitStatus.failure)
+            }
+        }
+
+        func finish(_ error: Error) -> Never {
+            if Chatflow.exitCode(for: error) == .success {
+                print(Chatflow.fullMessage(for: error))
+                exit(0)
+            }
+            if let error = error as? ExitCode { exit(error.rawValue) }
+            let (code, kind, message): (Int32, String, String)
+            if let error = error as? ChatFlowError {
+                (code, kind, message) = (ExitStatus.code(for: error), error.code, error.description)
+            } else if error is ValidationError {
+                (code, kind, message) = (ExitStatus.usage, "invalid_input", Chatflow.message(for: error))
+            } else {
+                (code, kind, message) = (ExitStatus.failure, "error", Chatflow.message(for: error))
+            }
+            Output.error(message, code: kind, json: wantsJSON)
+            exit(code)
+        }
+
+        let command: ParsableCommand
+        do {
+            command = try Chatflow.parseAsRoot(arguments)
+        } catch {
+            if Chatflow.exitCode(for: error) == .success { finish(error) }
+            Output.error(Chatflow.message(for: error) + " (see `chatflow help`)", code: "usage", json: wantsJSON)
+            exit(ExitStatus.usage)
+        }
+        do {
+            var runnable = command
+            try runnable.run()
+        } catch {
+            finish(error)
+        }
+        exit(0)
+    }
+
+    /// Replaces this process with `program` (beside this binary first, then `$PATH`) and the
+    /// same arguments; returns only by throwing.
+    package static func exec(_ program: String, _ arguments: [String], purpose: String) throws(ChatFlowError) -> Never {
+        let sibling = FileSystem.parent(FileSystem.executablePath() ?? "") + "/" + program
+        let path = access(sibling, X_OK) == 0 ? sibling : program
+        let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
+        execvp(path, argv)
+        throw ChatFlowError.io(operation: "run \(program) (\(purpose); install it beside chatflow: scripts/install.sh)", path: path, errno: errno)
+    }
+}
