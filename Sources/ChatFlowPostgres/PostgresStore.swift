@@ -56,7 +56,9 @@ package final class PostgresStore: WorkflowStore {
     /// Applies the migrations this version knows and the database lacks (one query when none).
     package func prepare() throws(ChatFlowError) {
         if prepared.load(ordering: .relaxed) { return }
-        if try appliedVersion() < PostgresSchema.latestVersion { try migrate() }
+        let applied = try appliedVersion()
+        if applied > PostgresSchema.latestVersion { throw newerSchema(applied) }
+        if applied < PostgresSchema.latestVersion { try migrate() }
         prepared.store(true, ordering: .relaxed)
     }
 
@@ -82,11 +84,7 @@ package final class PostgresStore: WorkflowStore {
                 let rows = try connector.query("SELECT coalesce(max(version), 0)::bigint FROM chatflow_schema_migrations", on: connection, "read the schema version")
                 let number: Int64 = try decode(rows[0], Int64.self, "read the schema version")
                 let applied = Int(number)
-                if applied > PostgresSchema.latestVersion {
-                    throw .store(
-                        operation: "migrate the schema", store: description,
-                        reason: "the database is at schema version \(applied), newer than this chatflow's \(PostgresSchema.latestVersion); upgrade chatflow")
-                }
+                if applied > PostgresSchema.latestVersion { throw newerSchema(applied) }
                 for migration in PostgresSchema.migrations where migration.version > applied {
                     for statement in migration.statements {
                         _ = try connector.query(PostgresQuery(unsafeSQL: statement), on: connection, "apply migration \(migration.version)")
@@ -97,6 +95,12 @@ package final class PostgresStore: WorkflowStore {
                 }
             }
         }
+    }
+
+    private func newerSchema(_ applied: Int) -> ChatFlowError {
+        .store(
+            operation: "open the schema", store: description,
+            reason: "the database is at schema version \(applied), newer than this chatflow's \(PostgresSchema.latestVersion); upgrade chatflow")
     }
 
     /// BEGIN, `body`, COMMIT; ROLLBACK when `body` throws. BEGIN is not waited for: its failure

@@ -44,10 +44,10 @@ struct EngineTests {
         #expect(try JSONValue(parsing: Array(line.utf8)).objectValue?["state"] == .object(expected))
     }
 
-    @Test("trigger closes the entry, merges data and meta, enters the next phase, completes at the end")
-    func triggerFlow() throws {
-        let root = TemporaryRoot()
-        let engine = root.engine
+    @Test("trigger closes the entry, merges data and meta, enters the next phase, completes at the end", arguments: StoreKind.available)
+    func triggerFlow(_ kind: StoreKind) throws {
+        let store = try TestStore(kind)
+        let engine = try store.engine
         let id = try engine.start(schema: fourPhases, featureID: "f", context: ["a": 1, "keep": true])
         var state = try engine.trigger(id, data: ["a": 2, "b": ["nested": [1, 2]]], meta: ["m": "x"])
         #expect(state.currentPhase == "implement")
@@ -69,10 +69,10 @@ struct EngineTests {
         #expect(try engine.history(id).count == 4)
     }
 
-    @Test("--to sends work back to an earlier phase; unknown phases are refused and nothing is written")
-    func explicitTarget() throws {
-        let root = TemporaryRoot()
-        let engine = root.engine
+    @Test("--to sends work back to an earlier phase; unknown phases are refused and nothing is written", arguments: StoreKind.available)
+    func explicitTarget(_ kind: StoreKind) throws {
+        let store = try TestStore(kind)
+        let engine = try store.engine
         let id = try engine.start(schema: fourPhases, featureID: "f")
         try engine.trigger(id, to: "review")
         let state = try engine.trigger(id, data: ["verdict": "rework"], to: "implement")
@@ -84,10 +84,10 @@ struct EngineTests {
         #expect(try engine.freshStatus(id) == before)
     }
 
-    @Test("fail records the reason and refuses further triggers")
-    func fail() throws {
-        let root = TemporaryRoot()
-        let engine = root.engine
+    @Test("fail records the reason and refuses further triggers", arguments: StoreKind.available)
+    func fail(_ kind: StoreKind) throws {
+        let store = try TestStore(kind)
+        let engine = try store.engine
         let id = try engine.start(schema: fourPhases, featureID: "f")
         let state = try engine.fail(id, reason: "tests broke")
         #expect(state.status == .failed)
@@ -95,10 +95,10 @@ struct EngineTests {
         #expect(throws: ChatFlowError.instanceFinished(instanceID: id, status: .failed)) { try engine.fail(id) }
     }
 
-    @Test("unknown and invalid ids")
-    func unknownIDs() throws {
-        let root = TemporaryRoot()
-        let engine = root.engine
+    @Test("unknown and invalid ids", arguments: StoreKind.available)
+    func unknownIDs(_ kind: StoreKind) throws {
+        let store = try TestStore(kind)
+        let engine = try store.engine
         try engine.prepare()
         #expect(try engine.status("wfi_000000000000") == nil)
         #expect(throws: ChatFlowError.self) { try engine.trigger("wfi_000000000000") }
@@ -106,10 +106,10 @@ struct EngineTests {
         #expect(throws: ChatFlowError.self) { try engine.start(schema: fourPhases, featureID: "../x") }
     }
 
-    @Test("feature status aggregates through the link")
-    func featureStatus() throws {
-        let root = TemporaryRoot()
-        let engine = root.engine
+    @Test("feature status aggregates through the link", arguments: StoreKind.available)
+    func featureStatus(_ kind: StoreKind) throws {
+        let store = try TestStore(kind)
+        let engine = try store.engine
         let a = try engine.start(schema: fourPhases, featureID: "f")
         let b = try engine.start(schema: fourPhases, featureID: "f")
         let c = try engine.start(schema: fourPhases, featureID: "f")
@@ -177,17 +177,16 @@ struct EngineTests {
         #expect(try engine.history(id).map(\.phase) == ["design", "implement", "testing"])
     }
 
-    @Test("threads of one process never lose an update")
-    func threadsDoNotLoseUpdates() async throws {
-        let root = TemporaryRoot()
-        let engine = root.engine
+    @Test("threads of one process never lose an update", arguments: StoreKind.available)
+    func threadsDoNotLoseUpdates(_ kind: StoreKind) async throws {
+        let store = try TestStore(kind)
+        let engine = try store.engine
         let schema = WorkflowSchema(name: "long", phaseNames: (0..<1000).map { "p\($0)" })
         let id = try engine.start(schema: schema, featureID: "f")
-        let path = root.path
+        let engines = try (0..<8).map { _ in try store.engine }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<8 {
+            for own in engines {
                 group.addTask {
-                    let own = WorkflowEngine(root: path)
                     for _ in 0..<50 { try own.trigger(id) }
                 }
             }

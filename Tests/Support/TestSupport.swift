@@ -93,3 +93,46 @@ public func runToEndOffPool(
         }
     }
 }
+
+/// A database of its own on the test server (`$CHATFLOW_TEST_POSTGRES`, a URL of a role that may
+/// create databases; scripts/test.sh starts a throwaway cluster and sets it), dropped when released.
+public final class TestDatabase: Sendable {
+    /// The server's URL, or nil when the tests run without one.
+    public static var server: String? {
+        ProcessInfo.processInfo.environment["CHATFLOW_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    public let name: String
+    public let url: String
+    private let server: String
+
+    public init() throws {
+        guard let server = TestDatabase.server else {
+            throw TestDatabaseError(message: "CHATFLOW_TEST_POSTGRES is not set (scripts/test.sh starts a throwaway cluster)")
+        }
+        self.server = server
+        name = "chatflow_test_" + String(UInt64.random(in: 0...UInt64.max), radix: 36)
+        let base = server.split(separator: "?", maxSplits: 1)[0]
+        url = base[..<(base.lastIndex(of: "/") ?? base.endIndex)] + "/" + name
+        try TestDatabase.psql(server, "CREATE DATABASE \(name)")
+    }
+
+    deinit { _ = try? TestDatabase.psql(server, "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+
+    /// Runs SQL through `psql` (the server's own client), failing on any error.
+    @discardableResult
+    public static func psql(_ url: String, _ sql: String) throws -> String {
+        let result = try runToEnd("/usr/bin/psql", ["-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", url, "-c", sql])
+        guard result.status == 0 else { throw TestDatabaseError(message: "psql: \(sql): \(result.stderr)") }
+        return result.stdout
+    }
+
+    /// SQL on this database.
+    @discardableResult
+    public func sql(_ sql: String) throws -> String { try TestDatabase.psql(url, sql) }
+}
+
+public struct TestDatabaseError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
