@@ -7,4 +7,15 @@ swift build --build-tests
 # One test at a time: on 2 cores the tests that block on child processes (browser, MCP client,
 # command runs) starved the in-process ones' awaits in a parallel run (timeouts after 10–30 s,
 # seen in this session); serial, the whole run takes about a minute.
+#
+# The PostgreSQL store's tests need a server: unless $CHATFLOW_TEST_POSTGRES names one, a
+# throwaway cluster on a free port, stopped and removed on exit.
+if [ -z "${CHATFLOW_TEST_POSTGRES:-}" ]; then
+    cluster=$(mktemp -d /tmp/chatflow-pg-XXXXXX)
+    chmod 755 "$cluster"
+    port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    trap 'scripts/pg-cluster.sh stop "$cluster/data" || true; rm -rf "$cluster"' EXIT
+    CHATFLOW_TEST_POSTGRES=$(scripts/pg-cluster.sh start "$cluster/data" "$port")
+    export CHATFLOW_TEST_POSTGRES
+fi
 swift test --skip-build --no-parallel

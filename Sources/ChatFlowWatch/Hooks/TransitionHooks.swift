@@ -1,0 +1,37 @@
+import ChatFlow
+import Logging
+
+/// A transition's hooks run as the watcher runs them (lookup, order, retries, `@hook-failed`,
+/// run records and logs under `root`), for a watcher whose transitions come from elsewhere
+/// (the PostgreSQL store's dispatch table).
+package final class TransitionHooks: Sendable {
+    private let dispatcher: HookDispatcher
+    private let catalog: HookLookupCache
+
+    package init(root: String, configuration: WatchConfiguration, logger: Logger) throws(ChatFlowError) {
+        let layout = Layout(root: root)
+        let hooksDirectory = FileSystem.absolute(configuration.hooksDirectory ?? layout.hooksDirectory)
+        let catalog = HookLookupCache(catalog: HookCatalog(directory: hooksDirectory))
+        self.catalog = catalog
+        try FileSystem.createDirectory(layout.instancesDirectory)
+        dispatcher = HookDispatcher(
+            settings: .init(
+                root: layout.root, hooksDirectory: hooksDirectory, timeout: configuration.timeout, killGrace: configuration.killGrace,
+                outputLimit: configuration.outputLimit, retry: configuration.retry),
+            recorder: try RunRecorder(layout: layout, logger: logger), logger: logger,
+            lookUp: { catalog.hooks(for: [$0]).hooks })
+    }
+
+    /// The names of the hooks `transition` runs (the event's, then `@any`'s).
+    package func hookNames(for transition: Transition) -> [String] {
+        catalog.hooks(for: [transition.event, "@any"]).hooks.map(\.name)
+    }
+
+    /// Runs every hook of `transition` to its end, with `stateText` on their stdin; `false` when
+    /// `stopping` said to start no more, or shutdown interrupted one (the transition is not done).
+    package func run(_ transition: Transition, stateText: [UInt8], stopping: @escaping @Sendable () -> Bool) async -> Bool {
+        let (hooks, refused) = catalog.hooks(for: [transition.event, "@any"])
+        let job = TransitionJob(transition: transition, stateText: stateText, hooks: hooks, refused: refused, started: nil)
+        return await dispatcher.run(job, stopping: stopping)
+    }
+}
