@@ -1,9 +1,11 @@
 import ArgumentParser
 import CChatFlowShims
 import ChatFlow
+import ChatFlowPostgres
 import ChatFlowWatch
 import Dispatch
 import Logging
+import Synchronization
 
 import Glibc
 
@@ -23,6 +25,20 @@ struct WatchCommand: ParsableCommand {
     @Option(help: ArgumentHelp(
         "The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
     var root: String?
+
+    @Option(help: ArgumentHelp(
+        "Take transitions from a PostgreSQL store shared with other watchers (default: $CHATFLOW_STORE, else the files under the state directory).",
+        valueName: "postgres://…"))
+    var store: String?
+
+    @Option(help: "With --store: seconds a taken transition is held without renewal before another watcher may take it over.")
+    var lease: Double = 30
+
+    @Option(help: "With --store: seconds between polls of the dispatch table (what finds expired leases, and every change where LISTEN is unavailable).")
+    var poll: Double = 2
+
+    @Flag(help: "With --store: do not LISTEN (behind a transaction-pooling proxy); poll only.")
+    var noListen = false
 
     @Option(help: ArgumentHelp("Hooks directory (default: <root>/hooks).", valueName: "DIR"))
     var hooks: String?
@@ -69,6 +85,7 @@ struct WatchCommand: ParsableCommand {
         guard timeout > 0, shutdownGrace >= 0 else { throw ValidationError("--timeout must be positive") }
         guard retries >= 0, retries <= 100 else { throw ValidationError("--retries must be between 0 and 100") }
         guard retryDelay >= 0, retryMaxDelay >= retryDelay else { throw ValidationError("--retry-delay must be ≥ 0 and ≤ --retry-max-delay") }
+        guard lease >= 1, poll > 0, poll <= lease else { throw ValidationError("--lease must be at least 1 and --poll between 0 and --lease") }
         if let noRetryExit, noRetryExit.split(separator: ",").contains(where: { Int32($0) == nil }) {
             throw ValidationError("--no-retry-exit must be exit codes separated by commas, like 2,64")
         }
@@ -96,9 +113,16 @@ struct WatchCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGCHLD, SIG_DFL)
 
+        let storeURL = store ?? getenv("CHATFLOW_STORE").flatMap { $0.pointee == 0 ? nil : String(cString: $0) }
         let engine: WorkflowEngine
         do {
-            engine = WorkflowEngine(root: try StateDirectory.find(explicit: root))
+            if let storeURL, PostgresLocation.isPostgres(storeURL) {
+                // The state directory keeps this host's hooks and run records only.
+                let directory = (try? StateDirectory.find(explicit: root)) ?? StateDirectory.forCreating(explicit: root)
+                engine = try WorkflowEngine.postgres(url: storeURL, root: directory)
+            } else {
+                engine = WorkflowEngine(root: try StateDirectory.find(explicit: root))
+            }
         } catch {
             writeStandardError("chatflow-watch: error: \(error)\n")
             throw ExitCode(3)
@@ -128,6 +152,10 @@ struct WatchCommand: ParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
 
+        if let storeURL, PostgresLocation.isPostgres(storeURL) {
+            try runShared(storeURL, root: engine.root, configuration: configuration, shutdown: shutdown, logger: logger)
+            return
+        }
         let service = WatchService(engine: engine, configuration: configuration, logger: logger)
         do {
             // Blocking, on the watcher's own threads: this process then has no thread pool of
@@ -137,6 +165,43 @@ struct WatchCommand: ParsableCommand {
                 SystemdNotify.send("READY=1\nSTATUS=watching \(directory)")
             }
         } catch {
+            writeStandardError("chatflow-watch: error: \(error)\n")
+            throw ExitCode(1)
+        }
+    }
+
+    /// `--store postgres://…`: one of the watchers sharing the database's dispatch table.
+    private func runShared(
+        _ url: String, root: String, configuration: WatchConfiguration, shutdown: ShutdownSignal, logger: Logger
+    ) throws {
+        var settings = PostgresWatcher.Settings()
+        settings.lease = lease
+        settings.poll = poll
+        settings.listen = !noListen
+        settings.once = once
+        let watcher: PostgresWatcher
+        do {
+            watcher = try PostgresWatcher(
+                store: try PostgresStore(url: url), root: root, configuration: configuration, settings: settings, logger: logger)
+        } catch {
+            writeStandardError("chatflow-watch: error: \(error)\n")
+            throw ExitCode(1)
+        }
+        let outcome = Mutex<ChatFlowError?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            do throws(ChatFlowError) {
+                try await watcher.run(shutdown: shutdown) {
+                    writeStandardError("watching \(url.split(separator: "@").last.map { "postgres://…@" + $0 } ?? url) as \(watcher.owner)\n")
+                    SystemdNotify.send("READY=1")
+                }
+            } catch {
+                outcome.withLock { $0 = error }
+            }
+            done.signal()
+        }
+        done.wait()
+        if let error = outcome.withLock({ $0 }) {
             writeStandardError("chatflow-watch: error: \(error)\n")
             throw ExitCode(1)
         }
