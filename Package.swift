@@ -121,7 +121,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
             ]),
         .testTarget(
-            name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch", "ChatFlowHarness", "ChatFlowTestSupport"]),
+            name: "EndToEndTests", dependencies: ["ChatFlow", "ChatFlowWatch", "ChatFlowHarness", "ChatFlowTestSupport", "ChatFlowPostgres"]),
     ],
     swiftLanguageModes: [.v6]
 )

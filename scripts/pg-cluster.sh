@@ -3,6 +3,7 @@
 #   scripts/pg-cluster.sh start DIR PORT   creates DIR (as the postgres user when run as root),
 #                                          starts the server on 127.0.0.1:PORT, prints the URL
 #   scripts/pg-cluster.sh stop DIR         stops it (DIR is left for the caller to remove)
+#   scripts/pg-cluster.sh restart DIR      restarts it (every connection is cut)
 set -euo pipefail
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$bin" ] || { echo "pg-cluster: PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 3; }
@@ -23,5 +24,9 @@ start)
 stop)
     as_owner "$bin/pg_ctl" -D "$2" -m fast -w stop >/dev/null
     ;;
-*) echo "usage: pg-cluster.sh start DIR PORT | stop DIR" >&2; exit 2 ;;
+restart)
+    # Every connection is cut (the tests' database restart); the port and data stay.
+    as_owner "$bin/pg_ctl" -D "$2" -l "$2/server.log" -m fast -w restart >/dev/null 2>&1 </dev/null
+    ;;
+*) echo "usage: pg-cluster.sh start DIR PORT | stop DIR | restart DIR" >&2; exit 2 ;;
 esac

@@ -16,6 +16,8 @@ if [ -z "${CHATFLOW_TEST_POSTGRES:-}" ]; then
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     trap 'scripts/pg-cluster.sh stop "$cluster/data" || true; rm -rf "$cluster"' EXIT
     CHATFLOW_TEST_POSTGRES=$(scripts/pg-cluster.sh start "$cluster/data" "$port")
-    export CHATFLOW_TEST_POSTGRES
+    # The restart test cuts every connection mid-run.
+    CHATFLOW_TEST_POSTGRES_RESTART="$PWD/scripts/pg-cluster.sh restart $cluster/data"
+    export CHATFLOW_TEST_POSTGRES CHATFLOW_TEST_POSTGRES_RESTART
 fi
 swift test --skip-build --no-parallel

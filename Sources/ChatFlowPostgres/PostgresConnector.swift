@@ -130,8 +130,14 @@ package final class PostgresConnector: Sendable {
 
     /// Runs `body` with a connection no one else uses meanwhile; one that failed is not reused.
     package func withConnection<T>(_ body: (PostgresConnection) throws(ChatFlowError) -> T) throws(ChatFlowError) -> T {
+        var reused: PostgresConnection?
+        // One the server closed meanwhile (a restart) is dropped, not used.
+        while let candidate = idle.withLock({ $0.popLast() }) {
+            if !candidate.isClosed { reused = candidate; break }
+            try? (candidate.close() as EventLoopFuture<Void>).wait()
+        }
         let connection: PostgresConnection
-        if let reused = idle.withLock({ $0.popLast() }) { connection = reused } else { connection = try connect() }
+        if let reused { connection = reused } else { connection = try connect() }
         do {
             let result = try body(connection)
             release(connection)
