@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds self-contained release binaries (the Swift runtime linked statically, so they run
-# without the toolchain) and installs chatflow, chatflow-watch, chatflow-mcp and chatflow-ui into PREFIX/bin.
+# without the toolchain) and installs chatflow, chatflow-watch, chatflow-mcp, chatflow-ui and chatflow-pg into PREFIX/bin.
 # Usage: scripts/install.sh [--prefix DIR]   (default ~/.local)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,11 +25,12 @@ swift build -c release --static-swift-stdlib --scratch-path .build-static --prod
 swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-watch >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-mcp >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-ui >/dev/null
+swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-pg >/dev/null
 bin=$(swift build -c release --static-swift-stdlib --scratch-path .build-static --show-bin-path)
 mkdir -p "$prefix/bin"
-for tool in chatflow chatflow-watch chatflow-mcp chatflow-ui; do
+for tool in chatflow chatflow-watch chatflow-mcp chatflow-ui chatflow-pg; do
     install -m 0755 "$bin/$tool" "$prefix/bin/$tool.new"
     mv -f "$prefix/bin/$tool.new" "$prefix/bin/$tool"
 done
-echo "installed chatflow, chatflow-watch, chatflow-mcp and chatflow-ui $("$prefix/bin/chatflow" --version) in $prefix/bin"
+echo "installed chatflow, chatflow-watch, chatflow-mcp, chatflow-ui and chatflow-pg $("$prefix/bin/chatflow" --version) in $prefix/bin"
 case ":$PATH:" in *":$prefix/bin:"*) ;; *) echo "add it to PATH: export PATH=\"$prefix/bin:\$PATH\"" ;; esac

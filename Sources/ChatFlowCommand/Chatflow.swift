@@ -64,6 +64,8 @@ struct GlobalOptions: ParsableArguments {
     func makeEngine() throws(ChatFlowError) -> WorkflowEngine {
         if let url = storeURL {
             let root = (try? StateDirectory.find(explicit: root)) ?? StateDirectory.forCreating(explicit: root)
+            // This host's part (runs, artifacts, what `wait` watches) is created on first use.
+            if !FileSystem.isDirectory(Layout(root: root).instancesDirectory) { try WorkflowEngine(root: root).prepare() }
             return try GlobalOptions.openStore(url, root: root)
         }
         return WorkflowEngine(root: try StateDirectory.find(explicit: root))

@@ -58,7 +58,7 @@ struct ClaimCommand: ParsableCommand {
                 throw ExitCode(ExitStatus.notFound)
             }
             // Any change may free a claim or bring an instance in; an expired lease changes no file.
-            guard try watch.nextChange(deadline: deadline, wakeAtLeastEvery: 5) != nil else {
+            guard try watch.nextChange(deadline: deadline, wakeAtLeastEvery: global.storeURL == nil ? 5 : 0.25) != nil else {
                 Output.error("nothing in phase \(IdentifierKind.quote(phase)) became claimable within \(HookOutcome.seconds(timeout ?? 0))", code: "timeout", json: json)
                 throw ExitCode(ExitStatus.timeout)
             }

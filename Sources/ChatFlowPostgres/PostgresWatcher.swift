@@ -147,9 +147,17 @@ package final class PostgresWatcher: Sendable {
     private func key(_ job: Job) -> String { "\(job.instanceID) \(job.position)" }
 
     private func execute(_ job: Job) async {
+        let started = Timestamps.unix()
         let completed = await hooks.run(job.transition, stateText: job.stateText, stopping: { self.stopping.load(ordering: .relaxed) })
         held.withLock { _ = $0.removeValue(forKey: key(job)) }
         do {
+            _ = try store.rows(
+                """
+                INSERT INTO chatflow_hook_runs (instance_id, position, hook, attempt, owner, started_at, ended_at, outcome, succeeded)
+                VALUES (\(job.instanceID), \(job.position), \(hooks.hookNames(for: job.transition).joined(separator: ",")), \(job.attempt),
+                    \(owner), \(started), \(Timestamps.unix()), \(completed ? "ran" : "interrupted"), \(completed))
+                ON CONFLICT DO NOTHING
+                """, "record the runs of \(job.instanceID)")
             if completed {
                 try finish(job.instanceID, job.position, job.attempt, succeeded: true)
             } else {

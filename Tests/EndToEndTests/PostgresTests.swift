@@ -42,6 +42,18 @@ struct PostgresTests {
         #expect(try engine.history(id).map(\.phase) == (0...800).map { "p\($0)" })
         let status = try run("chatflow", ["--store", database.url, "status", id, "--json"])
         #expect(status.status == 0 && status.stdout.contains("\"p800\""))
+        // `wait` and `claim --wait` on a database store see other hosts' commits (by polling).
+        let waiter = Process()
+        waiter.executableURL = binaries.appendingPathComponent("chatflow")
+        waiter.arguments = ["--store", database.url, "--root", sandbox.root, "wait", id, "--phase", "p801", "--timeout", "30"]
+        let output = Pipe()
+        waiter.standardOutput = output
+        try waiter.run()
+        try await Task.sleep(for: .milliseconds(300))
+        try engine.trigger(id)
+        waiter.waitUntilExit()
+        #expect(waiter.terminationStatus == 0)
+        #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("p801"))
     }
 
     @Test("two watchers (two processes) run every hook of 1,000 transitions exactly once between them, in order per instance", .timeLimit(.minutes(3)))
