@@ -104,6 +104,7 @@ let package = Package(
             name: "chatflow-bench",
             dependencies: [
                 "ChatFlow", "ChatFlowWatch", "ChatFlowHarness", "CSQLite", "ChatFlowPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
             ]),

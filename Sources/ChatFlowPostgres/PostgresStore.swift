@@ -38,12 +38,12 @@ package final class PostgresStore: WorkflowStore {
     }
 
     /// Runs one statement, inside the current transaction when there is one.
-    func rows(_ query: PostgresQuery, _ operation: String) throws(ChatFlowError) -> [PostgresRow] {
+    package func rows(_ query: PostgresQuery, _ operation: String) throws(ChatFlowError) -> [PostgresRow] {
         if let current { return try connector.query(query, on: current.connection, operation) }
         return try connector.withConnection { (connection) throws(ChatFlowError) in try connector.query(query, on: connection, operation) }
     }
 
-    func decode<each T: PostgresDecodable>(_ row: PostgresRow, _ types: (repeat each T).Type, _ operation: String) throws(ChatFlowError) -> (repeat each T) {
+    package func decode<each T: PostgresDecodable>(_ row: PostgresRow, _ types: (repeat each T).Type, _ operation: String) throws(ChatFlowError) -> (repeat each T) {
         do {
             return try row.decode(types)
         } catch {

@@ -23,8 +23,13 @@ struct Run: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Compare hook latency with a bash `inotifywait -m | while read` loop when installed.")
     var compare = true
 
-    @Option(parsing: .upToNextOption, help: "Only these scenarios (hook_latency burst sustained staleness live_log wait claims mcp ui trigger status start cli catchup).")
+    @Option(parsing: .upToNextOption, help: "Only these scenarios (hook_latency burst sustained staleness live_log wait claims mcp ui trigger status start cli catchup postgres).")
     var only: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "Also measure the PostgreSQL store beside the files (scenario `postgres`; the role must be able to create a database).",
+        valueName: "postgres://…"))
+    var store: String?
 
     func run() throws {
         let bench = try Bench(quick: quick, json: json)
@@ -34,7 +39,7 @@ struct Run: ParsableCommand {
             ("hook_latency", { try bench.hookLatency(compare: compare) }), ("burst", bench.burst),
             ("sustained", bench.sustained), ("staleness", bench.staleness), ("live_log", bench.liveLog), ("wait", bench.wait), ("claims", bench.claims), ("mcp", bench.mcp), ("ui", bench.ui),
             ("catchup", bench.catchup),
-        ]
+        ] + (store.map { url in [("postgres", { try bench.postgres(url) })] } ?? [])
         for (name, scenario) in scenarios where only.isEmpty || only.contains(name) {
             // Each scenario starts on a settled machine: the previous one's writeback (thousands
             // of fsynced files) otherwise lands in the next one's figures.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatFlow
+import ChatFlowPostgres
 
 import Glibc
 
@@ -27,11 +28,14 @@ struct Writer: ParsableCommand {
     @Option(help: "Go round the harness schema's N phases (p0 … pN-1) with --to, without reading the state first.")
     var roundPhases: Int = 0
 
+    @Option(help: "A PostgreSQL store (postgres://…) instead of the files under --root.")
+    var store: String?
+
     @Flag(help: "Print a line per committed trigger.")
     var report = false
 
     func run() throws {
-        let engine = WorkflowEngine(root: root)
+        let engine = try store.map { try WorkflowEngine.postgres(url: $0, root: root) } ?? WorkflowEngine(root: root)
         let instances = ids.split(separator: ",").map(String.init)
         var sequence = 0
         while count == 0 || sequence < count {
