@@ -11,22 +11,8 @@ struct EngineProcessTests {
     @Test("8 processes × 100 `chatflow trigger` on one instance lose no update", .timeLimit(.minutes(3)))
     func cliContention() async throws {
         let sandbox = Sandbox()
-        let schemaPath = sandbox.directory + "/schema.json"
-        let phases = (0..<1000).map { "{\"name\": \"p\($0)\"}" }.joined(separator: ",")
-        try "{\"name\": \"long\", \"phases\": [\(phases)]}".write(toFile: schemaPath, atomically: true, encoding: .utf8)
-        let id = try run("chatflow", ["--root", sandbox.root, "start", "--feature", "f", "--schema", schemaPath])
-            .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-        let cli = binaries.appendingPathComponent("chatflow").path
-        let script = "i=0; while [ $i -lt 100 ]; do \(cli) --root \(sandbox.root) trigger \(id) --data '{\"w\": '$$'}' >/dev/null || exit 1; i=$((i+1)); done"
-        let writers = (0..<8).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", script]
-            return process
-        }
-        for writer in writers { try writer.run() }
-        for writer in writers { writer.waitUntilExit() }
-        #expect(writers.allSatisfy { $0.terminationStatus == 0 })
+        let (id, allSucceeded) = try contendedTriggers(sandbox)
+        #expect(allSucceeded)
         let state = try #require(try sandbox.engine.freshStatus(id))
         #expect(state.historyLength == 801)
         #expect(state.currentPhase == "p800")

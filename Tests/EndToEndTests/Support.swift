@@ -124,3 +124,26 @@ func transitionsByInstance(_ lines: [String]) -> [String: [(Int, String)]] {
 }
 
 let devSchema = WorkflowSchema(name: "dev", phaseNames: ["design", "implement", "testing", "review"])
+
+/// 8 shell loops × 100 `chatflow trigger` of one new 1,000-phase instance, all at once (with
+/// `store`, on that store); the instance's id and whether every writer exited 0.
+func contendedTriggers(_ sandbox: Sandbox, store: String? = nil) throws -> (id: String, allSucceeded: Bool) {
+    let schemaPath = sandbox.directory + "/schema.json"
+    let phases = (0..<1000).map { "{\"name\": \"p\($0)\"}" }.joined(separator: ",")
+    try "{\"name\": \"long\", \"phases\": [\(phases)]}".write(toFile: schemaPath, atomically: true, encoding: .utf8)
+    let storeOption = store.map { ["--store", $0] } ?? []
+    let id = try run("chatflow", storeOption + ["--root", sandbox.root, "start", "--feature", "f", "--schema", schemaPath])
+        .stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    let cli = binaries.appendingPathComponent("chatflow").path
+    let environment = store.map { "CHATFLOW_STORE=\($0) " } ?? ""
+    let script = "i=0; while [ $i -lt 100 ]; do \(environment)\(cli) --root \(sandbox.root) trigger \(id) --data '{\"w\": '$$'}' >/dev/null || exit 1; i=$((i+1)); done"
+    let writers = (0..<8).map { _ in
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = ["-c", script]
+        return process
+    }
+    for writer in writers { try writer.run() }
+    for writer in writers { writer.waitUntilExit() }
+    return (id, writers.allSatisfy { $0.terminationStatus == 0 })
+}

@@ -14,12 +14,7 @@ package final class TransitionHooks: Sendable {
         let catalog = HookLookupCache(catalog: HookCatalog(directory: hooksDirectory))
         self.catalog = catalog
         try FileSystem.createDirectory(layout.instancesDirectory)
-        dispatcher = HookDispatcher(
-            settings: .init(
-                root: layout.root, hooksDirectory: hooksDirectory, timeout: configuration.timeout, killGrace: configuration.killGrace,
-                outputLimit: configuration.outputLimit, retry: configuration.retry),
-            recorder: try RunRecorder(layout: layout, logger: logger), logger: logger,
-            lookUp: { catalog.hooks(for: [$0]).hooks })
+        dispatcher = try HookDispatcher(layout: layout, hooksDirectory: hooksDirectory, configuration: configuration, catalog: catalog, logger: logger)
     }
 
     /// The names of the hooks `transition` runs (the event's, then `@any`'s).
@@ -33,5 +28,19 @@ package final class TransitionHooks: Sendable {
         let (hooks, refused) = catalog.hooks(for: [transition.event, "@any"])
         let job = TransitionJob(transition: transition, stateText: stateText, hooks: hooks, refused: refused, started: nil)
         return await dispatcher.run(job, stopping: stopping)
+    }
+}
+
+extension HookDispatcher {
+    /// The dispatcher of a watcher with `configuration`, recording runs under `layout`.
+    convenience init(
+        layout: Layout, hooksDirectory: String, configuration: WatchConfiguration, catalog: HookLookupCache, logger: Logger
+    ) throws(ChatFlowError) {
+        self.init(
+            settings: .init(
+                root: layout.root, hooksDirectory: hooksDirectory, timeout: configuration.timeout, killGrace: configuration.killGrace,
+                outputLimit: configuration.outputLimit, retry: configuration.retry),
+            recorder: try RunRecorder(layout: layout, logger: logger), logger: logger,
+            lookUp: { catalog.hooks(for: [$0]).hooks })
     }
 }

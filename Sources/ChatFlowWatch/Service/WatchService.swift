@@ -77,12 +77,8 @@ public final class WatchService: Sendable {
             lock = try WatcherLock.acquire(layout)
             try FileSystem.createDirectory(layout.rerunsDirectory)
             scheduler = Scheduler(ledger: try Ledger(layout: layout), logger: logger)
-            dispatcher = HookDispatcher(
-                settings: .init(
-                    root: layout.root, hooksDirectory: hooksDirectory, timeout: configuration.timeout, killGrace: configuration.killGrace,
-                    outputLimit: configuration.outputLimit, retry: configuration.retry),
-                recorder: try RunRecorder(layout: layout, logger: logger), logger: logger,
-                lookUp: { catalog.hooks(for: [$0]).hooks })
+            dispatcher = try HookDispatcher(
+                layout: layout, hooksDirectory: hooksDirectory, configuration: configuration, catalog: catalog, logger: logger)
         } catch let error as WatchError {
             throw error
         } catch {
