@@ -19,7 +19,7 @@ struct PostgresTests {
     func contention() async throws {
         let database = try TestDatabase()
         let sandbox = Sandbox()
-        try run("chatflow", ["--store", database.url, "init"])
+        try run("chatflow", ["--store", database.url, "--root", sandbox.root, "init"])
         let (id, allSucceeded) = try contendedTriggers(sandbox, store: database.url)
         #expect(allSucceeded)
         let engine = try WorkflowEngine.postgres(url: database.url, root: sandbox.root)
