@@ -32,6 +32,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case runNotFound(instanceID: String, detail: String)
     /// A database store failed or could not be reached (`store` names it without its password).
     case store(operation: String, store: String, reason: String)
+    /// `chatflow migrate`: the destination already holds an instance the source has.
+    case alreadyExists(instanceID: String, store: String)
 
     public var description: String {
         switch self {
@@ -64,6 +66,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "instance \(id): \(reason); nothing was changed"
         case .store(let operation, let store, let reason):
             return "\(operation) on \(store) failed: \(reason); check that the server is up and the URL is right (--store or $CHATFLOW_STORE)"
+        case .alreadyExists(let id, let store):
+            return "instance \(id) already exists in \(store); nothing was copied (migrate into a store without the source's instances)"
         case .runNotFound(let id, let detail):
             return "no hook run of \(id)\(detail.isEmpty ? "" : " matches " + detail) is recorded; list them with `chatflow runs \(id)`"
         }
@@ -76,7 +80,7 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
         case .invalidIdentifier, .invalidSchema, .unknownPhase, .invalidJSON: "invalid_input"
         case .instanceFinished: "finished"
         case .corruptState: "corrupt"
-        case .transitionMismatch, .claimMismatch: "conflict"
+        case .transitionMismatch, .claimMismatch, .alreadyExists: "conflict"
         case .io, .store: "io"
         }
     }

@@ -18,7 +18,7 @@ struct Chatflow: ParsableCommand {
         version: ChatFlow.version,
         subcommands: [
             Init.self, Start.self, Trigger.self, Fail.self, Status.self, Feature.self, List.self, History.self,
-            Wait.self, ClaimCommand.self, Heartbeat.self, Release.self, Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self, UI.self,
+            Wait.self, ClaimCommand.self, Heartbeat.self, Release.self, Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self, Migrate.self, UI.self,
         ])
 }
 
@@ -72,17 +72,11 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// `--store`, else a non-empty `$CHATFLOW_STORE`.
-    var storeURL: String? {
-        if let store { return store }
-        guard let value = getenv("CHATFLOW_STORE"), value.pointee != 0 else { return nil }
-        return String(cString: value)
-    }
+    var storeURL: String? { StoreSelection.url(explicit: store) }
 
     static func openStore(_ url: String, root: String) throws(ChatFlowError) -> WorkflowEngine {
-        guard let opener = CommandMain.storeOpener.withLock({ $0 }) else {
-            throw .invalidJSON(
-                what: "store \(url.prefix(while: { $0 != ":" })):…",
-                reason: "this chatflow opens only postgres:// stores (through chatflow-pg) and the files under --root")
+        guard StoreSelection.isPostgres(url), let opener = CommandMain.storeOpener.withLock({ $0 }) else {
+            throw StoreSelection.unsupported(url, by: "chatflow")
         }
         return try opener(url, root)
     }

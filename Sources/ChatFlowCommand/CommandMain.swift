@@ -9,23 +9,23 @@ import Glibc
 package enum CommandMain {
     /// Builds an engine on a `--store`/`$CHATFLOW_STORE` URL; set by a binary that links a store.
     static let storeOpener = Mutex<(@Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine)?>(nil)
+    /// Copies between stores (`chatflow migrate`), returning its JSON report; set likewise.
+    static let migrator = Mutex<(@Sendable (_ from: String, _ to: String) throws(ChatFlowError) -> JSONValue)?>(nil)
 
-    /// The store URL the arguments or the environment name, if any (`--store URL`, `--store=URL`).
-    package static func storeURL(in arguments: [String]) -> String? {
-        for (index, argument) in arguments.enumerated() {
-            if argument == "--" { break }
-            if argument == "--store", index + 1 < arguments.count { return arguments[index + 1] }
-            if argument.hasPrefix("--store=") { return String(argument.dropFirst("--store=".count)) }
-        }
-        if let value = getenv("CHATFLOW_STORE"), value.pointee != 0 { return String(cString: value) }
-        return nil
+    /// Whether this command line needs the database driver (`chatflow-pg`): a `postgres://`
+    /// store, or `migrate`, whose one side is always a database.
+    package static func needsDatabaseDriver(_ arguments: [String]) -> Bool {
+        if let url = StoreSelection.url(inArguments: arguments), StoreSelection.isPostgres(url) { return true }
+        return GlobalOptions.movingLeadingOptions(arguments).first == "migrate"
     }
 
     /// Parses and runs the command line; exits with the documented codes (README).
     package static func run(
-        openingStore opener: (@Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine)? = nil
+        openingStore opener: (@Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine)? = nil,
+        migrating migrate: (@Sendable (_ from: String, _ to: String) throws(ChatFlowError) -> JSONValue)? = nil
     ) -> Never {
         storeOpener.withLock { $0 = opener }
+        migrator.withLock { $0 = migrate }
         // Exit codes (README): 0 ok, 1 error, 2 usage or invalid input, 3 not found, 4 conflict.
         // ArgumentParser's own usage code is 64, so parsing and running are separated here to map each
         // failure to its code; help and --version go to stdout with exit 0.

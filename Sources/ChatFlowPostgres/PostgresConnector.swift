@@ -15,16 +15,11 @@ package struct PostgresLocation: Sendable, CustomStringConvertible {
     package var database: String
     package var socketDirectory: String?
 
-    /// Whether `text` names a PostgreSQL store (the file store is the default otherwise).
-    package static func isPostgres(_ text: String) -> Bool {
-        text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
-    }
-
     package init(url: String) throws(ChatFlowError) {
         func bad(_ reason: String) -> ChatFlowError {
             .invalidJSON(what: "store URL \(PostgresLocation.redact(url))", reason: reason + " (expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE)")
         }
-        guard let scheme = url.range(of: "://"), PostgresLocation.isPostgres(url) else { throw bad("not a postgres:// URL") }
+        guard let scheme = url.range(of: "://"), StoreSelection.isPostgres(url) else { throw bad("not a postgres:// URL") }
         var rest = Substring(url[scheme.upperBound...])
         var query: [String: String] = [:]
         if let mark = rest.firstIndex(of: "?") {

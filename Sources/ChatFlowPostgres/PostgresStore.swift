@@ -164,7 +164,7 @@ package final class PostgresStore: WorkflowStore {
         return read
     }
 
-    private func decodeState(_ text: String, id: String, skipping: Set<String>) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8]) {
+    func decodeState(_ text: String, id: String, skipping: Set<String>) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8]) {
         let bytes = Array(text.utf8)
         let state = try StateStore.decodeState(bytes, path: "\(description) instance \(id)", skipping: skipping)
         guard state.instanceID == id else {

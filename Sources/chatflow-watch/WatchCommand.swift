@@ -113,10 +113,11 @@ struct WatchCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGCHLD, SIG_DFL)
 
-        let storeURL = store ?? getenv("CHATFLOW_STORE").flatMap { $0.pointee == 0 ? nil : String(cString: $0) }
+        let storeURL = StoreSelection.url(explicit: store)
         let engine: WorkflowEngine
         do {
-            if let storeURL, PostgresLocation.isPostgres(storeURL) {
+            if let storeURL {
+                guard StoreSelection.isPostgres(storeURL) else { throw StoreSelection.unsupported(storeURL, by: "chatflow-watch") }
                 // The state directory keeps this host's hooks and run records only.
                 let directory = (try? StateDirectory.find(explicit: root)) ?? StateDirectory.forCreating(explicit: root)
                 engine = try WorkflowEngine.postgres(url: storeURL, root: directory)
@@ -152,7 +153,7 @@ struct WatchCommand: ParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
 
-        if let storeURL, PostgresLocation.isPostgres(storeURL) {
+        if let storeURL {
             try runShared(storeURL, root: engine.root, configuration: configuration, shutdown: shutdown, logger: logger)
             return
         }

@@ -3,10 +3,11 @@ import ChatFlowCommand
 
 import Glibc
 
-// A PostgreSQL store is chatflow-pg's (it links postgres-nio and NIO, which a hook's call to
-// `chatflow` must not load): handed over before anything else, as `chatflow ui` is.
+// A PostgreSQL store (and `migrate`, which always has one) is chatflow-pg's: it links
+// postgres-nio and NIO, which a hook's call to `chatflow` must not load. Handed over before
+// anything else, as `chatflow ui` is.
 let arguments = Array(CommandLine.arguments.dropFirst())
-if let url = CommandMain.storeURL(in: arguments), url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+if CommandMain.needsDatabaseDriver(arguments) {
     do {
         try CommandMain.exec("chatflow-pg", arguments, purpose: "the PostgreSQL store")
     } catch {

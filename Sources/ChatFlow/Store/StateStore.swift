@@ -329,18 +329,7 @@ package struct StateStore: Sendable {
     func commit(_ state: inout InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
         let before = state
         let path = layout.historyFile(state.instanceID)
-        var lines = JSONWriter(pretty: false, capacity: 1024)
-        for (index, entry) in entries.enumerated() {
-            guard case .object(var members) = entry.json else { continue }
-            if index == entries.count - 1 {
-                // Not where the line ends, nor the schema, which never changes (start.json has it).
-                var stored = state.membersWithoutSchema
-                stored["history_bytes"] = nil
-                members[StateStore.commitMember] = .object(stored)
-            }
-            lines.write(.object(members))
-            lines.append(newline: ())
-        }
+        let lines = StateStore.commitLines(state, closing: entries)
         // `start` creates the file (and syncs its directory), so a first trigger need not; one
         // made by another writer, or before that, is created here and its directory synced.
         let file: FileDescriptor
@@ -363,13 +352,56 @@ package struct StateStore: Sendable {
         // writer left it, and with the same schema) serves, written before the first commit line.
         let startMissing = !FileSystem.exists(layout.startFile(state.instanceID))
         if startMissing { try writeStartFile(before) }
-        try file.write(lines.bytes, at: state.historyBytes)
+        try file.write(lines, at: state.historyBytes)
         try file.syncData()
         if created || startMissing { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
-        state.historyBytes += lines.bytes.count
+        state.historyBytes += lines.count
         try StateStore.replace(
             layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID),
             bytes: StateStore.viewBytes(state), directory: nil)
+    }
+
+    /// The history lines of a commit: one per entry, the last carrying the new state (without
+    /// `history_bytes`, which is where the line ends, and the schema, which `start.json` has).
+    private static func commitLines(_ state: InstanceState, closing entries: [HistoryEntry]) -> [UInt8] {
+        var lines = JSONWriter(pretty: false, capacity: 1024)
+        for (index, entry) in entries.enumerated() {
+            guard case .object(var members) = entry.json else { continue }
+            if index == entries.count - 1 {
+                var stored = state.membersWithoutSchema
+                stored["history_bytes"] = nil
+                members[StateStore.commitMember] = .object(stored)
+            }
+            lines.write(.object(members))
+            lines.append(newline: ())
+        }
+        return lines.bytes
+    }
+
+    // MARK: Moving between stores
+
+    /// Writes an instance copied from another store (`chatflow migrate`) with its closed entries
+    /// (those another store keeps apart from the state: not `foreignEntries`, not the open one):
+    /// `history.ndjson` as one commit, `start.json` (the state as imported: it has the schema a
+    /// recovery needs), then the state file, each durable. The state file comes last, so until it
+    /// exists there is no instance, and an import cut off is simply run again.
+    /// Throws `alreadyExists` when this store has the instance.
+    package func importInstance(_ imported: InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
+        var state = imported
+        let id = state.instanceID
+        try withExclusiveLock(layout.lockFile(id)) { () throws(ChatFlowError) in
+            if exists(id) { throw .alreadyExists(instanceID: id, store: layout.root) }
+            try createInstanceDirectories(id)
+            let lines = entries.isEmpty ? [] : StateStore.commitLines(state, closing: entries)
+            state.historyBytes = lines.count
+            let history = try FileDescriptor(opening: layout.historyFile(id), flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW)
+            try history.write(lines, at: 0)
+            try history.syncData()
+            try writeStartFile(state)
+            try FileSystem.syncDirectory(layout.instanceDirectory(id))
+            try write(state)
+            try addToLink(feature: state.featureID, id: id)
+        }
     }
 
     /// The closed history entries from index `start` on, read from the committed part of

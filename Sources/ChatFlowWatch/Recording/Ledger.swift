@@ -69,6 +69,18 @@ public final class Ledger: Sendable {
         }
     }
 
+    /// The positions a ledger file records (last line per instance wins), read without
+    /// writing anything: how `chatflow migrate` carries the file watcher's progress elsewhere.
+    package static func positions(in layout: Layout) throws(ChatFlowError) -> [String: Int] {
+        var positions: [String: Int] = [:]
+        guard FileSystem.exists(layout.ledgerFile) else { return positions }
+        try AppendLog.forEachLine(layout.ledgerFile) { line in
+            guard let (key, next, _) = Ledger.parse(line) else { return }
+            positions[key.id] = next
+        }
+        return positions
+    }
+
     /// The exact form this ledger writes for a position, read without building JSON values;
     /// any other valid JSON line with the keys is accepted through the general parser.
     static func parse(_ line: ArraySlice<UInt8>) -> (InstanceKey, Int, [String])? {
