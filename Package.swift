@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "chatflow-mcp",
             dependencies: [
-                "ChatFlowMCP", "ChatFlow", "ChatFlowWatch",
+                "ChatFlowMCP", "ChatFlow", "ChatFlowWatch", "ChatFlowPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Logging", package: "swift-log"),
@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "chatflow-ui",
             dependencies: [
-                "ChatFlowUI", "ChatFlow",
+                "ChatFlowUI", "ChatFlow", "ChatFlowPostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -113,7 +113,7 @@ let package = Package(
             dependencies: ["ChatFlow", "ChatFlowHarness", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         // One temporary directory, one `eventually`, one child-process runner for every test target.
         .target(name: "ChatFlowTestSupport", path: "Tests/Support"),
-        .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow", "ChatFlowTestSupport", "ChatFlowPostgres"]),
+        .testTarget(name: "ChatFlowTests", dependencies: ["ChatFlow", "ChatFlowWatch", "ChatFlowTestSupport", "ChatFlowPostgres"]),
         .testTarget(name: "ChatFlowWatchTests", dependencies: ["ChatFlowWatch", "ChatFlow", "ChatFlowTestSupport"]),
         .testTarget(
             name: "ChatFlowServersTests",

@@ -63,10 +63,7 @@ struct GlobalOptions: ParsableArguments {
     /// this host's hooks, runs and artifacts, so it need not exist yet.
     func makeEngine() throws(ChatFlowError) -> WorkflowEngine {
         if let url = storeURL {
-            let root = (try? StateDirectory.find(explicit: root)) ?? StateDirectory.forCreating(explicit: root)
-            // This host's part (runs, artifacts, what `wait` watches) is created on first use.
-            if !FileSystem.isDirectory(Layout(root: root).instancesDirectory) { try WorkflowEngine(root: root).prepare() }
-            return try GlobalOptions.openStore(url, root: root)
+            return try GlobalOptions.openStore(url, root: try StateDirectory.forDatabaseStore(explicit: root))
         }
         return WorkflowEngine(root: try StateDirectory.find(explicit: root))
     }
@@ -75,10 +72,18 @@ struct GlobalOptions: ParsableArguments {
     var storeURL: String? { StoreSelection.url(explicit: store) }
 
     static func openStore(_ url: String, root: String) throws(ChatFlowError) -> WorkflowEngine {
-        guard StoreSelection.isPostgres(url), let opener = CommandMain.storeOpener.withLock({ $0 }) else {
+        guard StoreSelection.isPostgres(url), let open = CommandMain.driver.withLock({ $0?.open }) else {
             throw StoreSelection.unsupported(url, by: "chatflow")
         }
-        return try opener(url, root)
+        return try open(url, root)
+    }
+
+    /// What `wait` and `claim --wait` block on: inotify on `instances/`, or the database
+    /// store's notifications.
+    func changes(of engine: WorkflowEngine) throws(ChatFlowError) -> any InstanceChangeWaiting {
+        guard let url = storeURL else { return try InstanceWatch(layout: engine.layout) }
+        guard let changes = CommandMain.driver.withLock({ $0?.changes }) else { throw StoreSelection.unsupported(url, by: "chatflow") }
+        return try changes(url)
     }
 }
 

@@ -46,7 +46,7 @@ struct ClaimCommand: ParsableCommand {
         let engine = try global.makeEngine()
         let lease = try parseDuration(ttl, "--ttl")
         try engine.prepare()
-        let watch = wait ? try InstanceWatch(layout: engine.layout) : nil
+        let watch = wait ? try global.changes(of: engine) : nil
         let deadline = timeout.map { Timestamps.unix() + $0 }
         while true {
             if let grant = try engine.claim(phase: phase, owner: owner, feature: feature, ttl: lease) {
@@ -58,7 +58,7 @@ struct ClaimCommand: ParsableCommand {
                 throw ExitCode(ExitStatus.notFound)
             }
             // Any change may free a claim or bring an instance in; an expired lease changes no file.
-            guard try watch.nextChange(deadline: deadline, wakeAtLeastEvery: global.storeURL == nil ? 5 : 0.25) != nil else {
+            guard try watch.nextChange(deadline: deadline, wakeAtLeastEvery: 5) != nil else {
                 Output.error("nothing in phase \(IdentifierKind.quote(phase)) became claimable within \(HookOutcome.seconds(timeout ?? 0))", code: "timeout", json: json)
                 throw ExitCode(ExitStatus.timeout)
             }

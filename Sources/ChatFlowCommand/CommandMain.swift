@@ -7,10 +7,28 @@ import Glibc
 /// The `chatflow` program, shared by `chatflow` and `chatflow-pg`: which binary runs decides
 /// which stores it can open (`chatflow` links no database driver, so a hook's call stays cheap).
 package enum CommandMain {
-    /// Builds an engine on a `--store`/`$CHATFLOW_STORE` URL; set by a binary that links a store.
-    static let storeOpener = Mutex<(@Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine)?>(nil)
-    /// Copies between stores (`chatflow migrate`), returning its JSON report; set likewise.
-    static let migrator = Mutex<(@Sendable (_ from: String, _ to: String) throws(ChatFlowError) -> JSONValue)?>(nil)
+    /// What a binary that links a database store gives the subcommands: how to open it, copy
+    /// to and from it, and wait for its changes.
+    package struct StoreDriver: Sendable {
+        package var open: @Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine
+        /// `chatflow migrate`; returns the JSON report.
+        package var migrate: @Sendable (_ from: String, _ to: String) throws(ChatFlowError) -> JSONValue
+        /// Armed when it returns, as `InstanceWatch` is.
+        package var changes: @Sendable (_ url: String) throws(ChatFlowError) -> any InstanceChangeWaiting
+
+        package init(
+            open: @escaping @Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine,
+            migrate: @escaping @Sendable (_ from: String, _ to: String) throws(ChatFlowError) -> JSONValue,
+            changes: @escaping @Sendable (_ url: String) throws(ChatFlowError) -> any InstanceChangeWaiting
+        ) {
+            self.open = open
+            self.migrate = migrate
+            self.changes = changes
+        }
+    }
+
+    /// Set by `run` in a binary that links a database store (`chatflow-pg`).
+    static let driver = Mutex<StoreDriver?>(nil)
 
     /// Whether this command line needs the database driver (`chatflow-pg`): a `postgres://`
     /// store, or `migrate`, whose one side is always a database.
@@ -20,12 +38,8 @@ package enum CommandMain {
     }
 
     /// Parses and runs the command line; exits with the documented codes (README).
-    package static func run(
-        openingStore opener: (@Sendable (_ url: String, _ root: String) throws(ChatFlowError) -> WorkflowEngine)? = nil,
-        migrating migrate: (@Sendable (_ from: String, _ to: String) throws(ChatFlowError) -> JSONValue)? = nil
-    ) -> Never {
-        storeOpener.withLock { $0 = opener }
-        migrator.withLock { $0 = migrate }
+    package static func run(driver: StoreDriver? = nil) -> Never {
+        self.driver.withLock { $0 = driver }
         // Exit codes (README): 0 ok, 1 error, 2 usage or invalid input, 3 not found, 4 conflict.
         // ArgumentParser's own usage code is 64, so parsing and running are separated here to map each
         // failure to its code; help and --version go to stdout with exit 0.

@@ -21,7 +21,7 @@ struct Migrate: ParsableCommand {
     var json = false
 
     func run() throws {
-        guard let migrate = CommandMain.migrator.withLock({ $0 }) else {
+        guard let migrate = CommandMain.driver.withLock({ $0?.migrate }) else {
             throw StoreSelection.unsupported(StoreSelection.isPostgres(from) ? to : from, by: "chatflow")
         }
         let report = try migrate(from, to)

@@ -22,7 +22,7 @@ struct Rerun: ParsableCommand {
 
     func run() throws {
         let engine = try global.makeEngine()
-        guard let state = try engine.status(id) else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
+        guard let state = try engine.status(id) else { throw ChatFlowError.notFound(instanceID: id, root: engine.storeDescription) }
         let end = state.historyLength + (state.status.isFinished ? 1 : 0)
         if let transition, transition < 0 || transition >= end {
             throw ValidationError("\(id) has transitions 0 to \(end - 1); --transition \(transition) is not one of them")

@@ -15,7 +15,7 @@ struct Status: ParsableCommand {
     func run() throws {
         let engine = try global.makeEngine()
         guard let state = try engine.status(id) else {
-            throw ChatFlowError.notFound(instanceID: id, root: engine.root)
+            throw ChatFlowError.notFound(instanceID: id, root: engine.storeDescription)
         }
         let running = engine.runningHooks(of: id)
         let now = Timestamps.unix()
@@ -45,7 +45,7 @@ struct Feature: ParsableCommand {
     func run() throws {
         let engine = try global.makeEngine()
         let status = try engine.featureStatus(feature)
-        guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: engine.root) }
+        guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: engine.storeDescription) }
         if json {
             Output.json(status.json)
         } else {

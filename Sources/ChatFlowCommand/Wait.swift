@@ -56,9 +56,7 @@ struct Wait: ParsableCommand {
         if let phase { try Identifiers.validateName(phase, kind: .phaseName) }
         if let feature { try Identifiers.validateName(feature, kind: .featureID) }
         try engine.prepare()
-        let watch = try InstanceWatch(layout: engine.layout)
-        // A database store's commits change no local file: poll it (LISTEN is the watcher's).
-        let poll: Double? = global.storeURL == nil ? nil : 0.25
+        let watch = try global.changes(of: engine)
         let deadline = timeout.map { Timestamps.unix() + $0 }
         func timedOut() -> ExitCode {
             Output.error("the condition did not hold within \(HookOutcome.seconds(timeout ?? 0))", code: "timeout", json: json)
@@ -68,13 +66,13 @@ struct Wait: ParsableCommand {
             try Identifiers.validateInstanceID(id)
             // Armed, then checked: a commit in between is either seen here or reported by the watch.
             var state = try engine.freshStatus(id)
-            guard state != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
+            guard state != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.storeDescription) }
             while true {
                 if let current = state, holds(current) {
                     Output.now(json ? current.json.prettyText : Output.line(current))
                     return
                 }
-                guard let changed = try watch.nextChange(deadline: deadline, wakeAtLeastEvery: poll) else { throw timedOut() }
+                guard let changed = try watch.nextChange(deadline: deadline, wakeAtLeastEvery: nil) else { throw timedOut() }
                 if changed.isEmpty || changed.contains(id) { state = try engine.freshStatus(id) }
             }
         }
@@ -84,7 +82,7 @@ struct Wait: ParsableCommand {
         // Every instance once (after the watch is armed), then only those that changed.
         if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }
         while true {
-            guard let changed = try watch.nextChange(deadline: deadline, wakeAtLeastEvery: poll) else { throw timedOut() }
+            guard let changed = try watch.nextChange(deadline: deadline, wakeAtLeastEvery: nil) else { throw timedOut() }
             if changed.isEmpty {
                 engine.invalidateAll()
                 if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }

@@ -65,7 +65,9 @@ public struct ChatFlowMCPServer: Sendable {
 
         // Changes are handed from the source's thread to one task, which sends in order.
         let (stream, continuation) = AsyncStream.makeStream(of: InstanceChange.self)
-        let token = try await changes.subscribe { continuation.yield($0) }
+        // The cache entry goes first, on the source's thread, so a read after the notification
+        // (or any read once the change is seen) is of the new state, not a cached one.
+        let token = try await changes.subscribe(LiveInvalidation.invalidating(engine) { continuation.yield($0) })
         let notifier = Task {
             for await change in stream {
                 let (updated, listChanged) = await resources.notifications(for: change)

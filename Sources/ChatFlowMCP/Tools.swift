@@ -79,7 +79,7 @@ enum ChatFlowTools {
             if let workflow = try arguments.string("workflow") { schema.name = workflow }
             let id = try context.engine.start(
                 schema: schema, featureID: feature, context: try arguments.object("context") ?? [:], meta: try arguments.object("meta") ?? [:])
-            guard let state = try context.engine.status(id) else { throw ChatFlowError.notFound(instanceID: id, root: context.engine.root) }
+            guard let state = try context.engine.status(id) else { throw ChatFlowError.notFound(instanceID: id, root: context.engine.storeDescription) }
             return ToolOutput(structured: state.json, text: "started \(id) (feature \(feature)) in phase \(state.currentPhase)")
         },
         ChatFlowTool(
@@ -121,7 +121,7 @@ enum ChatFlowTools {
             readOnly: true, properties: ["id": Schema.id], required: ["id"]
         ) { arguments, context in
             let id = try arguments.required("id")
-            guard let state = try context.engine.status(id) else { throw ChatFlowError.notFound(instanceID: id, root: context.engine.root) }
+            guard let state = try context.engine.status(id) else { throw ChatFlowError.notFound(instanceID: id, root: context.engine.storeDescription) }
             let now = Timestamps.unix()
             let running = context.engine.runningHooks(of: id)
             let text = ([state.summaryText + "\ntransition \(state.lastTransition)"] + running.map {
@@ -135,7 +135,7 @@ enum ChatFlowTools {
         ) { arguments, context in
             let feature = try arguments.required("feature")
             let status = try context.engine.featureStatus(feature)
-            guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: context.engine.root) }
+            guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: context.engine.storeDescription) }
             return ToolOutput(
                 structured: status.json,
                 text: "feature \(feature): \(status.status), \(status.totalInstances) instances (\(status.runningCount) running, \(status.completedCount) completed, \(status.failedCount) failed)")

@@ -9,7 +9,7 @@ struct Board {
         let now = Timestamps.unix()
         let states: [InstanceState]
         if let id {
-            guard let state = try engine.freshStatus(id) else { throw .notFound(instanceID: id, root: engine.root) }
+            guard let state = try engine.freshStatus(id) else { throw .notFound(instanceID: id, root: engine.storeDescription) }
             states = [state]
         } else {
             states = try engine.list(feature: feature, status: status, unreadable: { _, _ in })

@@ -63,7 +63,7 @@ struct Routes: Sendable {
         router.get("/api/instances/:id") { _, context in
             Self.replying {
                 let id = try context.parameters.require("id")
-                guard let state = try engine.freshStatus(id) else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
+                guard let state = try engine.freshStatus(id) else { throw ChatFlowError.notFound(instanceID: id, root: engine.storeDescription) }
                 return try engine.statusDocument(state)
             }
         }
@@ -113,7 +113,7 @@ struct Routes: Sendable {
             Self.replying {
                 let feature = try context.parameters.require("feature")
                 let status = try engine.featureStatus(feature)
-                guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: engine.root) }
+                guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: engine.storeDescription) }
                 var members = status.json.objectValue ?? [:]
                 members["instances"] = .array(try board.cards(feature: feature))
                 return .object(members)
@@ -176,7 +176,7 @@ struct Routes: Sendable {
         router.post("/api/instances/:id/rerun") { request, context in
             await Self.acting(request, actions) { body in
                 let id = try context.parameters.require("id")
-                guard try engine.freshStatus(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.root) }
+                guard try engine.freshStatus(id) != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.storeDescription) }
                 _ = try RerunRequest.submit(engine.layout, instanceID: id, transition: body["transition"]?.intValue, hook: body["hook"]?.stringValue)
                 logger.notice("action: rerun", metadata: ["instance": "\(id)"])
                 return ["instance_id": .string(id), "requested": true, "watcher_running": .bool(LockFile.isHeld(engine.layout.watchLockFile))]

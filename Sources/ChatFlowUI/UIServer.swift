@@ -64,14 +64,7 @@ public struct UIServer: Sendable {
         // Armed before the server accepts a request: no change after a page's first read is missed.
         let (stream, continuation) = AsyncStream.makeStream(of: InstanceChange.self)
         // The engine's cache is dropped first, so a page that refetches on the event reads the change.
-        let engine = engine
-        let token = try await changes.subscribe { change in
-            switch change {
-            case .instance(let id): engine.invalidate(id)
-            case .rescanAll: engine.invalidateAll()
-            }
-            continuation.yield(change)
-        }
+        let token = try await changes.subscribe(LiveInvalidation.invalidating(engine) { continuation.yield($0) })
         let feeder = Task { for await change in stream { await events.append(change) } }
         defer {
             continuation.finish()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatFlow
+import ChatFlowPostgres
 import ChatFlowMCP
 import Glibc
 import Logging
@@ -21,6 +22,11 @@ struct ChatflowMCP: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
     var root: String?
+
+    @Option(help: ArgumentHelp(
+        "Where instances live: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (default: $CHATFLOW_STORE, else the files under the state directory).",
+        valueName: "URL"))
+    var store: String?
 
     @Option(help: ArgumentHelp(
         "Print the configuration snippet for CLIENT (\(ClientConfiguration.allCases.map(\.rawValue).joined(separator: ", "))) and exit.",
@@ -59,7 +65,7 @@ struct ChatflowMCP: AsyncParsableCommand {
         if let client = printConfig.flatMap(ClientConfiguration.init(rawValue:)) {
             // stdout is the snippet alone, so `--print-config vscode > .vscode/mcp.json` works.
             writeStandardError("chatflow-mcp: for \(client.file):\n")
-            print(client.snippet(command: Self.executablePath(), arguments: Self.serverArguments(root: root)))
+            print(client.snippet(command: Self.executablePath(), arguments: Self.serverArguments(root: root, store: store)))
             return
         }
         let level = Logger.Level(rawValue: logLevel) ?? .notice
@@ -70,14 +76,14 @@ struct ChatflowMCP: AsyncParsableCommand {
         }
         // A client that goes away must end the server with an error on write, not a signal.
         signal(SIGPIPE, SIG_IGN)
-        let root: String
+        let opened: OpenedStore
         do {
-            root = try StateDirectory.find(explicit: self.root)
+            opened = try OpenedStore(store: store, root: root, program: "chatflow-mcp")
         } catch {
             writeStandardError("chatflow-mcp: error: \(error.description)\n")
-            throw ExitCode(3)
+            throw ExitCode(error.code == "not_found" ? 3 : error.code == "invalid_input" ? 2 : 1)
         }
-        let server = ChatFlowMCPServer(engine: WorkflowEngine(root: root), logger: Logger(label: "chatflow-mcp"))
+        let server = ChatFlowMCPServer(engine: opened.engine, changes: opened.changes, logger: Logger(label: "chatflow-mcp"))
         try await server.run(transport: StandardIOTransport(logger: Logger(label: "chatflow-mcp.stdio")))
     }
 
@@ -86,8 +92,10 @@ struct ChatflowMCP: AsyncParsableCommand {
 
     /// `--root` with the state directory's absolute path when one is given or found; none
     /// otherwise (the server then looks upward from where the client starts it).
-    static func serverArguments(root: String?) -> [String] {
-        guard let found = try? StateDirectory.find(explicit: root) else { return [] }
-        return ["--root", FileSystem.absolute(found)]
+    /// A `--store` given on the command line is passed on as given.
+    static func serverArguments(root: String?, store: String?) -> [String] {
+        let storeArguments = store.map { ["--store", $0] } ?? []
+        guard let found = try? StateDirectory.find(explicit: root) else { return storeArguments }
+        return ["--root", FileSystem.absolute(found)] + storeArguments
     }
 }

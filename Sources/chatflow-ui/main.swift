@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChatFlow
+import ChatFlowPostgres
 import ChatFlowUI
 import Glibc
 import Logging
@@ -20,6 +21,11 @@ struct ChatflowUI: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp("The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
     var root: String?
+
+    @Option(help: ArgumentHelp(
+        "Where instances live: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (default: $CHATFLOW_STORE, else the files under the state directory).",
+        valueName: "URL"))
+    var store: String?
 
     @Option(help: "The address to listen on.")
     var bind: String = "127.0.0.1"
@@ -79,18 +85,18 @@ struct ChatflowUI: AsyncParsableCommand {
         if let value = token, value.count < 16 { throw ValidationError("the access token must be at least 16 characters") }
         let configuration = UIConfiguration(bind: bind, port: port, token: token?.isEmpty == false ? token : nil, actions: actions)
         do { try configuration.validate() } catch { throw error }
-        let root: String
+        let opened: OpenedStore
         do {
-            root = try StateDirectory.find(explicit: self.root)
+            opened = try OpenedStore(store: store, root: root, program: "chatflow-ui")
         } catch {
             writeStandardError("chatflow-ui: error: \(error.description)\n")
-            throw ExitCode(3)
+            throw ExitCode(error.code == "not_found" ? 3 : error.code == "invalid_input" ? 2 : 1)
         }
-        let server = UIServer(engine: WorkflowEngine(root: root), configuration: configuration, logger: Logger(label: "chatflow-ui"))
+        let server = UIServer(engine: opened.engine, configuration: configuration, changes: opened.changes, logger: Logger(label: "chatflow-ui"))
         let host = bind.contains(":") ? "[\(bind)]" : bind
         try await server.run { port in
             let suffix = configuration.token.map { "?token=\($0)" } ?? ""
-            writeStandardError("chatflow-ui: serving \(root) on http://\(host):\(port)/\(suffix)\n")
+            writeStandardError("chatflow-ui: serving \(opened.url == nil ? opened.engine.root : opened.engine.storeDescription) on http://\(host):\(port)/\(suffix)\n")
         }
     }
 }

@@ -113,21 +113,14 @@ struct WatchCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGCHLD, SIG_DFL)
 
-        let storeURL = StoreSelection.url(explicit: store)
-        let engine: WorkflowEngine
+        let opened: OpenedStore
         do {
-            if let storeURL {
-                guard StoreSelection.isPostgres(storeURL) else { throw StoreSelection.unsupported(storeURL, by: "chatflow-watch") }
-                // The state directory keeps this host's hooks and run records only.
-                let directory = (try? StateDirectory.find(explicit: root)) ?? StateDirectory.forCreating(explicit: root)
-                engine = try WorkflowEngine.postgres(url: storeURL, root: directory)
-            } else {
-                engine = WorkflowEngine(root: try StateDirectory.find(explicit: root))
-            }
+            opened = try OpenedStore(store: store, root: root, program: "chatflow-watch")
         } catch {
             writeStandardError("chatflow-watch: error: \(error)\n")
-            throw ExitCode(3)
+            throw ExitCode(error.code == "invalid_input" ? 2 : 3)
         }
+        let engine = opened.engine
         var configuration = WatchConfiguration(jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         configuration.hooksDirectory = hooks
         configuration.timeout = timeout
@@ -153,7 +146,7 @@ struct WatchCommand: ParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
 
-        if let storeURL {
+        if let storeURL = opened.url {
             try runShared(storeURL, root: engine.root, configuration: configuration, shutdown: shutdown, logger: logger)
             return
         }

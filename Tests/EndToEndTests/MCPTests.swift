@@ -23,6 +23,21 @@ struct MCPTests {
         #expect(checks >= 100, "every tool and every case was checked (\(checks) checks)")
     }
 
+    @Test("the same client with every process on a PostgreSQL store: resource updates and waits through LISTEN",
+          .enabled(if: TestDatabase.server != nil, "needs $CHATFLOW_TEST_POSTGRES (scripts/test.sh starts a server)"))
+    func pythonClientOnPostgres() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: python), "no \(python): run scripts/setup.sh (it makes the venv with mcp)")
+        let database = try TestDatabase()
+        let work = TemporaryDirectory("chatflow-mcp")
+        let result = try await runToEndOffPool(
+            python, ["-W", "ignore::DeprecationWarning", client, binaries.path, work.path], environment: ["CHATFLOW_STORE": database.url])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("all checks passed"), "\(result.stdout)")
+        #expect(try database.sql("SELECT count(*) > 3 FROM chatflow_instances") == "t\n", "the instances are in the database")
+        let local = (try? FileManager.default.contentsOfDirectory(atPath: work.path + "/.chatflow/instances")) ?? []
+        #expect(!local.contains { $0.hasSuffix(".json") }, "no state file was written on this host: \(local)")
+    }
+
     @Test("stdout carries only JSON-RPC, logs go to stderr, and the server ends when the client closes stdin")
     func stdoutIsProtocolOnly() throws {
         let sandbox = Sandbox()

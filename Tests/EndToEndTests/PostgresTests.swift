@@ -1,7 +1,9 @@
 import ChatFlow
 import ChatFlowPostgres
 import ChatFlowTestSupport
+import ChatFlowWatch
 import Foundation
+import Synchronization
 import Testing
 
 import Glibc
@@ -28,7 +30,8 @@ struct PostgresTests {
         #expect(try engine.history(id).map(\.phase) == (0...800).map { "p\($0)" })
         let status = try run("chatflow", ["--store", database.url, "status", id, "--json"])
         #expect(status.status == 0 && status.stdout.contains("\"p800\""))
-        // `wait` and `claim --wait` on a database store see other hosts' commits (by polling).
+        // `wait` and `claim --wait` on a database store see other hosts' commits through LISTEN
+        // (`wait` never polls, so without a notification it would time out).
         let waiter = Process()
         waiter.executableURL = binaries.appendingPathComponent("chatflow")
         waiter.arguments = ["--store", database.url, "--root", sandbox.root, "wait", id, "--phase", "p801", "--timeout", "30"]
@@ -39,6 +42,21 @@ struct PostgresTests {
         waiter.waitUntilExit()
         #expect(waiter.terminationStatus == 0)
         #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("p801"))
+        // Its recheck is every 5 s: a 3 s timeout is met only through the notification.
+        let claimer = Process()
+        claimer.executableURL = binaries.appendingPathComponent("chatflow")
+        claimer.arguments = ["--store", database.url, "--root", sandbox.root, "claim", "--phase", "late", "--as", "agent", "--wait", "--timeout", "3"]
+        let granted = Pipe()
+        claimer.standardOutput = granted
+        try claimer.run()
+        // Once it listens (its first look may or may not see the start: either order is correct).
+        #expect(await eventually {
+            (try? database.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")) == "1\n"
+        })
+        let late = try engine.start(schema: WorkflowSchema(name: "w", phaseNames: ["late"]), featureID: "f")
+        claimer.waitUntilExit()
+        #expect(claimer.terminationStatus == 0)
+        #expect(String(decoding: granted.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).hasPrefix(late))
     }
 
     @Test("two watchers (two processes) run every hook of 1,000 transitions exactly once between them, in order per instance", .timeLimit(.minutes(3)))
@@ -129,5 +147,37 @@ struct PostgresTests {
         #expect(lines.count == 40)
         #expect(watching.log.contains("LISTEN ended") || watching.log.contains("cannot LISTEN") || watching.log.contains("could not"))
         #expect(await watching.stop() == 0)
+    }
+
+    @Test("LISTEN as a change source: armed when subscribe returns, each commit of another engine reported, live invalidation, .rescanAll after a server restart, an unreachable server refused",
+          .timeLimit(.minutes(2)))
+    func changeSource() async throws {
+        let database = try TestDatabase()
+        let sandbox = Sandbox()
+        let writer = try WorkflowEngine.postgres(url: database.url, root: sandbox.root)
+        try writer.prepare()
+        let reader = WorkflowEngine(root: sandbox.root, store: try PostgresStore(url: database.url), cacheTTL: 3600)
+        let source = try PostgresChangeSource(url: database.url)
+        let seen = Mutex<[InstanceChange]>([])
+        let token = try await source.subscribe { change in seen.withLock { $0.append(change) } }
+        // Armed on return: a commit right after it is reported.
+        let id = try writer.start(schema: devSchema, featureID: "f")
+        #expect(await eventually { seen.withLock { $0.contains(.instance(id: id)) } })
+        // A reader with an hour's cache sees another engine's trigger once invalidation is on.
+        #expect(try reader.status(id)?.currentPhase == "design")
+        let invalidation = try await LiveInvalidation.enable(for: reader, changes: source)
+        try writer.trigger(id)
+        #expect(await eventually { (try? reader.status(id)?.currentPhase) == "implement" })
+        await LiveInvalidation.disable(invalidation, changes: source)
+        if let restart = ProcessInfo.processInfo.environment["CHATFLOW_TEST_POSTGRES_RESTART"] {
+            #expect(system(restart + " </dev/null >/dev/null 2>&1") == 0)
+            #expect(await eventually(timeout: 30) { seen.withLock { $0.contains { if case .rescanAll = $0 { true } else { false } } } })
+            let after = seen.withLock { $0.count }
+            do { try writer.trigger(id) } catch { try writer.trigger(id) }
+            #expect(await eventually { seen.withLock { $0.dropFirst(after).contains(.instance(id: id)) } }, "listening again after the reconnect")
+        }
+        await source.unsubscribe(token)
+        let unreachable = try PostgresChangeSource(url: "postgres://nobody@127.0.0.1:1/none")
+        await #expect(throws: WatchError.self) { _ = try await unreachable.subscribe { _ in } }
     }
 }

@@ -25,6 +25,21 @@ struct UITests {
         #expect(result.stdout.split(separator: "\n").filter { $0.hasPrefix("ok: ") }.count >= 25)
     }
 
+    @Test("the same page with every process on a PostgreSQL store: live updates through LISTEN",
+          .enabled(if: TestDatabase.server != nil, "needs $CHATFLOW_TEST_POSTGRES (scripts/test.sh starts a server)"))
+    func browserOnPostgres() async throws {
+        let python = Self.package.appendingPathComponent(".venv-test/bin/python").path
+        try #require(FileManager.default.isExecutableFile(atPath: python), "no \(python): run scripts/setup.sh")
+        try #require(FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver"), "no chromedriver: run scripts/setup.sh")
+        let database = try TestDatabase()
+        let work = TemporaryDirectory("chatflow-ui")
+        let script = Self.package.appendingPathComponent("Tests/interop/ui_browser.py").path
+        let result = try await runToEndOffPool(python, [script, binaries.path, work.path, work.path], environment: ["CHATFLOW_STORE": database.url])
+        #expect(result.status == 0, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("all checks passed"), "\(result.stdout)")
+        #expect(try database.sql("SELECT count(*) >= 3 FROM chatflow_instances") == "t\n", "the instances are in the database")
+    }
+
     @Test("chatflow ui runs chatflow-ui; a refused bind exits 2 and names the fix")
     func commandExecsServer() throws {
         let sandbox = Sandbox()

@@ -2,7 +2,9 @@
 
 usage: mcp_client.py BIN_DIR WORK_DIR
 
-BIN_DIR holds chatflow, chatflow-mcp and chatflow-watch; WORK_DIR is an empty directory. Every
+BIN_DIR holds chatflow, chatflow-mcp and chatflow-watch; WORK_DIR is an empty directory. With
+$CHATFLOW_STORE set (a postgres:// URL), all three use that store, as every process of a
+host would. Every
 check raises on failure (exit 1, the reason on stderr); on success it prints one line per check and
 `all checks passed` last.
 """
@@ -105,7 +107,9 @@ async def session_checks():
             notifications.append(root.params.uri)
             updated.set()
 
-    params = StdioServerParameters(command=os.path.join(BIN, "chatflow-mcp"), args=["--root", ROOT, "--log-level", "debug"])
+    # The SDK starts servers with a minimal environment, so the store is passed as an option.
+    store = ["--store", os.environ["CHATFLOW_STORE"]] if os.environ.get("CHATFLOW_STORE") else []
+    params = StdioServerParameters(command=os.path.join(BIN, "chatflow-mcp"), args=["--root", ROOT, "--log-level", "debug", *store])
     server_log = open(os.path.join(WORK, "server.log"), "w+")
     async with stdio_client(params, errlog=server_log) as (read, write):
         async with ClientSession(read, write, message_handler=on_message) as session:
@@ -214,6 +218,15 @@ async def session_checks():
             ended = waits_ended()[before]
             took = float(ended.split("took=")[1].split()[0])
             check("a wait the client cancels ends in the server then, not after its 50 s", took < 10, ended)
+
+            # A cached status is dropped when another process changes the instance.
+            cached = chatflow("start", "--feature", "cache", "--phases", "a,b").strip()
+            check("status before another process's trigger", (await ok(session, "status", id=cached))["current_phase"] == "a")
+            chatflow("trigger", cached)
+            with anyio.fail_after(5):
+                while (await ok(session, "status", id=cached))["current_phase"] != "b":
+                    await anyio.sleep(0.01)
+            check("status shows another process's trigger at once, not after the cache's 30 s", True)
 
             # 4. a subscription's notification.
             uri = f"chatflow://instances/{iid}"

@@ -28,6 +28,15 @@ public enum StateDirectory {
         explicit ?? environmentRoot() ?? name
     }
 
+    /// The state directory of a host whose instances live in a database store: it keeps only
+    /// this host's hooks, runs and artifacts, so it is found as `find` finds it, else created
+    /// where `forCreating` says (with what `wait` watches, on first use).
+    package static func forDatabaseStore(explicit: String? = nil) throws(ChatFlowError) -> String {
+        let root = (try? find(explicit: explicit)) ?? forCreating(explicit: explicit)
+        if !FileSystem.isDirectory(Layout(root: root).instancesDirectory) { try StateStore(layout: Layout(root: root)).prepare() }
+        return root
+    }
+
     /// The zero-config engine's root: an existing one found as `find` finds it, else `./.chatflow`
     /// (created by the first write).
     static func zeroConfigRoot() -> String {

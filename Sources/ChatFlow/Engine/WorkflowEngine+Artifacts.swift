@@ -11,7 +11,7 @@ extension WorkflowEngine {
         guard bytes.count <= WorkflowEngine.maximumArtifactBytes else {
             throw .invalidJSON(what: "artifact \(name)", reason: "larger than \(WorkflowEngine.maximumArtifactBytes) bytes")
         }
-        guard FileSystem.exists(layout.stateFile(id)) else { throw .notFound(instanceID: id, root: root) }
+        guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
         let directory = layout.tasksDirectory(id)
         try FileSystem.createDirectory(directory)
         // Under the instance lock, so `doctor --fix` can tell a stale temp file from one in use.
@@ -24,7 +24,7 @@ extension WorkflowEngine {
     /// Names of the task artifacts of an instance, sorted (temp files excluded).
     public func artifacts(_ id: String) throws(ChatFlowError) -> [String] {
         try Identifiers.validateInstanceID(id)
-        guard FileSystem.exists(layout.stateFile(id)) else { throw .notFound(instanceID: id, root: root) }
+        guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
         let directory = layout.tasksDirectory(id)
         guard FileSystem.isDirectory(directory) else { return [] }
         return try FileSystem.list(directory).filter { Identifiers.nameProblem($0) == nil }.sorted()
@@ -34,7 +34,7 @@ extension WorkflowEngine {
     public func artifact(_ id: String, name: String) throws(ChatFlowError) -> [UInt8] {
         try Identifiers.validateInstanceID(id)
         try Identifiers.validateName(name, kind: .artifactName)
-        guard FileSystem.exists(layout.stateFile(id)) else { throw .notFound(instanceID: id, root: root) }
+        guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
         do {
             let file = try FileDescriptor(opening: layout.tasksDirectory(id) + "/" + name, flags: O_RDONLY | O_NOFOLLOW)
             return try file.readAll(limit: WorkflowEngine.maximumArtifactBytes)

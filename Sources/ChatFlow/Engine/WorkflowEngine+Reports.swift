@@ -37,7 +37,7 @@ extension WorkflowEngine {
     /// `ChatFlowError.runNotFound` when there is none.
     package func latestRun(of id: String, transition: Int? = nil, hook: String? = nil) throws(ChatFlowError) -> RunSelection {
         try Identifiers.validateInstanceID(id)
-        guard try status(id) != nil else { throw .notFound(instanceID: id, root: root) }
+        guard try status(id) != nil else { throw .notFound(instanceID: id, root: storeDescription) }
         let all = try RunJournal(layout: layout).records(running: true)
         func matches(_ runTransition: Int, _ runHook: String) -> Bool {
             (transition == nil || transition == runTransition) && (hook == nil || hook == runHook)
@@ -58,7 +58,7 @@ extension WorkflowEngine {
     package func runs(of id: String?) throws(ChatFlowError) -> (ended: [RunRecord], running: [RunningHook]) {
         if let id {
             try Identifiers.validateInstanceID(id)
-            guard try status(id) != nil else { throw .notFound(instanceID: id, root: root) }
+            guard try status(id) != nil else { throw .notFound(instanceID: id, root: storeDescription) }
         }
         let journal = try RunJournal(layout: layout).records(running: true)
         return (journal.ended.filter { id == nil || $0.instanceID == id }, journal.running.filter { id == nil || $0.instanceID == id })

@@ -200,9 +200,9 @@ public final class WorkflowEngine: Sendable {
     ) throws(ChatFlowError) -> InstanceState {
         let backend = backend
         let store = backend.store
-        guard store.exists(id) else { throw .notFound(instanceID: id, root: backend.layout.root) }
+        guard store.exists(id) else { throw .notFound(instanceID: id, root: backend.store.description) }
         return try store.withInstanceLock(id) { () throws(ChatFlowError) -> InstanceState in
-            guard var state = try store.readLocked(id, skipping: [])?.state else { throw .notFound(instanceID: id, root: backend.layout.root) }
+            guard var state = try store.readLocked(id, skipping: [])?.state else { throw .notFound(instanceID: id, root: backend.store.description) }
             var closed = WorkflowEngine.adoptForeignEntries(&state)
             guard !state.status.isFinished else { throw .instanceFinished(instanceID: id, status: state.status) }
             try change(&state, &closed)
@@ -272,7 +272,7 @@ public final class WorkflowEngine: Sendable {
 
     /// The whole history of an instance, oldest first, the open entry last.
     public func history(_ id: String) throws(ChatFlowError) -> [HistoryEntry] {
-        guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: root) }
+        guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: storeDescription) }
         return try backend.store.history(of: state, from: 0)
     }
 

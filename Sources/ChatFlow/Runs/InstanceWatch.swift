@@ -1,10 +1,18 @@
 import CChatFlowShims
 import Glibc
 
+/// What `chatflow wait` and `claim --wait` block on: a store's changes, armed when made.
+package protocol InstanceChangeWaiting: AnyObject {
+    /// The next batch of changed instance ids (empty: anything may have changed, look at all);
+    /// `nil` once `deadline` (Unix seconds) has passed. With `wakeAtLeastEvery`, an empty batch
+    /// also comes after that many seconds (a lease expiring changes nothing).
+    func nextChange(deadline: Double?, wakeAtLeastEvery interval: Double?) throws(ChatFlowError) -> [String]?
+}
+
 /// A blocking watch on `instances/` for a command that waits (`chatflow wait`): raw inotify, no
 /// library and no thread, so the command that every hook calls links nothing more. Armed when
 /// made: a state committed after `init` is reported by `next`.
-package final class InstanceWatch {
+package final class InstanceWatch: InstanceChangeWaiting {
     private let fd: Int32
     private let directory: String
     private var buffer = [UInt8](repeating: 0, count: 65536)
@@ -57,10 +65,7 @@ package final class InstanceWatch {
         return overflowed ? nil : ids
     }
 
-    /// The next batch of changed instance ids (empty: anything may have changed), skipping
-    /// changes of other files; `nil` once `deadline` (Unix seconds) has passed. With
-    /// `wakeAtLeastEvery`, an empty batch also comes after that many seconds (a lease expiring
-    /// changes no file).
+    /// See `InstanceChangeWaiting`; changes of other files are skipped.
     package func nextChange(deadline: Double?, wakeAtLeastEvery interval: Double? = nil) throws(ChatFlowError) -> [String]? {
         while true {
             let left = deadline.map { $0 - Timestamps.unix() }

@@ -16,11 +16,20 @@ public enum LiveInvalidation {
             throw .state(ChatFlowErrorDescription(text: error.description))
         }
         let source = changes ?? FileChangeSource(layout: engine.layout)
-        return try await source.subscribe { change in
+        return try await source.subscribe(invalidating(engine))
+    }
+
+    /// A change handler that drops `engine`'s cached state of what changed, then calls `next`:
+    /// for a server that reacts to changes, so a read its reaction makes is of the new state.
+    public static func invalidating(
+        _ engine: WorkflowEngine, then next: @escaping @Sendable (InstanceChange) -> Void = { _ in }
+    ) -> @Sendable (InstanceChange) -> Void {
+        { change in
             switch change {
             case .instance(let id): engine.invalidate(id)
             case .rescanAll: engine.invalidateAll()
             }
+            next(change)
         }
     }
 

@@ -44,7 +44,7 @@ extension WorkflowEngine {
         try Identifiers.validateInstanceID(id)
         return try await untilChange(timeout: timeout, changes: changes) { (change) throws(ChatFlowError) -> InstanceState? in
             if case .instance(let other) = change, other != id { return nil }
-            guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: root) }
+            guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: storeDescription) }
             return condition.holds(for: state) ? state : nil
         }
     }
