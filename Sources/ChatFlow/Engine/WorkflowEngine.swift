@@ -200,7 +200,7 @@ public final class WorkflowEngine: Sendable {
     ) throws(ChatFlowError) -> InstanceState {
         let backend = backend
         let store = backend.store
-        guard store.exists(id) else { throw .notFound(instanceID: id, root: backend.store.description) }
+        guard store.mayLock(id) else { throw .notFound(instanceID: id, root: backend.store.description) }
         return try store.withInstanceLock(id) { () throws(ChatFlowError) -> InstanceState in
             guard var state = try store.readLocked(id, skipping: [])?.state else { throw .notFound(instanceID: id, root: backend.store.description) }
             var closed = WorkflowEngine.adoptForeignEntries(&state)

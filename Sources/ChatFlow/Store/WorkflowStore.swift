@@ -13,8 +13,15 @@ package protocol WorkflowStore: Sendable, CustomStringConvertible {
     /// Whether an instance exists, without reading it.
     func exists(_ id: String) -> Bool
 
-    /// Runs `body` as the only writer of instance `id` (across threads and processes).
+    /// Runs `body` as the only writer of instance `id` (across threads and processes). A store
+    /// may instead run it optimistically and again when another writer committed between its
+    /// read and its commit (the database store's compare-and-set): `body` acts only through
+    /// `commit`.
     func withInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T
+
+    /// Whether `withInstanceLock` may be entered for `id`: the file store creates a lock file,
+    /// which an unknown (possibly hostile) id must not get.
+    func mayLock(_ id: String) -> Bool
 
     /// The committed state, or `nil` if the instance does not exist.
     func read(_ id: String) throws(ChatFlowError) -> InstanceState?
@@ -49,6 +56,8 @@ extension StateStore: WorkflowStore {
     package var description: String { layout.root }
 
     package func exists(_ id: String) -> Bool { FileSystem.exists(layout.stateFile(id)) }
+
+    package func mayLock(_ id: String) -> Bool { exists(id) }
 
     package func withInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T {
         try withExclusiveLock(layout.lockFile(id), body)
