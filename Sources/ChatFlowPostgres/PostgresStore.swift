@@ -10,9 +10,10 @@ import Synchronization
 /// read (compare-and-set) and, only then, inserts the history entries it closed, records the
 /// transitions it made for the watchers, and sends `pg_notify` with the instance id. When
 /// another writer committed in between, the statement changes nothing and the change runs again
-/// on the new state (its guards, a claim token or an expected transition, checked again). Two
-/// round trips per trigger instead of four with `BEGIN … FOR UPDATE … COMMIT`; the commit is the
-/// durable point (the server's `synchronous_commit`).
+/// on the new state (its guards, a claim token or an expected transition, checked again), this
+/// time inside `BEGIN … SELECT … FOR UPDATE … COMMIT`, which cannot lose. Two round trips per
+/// uncontended trigger instead of four; the commit is the durable point (the server's
+/// `synchronous_commit`).
 package final class PostgresStore: WorkflowStore {
     package let connector: PostgresConnector
     private let prepared = Atomic<Bool>(false)
@@ -25,9 +26,13 @@ package final class PostgresStore: WorkflowStore {
         let read = Mutex<(version: Int64, end: Int)?>(nil)
         /// Set when the commit found the row at another version: the change is run again.
         let lostRace = Atomic<Bool>(false)
-        init(store: ObjectIdentifier, connection: PostgresConnection) {
+        /// The second run, inside `BEGIN … COMMIT` with the row read `FOR UPDATE`: it cannot lose
+        /// again, and under contention it waits in the server's lock queue instead of retrying.
+        let locking: Bool
+        init(store: ObjectIdentifier, connection: PostgresConnection, locking: Bool) {
             self.store = store
             self.connection = connection
+            self.locking = locking
         }
     }
     @TaskLocal static var transaction: Transaction?
@@ -133,20 +138,30 @@ package final class PostgresStore: WorkflowStore {
     }
 
     /// Runs `body` on one connection; when its commit lost the compare-and-set to another
-    /// writer, runs it again (nothing was written), so `body` acts only through `commit`.
+    /// writer (nothing was written), runs it again holding the row lock, so `body` acts only
+    /// through `commit`.
     package func withInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T {
         if current != nil { return try body() }
         return try connector.withConnection { (connection) throws(ChatFlowError) -> T in
-            while true {
-                let held = Transaction(store: ObjectIdentifier(self), connection: connection)
+            func attempt(locking: Bool) throws(ChatFlowError) -> (T?, lost: Bool) {
+                let held = Transaction(store: ObjectIdentifier(self), connection: connection, locking: locking)
                 do {
-                    return try PostgresStore.$transaction.withValue(held) { try body() }
+                    return (try PostgresStore.$transaction.withValue(held) { try body() }, false)
                 } catch let error as ChatFlowError {
-                    if held.lostRace.load(ordering: .relaxed) { continue }
+                    if held.lostRace.load(ordering: .relaxed) { return (nil, true) }
                     throw error
                 } catch {
                     throw connector.storeError("change \(id)", error)
                 }
+            }
+            let (result, lost) = try attempt(locking: false)
+            if let result, !lost { return result }
+            return try transaction(on: connection, "change \(id)") { () throws(ChatFlowError) -> T in
+                let (result, lost) = try attempt(locking: true)
+                guard let result, !lost else {
+                    throw .store(operation: "change \(id)", store: description, reason: "its row changed under the row lock (a writer that does not take it?)")
+                }
+                return result
             }
         }
     }
@@ -168,7 +183,11 @@ package final class PostgresStore: WorkflowStore {
     }
 
     package func readLocked(_ id: String, skipping: Set<String>) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
-        let found = try rows("SELECT state, version FROM chatflow_instances WHERE id = \(id)", "read \(id)")
+        let found = try rows(
+            current?.locking == true
+                ? "SELECT state, version FROM chatflow_instances WHERE id = \(id) FOR UPDATE"
+                : "SELECT state, version FROM chatflow_instances WHERE id = \(id)",
+            "read \(id)")
         guard let row = found.first else { return nil }
         let (text, version) = try decode(row, (String, Int64).self, "read \(id)")
         let read = try decodeState(text, id: id, skipping: skipping)

@@ -78,7 +78,7 @@ extension Bench {
         try settle()
         let watcher = try process("chatflow-watch", ["--root", root, "--store", String(url), "--poll", "1"])
         defer { watcher.terminate(); watcher.waitUntilExit() }
-        let id = try database.start(schema: schema(Int(ProcessInfo.processInfo.environment["LAT_PHASES"] ?? "1000")!), featureID: "latency")
+        let id = try database.start(schema: schema(1000), featureID: "latency")
         let ofInstance = { self.lines(stamps).filter { $0.hasPrefix(id + " ") } }
         guard waitUntil({ ofInstance().count >= 1 }) else { throw HarnessError.failed("the PostgreSQL watcher ran no hook") }
         var latency = Samples()
