@@ -27,7 +27,8 @@ struct Doctor: ParsableCommand {
         if json {
             Output.json(.array(findings.map(\.json)))
         } else if findings.isEmpty {
-            print("\(engine.root): no problems found")
+            let checked = engine.storeDescription == engine.root ? engine.root : "\(engine.storeDescription) (and this host's \(engine.root))"
+            print("\(checked): no problems found")
         } else {
             for finding in findings {
                 print((finding.fixed ? "fixed: " : "problem: ") + finding.problem)

@@ -90,6 +90,25 @@ struct PostgresStoreTests {
         }
     }
 
+    @Test("doctor on a database store reads every instance and its history, and names a damaged one without touching it")
+    func doctor() throws {
+        let store = try TestStore(.postgres)
+        let engine = try store.engine
+        let healthy = try engine.start(schema: fourPhases, featureID: "f")
+        let damaged = try engine.start(schema: fourPhases, featureID: "f")
+        try engine.trigger(healthy)
+        try engine.trigger(damaged)
+        guard let database = store.database else { Issue.record("no database"); return }
+        let before = try engine.diagnose(fix: false)
+        #expect(before.isEmpty, "\(before)")
+        try database.sql("DELETE FROM chatflow_history WHERE instance_id = '\(damaged)'")
+        let findings = try engine.diagnose(fix: true)
+        #expect(findings.count == 1)
+        #expect(findings.first?.problem.contains(damaged) == true, "\(findings)")
+        #expect(findings.first?.fixed == false)
+        #expect(try database.sql("SELECT count(*) FROM chatflow_instances") == "2\n", "nothing was removed")
+    }
+
     @Test("each change is one commit: the history row, the instance's version, the transition for the watchers")
     func tables() throws {
         let store = try TestStore(.postgres)

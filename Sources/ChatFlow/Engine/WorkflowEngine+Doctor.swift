@@ -23,6 +23,23 @@ extension WorkflowEngine {
     public func diagnose(fix: Bool, hooksDirectory: String? = nil) throws(ChatFlowError) -> [DoctorFinding] {
         let store = StateStore(layout: layout)
         var findings: [DoctorFinding] = []
+        if !(backend.store is StateStore) {
+            // A database store: every instance and its history must read; links, temp files and
+            // lock files are the file store's and do not exist there.
+            let database = backend.store
+            for id in try database.instanceIDs(feature: nil) {
+                do {
+                    guard let state = try database.read(id) else { continue }
+                    _ = try database.history(of: state, from: 0)
+                } catch {
+                    findings.append(DoctorFinding(
+                        problem: error.description,
+                        fix: "inspect its rows in \(database.description) (chatflow_instances, chatflow_history); ChatFlow never rewrites them", fixed: false))
+                }
+            }
+            return findings + hostFindings(hooksDirectory: hooksDirectory)
+        }
+
         guard FileSystem.isDirectory(layout.instancesDirectory) else {
             return [DoctorFinding(problem: "\(layout.instancesDirectory) does not exist", fix: "chatflow --root '\(root)' init", fixed: false)]
         }
@@ -101,6 +118,14 @@ extension WorkflowEngine {
                 fix: "chatflow doctor --fix", fixed: removed))
         }
 
+        findings += hostFindings(hooksDirectory: hooksDirectory)
+        if fix { invalidateAll() }
+        return findings
+    }
+
+    /// What belongs to this host whatever the store: hook permissions and inotify limits.
+    private func hostFindings(hooksDirectory: String?) -> [DoctorFinding] {
+        var findings: [DoctorFinding] = []
         // Hooks.
         let catalog = HookCatalog(directory: FileSystem.absolute(hooksDirectory ?? layout.hooksDirectory))
         if FileSystem.isDirectory(catalog.directory) {
@@ -134,7 +159,6 @@ extension WorkflowEngine {
                 problem: "fs.inotify.\(setting) is \(value), below \(minimum): chatflow-watch may have to rescan often",
                 fix: "sysctl -w fs.inotify.\(setting)=\(minimum)", fixed: false))
         }
-        if fix { invalidateAll() }
         return findings
     }
 
