@@ -74,7 +74,7 @@ def record(root, instance, *command):
     out = tempfile.mktemp()
     subprocess.run(
         ["strace", "-f", "-qq", "-y", "-xx", "-s", "1000000", "-o", out,
-         "-e", "trace=openat,write,pwrite64,rename,fsync,fdatasync,ftruncate,unlink,mkdir",
+         "-e", "trace=openat,write,pwrite64,rename,fsync,fdatasync,ftruncate,fallocate,unlink,mkdir",
          CHATFLOW, "--root", root, *(command or ("trigger", instance, "--data", '{"n": 1}'))],
         check=True, capture_output=True)
     ops = []
@@ -107,6 +107,12 @@ def record(root, instance, *command):
         elif name in ("fsync", "fdatasync"):
             if inside(fd_path):
                 ops.append(("sync", fd_path, name))
+        elif name == "fallocate":
+            # Blocks allocated and the size extended: until written (and synced), zeros.
+            if inside(fd_path):
+                _, mode, offset, length = [part.strip() for part in args.rsplit(", ", 3)]
+                if mode == "0":
+                    ops.append(("write", fd_path, int(offset), bytes(int(length))))
         elif name == "ftruncate":
             if inside(fd_path):
                 ops.append(("truncate", fd_path, int(args.rsplit(", ", 1)[1])))

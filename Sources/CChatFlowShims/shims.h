@@ -16,6 +16,12 @@ static inline int chatflow_memfd_create(const char *name) {
     return (int)syscall(SYS_memfd_create, name, 1U /* MFD_CLOEXEC */);
 }
 
+/* Allocates a file's blocks before it is written (fallocate mode 0; declared under _GNU_SOURCE
+   only). Fails with EOPNOTSUPP where the file system cannot; the caller then just writes. */
+static inline int chatflow_allocate(int fd, long long length) {
+    return (int)syscall(SYS_fallocate, fd, 0, (long long)0, length);
+}
+
 /* glibc defines POSIX_SPAWN_SETSID only under _GNU_SOURCE, which would clash with Swift's Glibc module. */
 static inline short chatflow_spawn_setsid_flag(void) { return (short)0x80; }
 

@@ -1,3 +1,4 @@
+import CChatFlowShims
 import Glibc
 
 /// Reads and writes the files of one state directory, following the lock protocol of
@@ -283,6 +284,11 @@ package struct StateStore: Sendable {
     static func replace(_ path: String, temp: String, bytes: [UInt8], directory: String?) throws(ChatFlowError) {
         do {
             let file = try FileDescriptor(opening: temp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW)
+            // Blocks allocated up front: ext4 otherwise allocates a renamed-over file's delayed
+            // blocks inside `rename` (auto_da_alloc) and starts their writeback there, in the
+            // instance's critical section. Unwritten extents read as zeros after a power cut,
+            // which a reader recovers like any torn view.
+            _ = chatflow_allocate(file.rawValue, Int64(bytes.count))
             try file.write(bytes, at: 0)
             if directory != nil { try file.syncData() }
         }
