@@ -28,9 +28,7 @@ struct GlobalOptions: ParsableArguments {
         "The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
     var root: String?
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Where instances live: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (default: $CHATFLOW_STORE, else the files under the state directory).",
-        valueName: "URL"))
+    @Option(name: .long, help: ArgumentHelp(StoreSelection.optionHelp, valueName: "URL"))
     var store: String?
 
     /// `chatflow --root DIR status ID` → `chatflow status ID --root DIR`: the documented form puts

@@ -31,8 +31,12 @@ public final class PostgresChangeSource: InstanceChangeSource {
     private let state = Mutex(State())
 
     /// Listens on the store at `url` (`postgres://…`, as `WorkflowEngine.postgres(url:)` takes).
-    public init(url: String, logger: Logger = Logger(label: "chatflow.postgres.changes")) throws(ChatFlowError) {
-        location = try PostgresLocation(url: url)
+    public convenience init(url: String, logger: Logger = Logger(label: "chatflow.postgres.changes")) throws(ChatFlowError) {
+        self.init(location: try PostgresLocation(url: url), logger: logger)
+    }
+
+    package init(location: PostgresLocation, logger: Logger) {
+        self.location = location
         self.logger = logger
     }
 
@@ -145,7 +149,7 @@ public final class PostgresChangeSource: InstanceChangeSource {
                 for waiter in waiters { waiter.resume(returning: failure ?? "the connection ended") }
                 return
             }
-            logger.warning("LISTEN on \(location.description) ended: \(failure ?? "the connection closed"); reconnecting in \(backoff) s")
+            logger.warning("LISTEN ended (\(location.description)): \(failure ?? "the connection closed"); reconnecting in \(backoff) s")
             try? await Task.sleep(for: .seconds(backoff))
             backoff = min(backoff * 2, 5)
         }

@@ -42,7 +42,8 @@ package final class PostgresWatcher: Sendable {
     private let held = Mutex<[String: Job]>([:])
     private let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
-    private let listening = Mutex<PostgresConnection?>(nil)
+    /// The change source's subscription while it lasts (LISTEN, reconnecting on its own).
+    private let listening = Mutex<Int?>(nil)
     private let wakes: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
 
@@ -66,12 +67,11 @@ package final class PostgresWatcher: Sendable {
         onReady()
         shutdown.onRequest { [self] in
             stopping.store(true, ordering: .relaxed)
-            // Ends the LISTEN loop, which waits on the server, not on cancellation.
-            if let connection = listening.withLock({ $0 }) { _ = connection.close() as EventLoopFuture<Void> }
             wake.yield()
         }
+        let changes = settings.listen && !settings.once ? PostgresChangeSource(location: store.connector.location, logger: logger) : nil
         await withTaskGroup(of: Void.self) { group in
-            if settings.listen && !settings.once { group.addTask { await self.listen() } }
+            if let changes { group.addTask { await self.listen(changes) } }
             group.addTask { await self.tick() }
             wake.yield()
             for await _ in wakes {
@@ -96,10 +96,10 @@ package final class PostgresWatcher: Sendable {
                 if settings.once, taken.isEmpty, inFlight.load(ordering: .relaxed) == 0, (try? openCount()) == 0 { break }
             }
             stopping.store(true, ordering: .relaxed)
-            if let connection = listening.withLock({ $0 }) { _ = connection.close() as EventLoopFuture<Void> }
             group.cancelAll()
             await group.waitForAll()
         }
+        if let changes, let token = listening.withLock({ $0 }) { await changes.unsubscribe(token) }
         try? unregister()
     }
 
@@ -242,33 +242,21 @@ package final class PostgresWatcher: Sendable {
         }
     }
 
-    /// LISTEN on a connection of its own; reconnects with backoff, and wakes the taker after
-    /// each (re)connect so what was committed meanwhile is caught up from the table.
-    private func listen() async {
+    /// Subscribes to the store's notifications (`PostgresChangeSource`: its own connection,
+    /// reconnects with backoff, `.rescanAll` after each): every report wakes the taker, which
+    /// reads the table, so what was committed while disconnected is caught up. A first
+    /// connection that fails is retried here, polling meanwhile.
+    private func listen(_ changes: PostgresChangeSource) async {
         var backoff = 0.1
         while !stopping.load(ordering: .relaxed), !Task.isCancelled {
-            do {
-                let connection = try await PostgresConnection.connect(
-                    configuration: store.connector.location.configuration, id: 0, logger: PostgresStore.silent)
-                backoff = 0.1
-                listening.withLock { $0 = connection }
-                do {
-                    try await connection.listen(on: PostgresSchema.channel) { notifications in
-                        wake.yield()   // caught up after (re)connecting
-                        logger.debug("listening on \(PostgresSchema.channel)")
-                        for try await _ in notifications { wake.yield() }
-                    }
-                } catch {
-                    if !stopping.load(ordering: .relaxed) {
-                        logger.warning("LISTEN ended: \(PostgresConnector.reason(error)); reconnecting (polling every \(settings.poll) s meanwhile)")
-                    }
-                }
-                listening.withLock { $0 = nil }
-                try? await connection.close()
+            do throws(WatchError) {
+                let token = try await changes.subscribe { _ in self.wake.yield() }
+                listening.withLock { $0 = token }
+                logger.debug("listening on \(PostgresSchema.channel)")
+                wake.yield()   // caught up after connecting
+                return
             } catch {
-                if !stopping.load(ordering: .relaxed) {
-                    logger.warning("cannot LISTEN: \(PostgresConnector.reason(error)); polling every \(settings.poll) s, retrying in \(backoff) s")
-                }
+                logger.warning("cannot LISTEN: \(error); polling every \(settings.poll) s, retrying in \(backoff) s")
             }
             try? await Task.sleep(for: .seconds(backoff))
             backoff = min(backoff * 2, 5)

@@ -22,9 +22,7 @@ struct ChatflowUI: AsyncParsableCommand {
     @Option(help: ArgumentHelp("The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
     var root: String?
 
-    @Option(help: ArgumentHelp(
-        "Where instances live: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (default: $CHATFLOW_STORE, else the files under the state directory).",
-        valueName: "URL"))
+    @Option(help: ArgumentHelp(StoreSelection.optionHelp, valueName: "URL"))
     var store: String?
 
     @Option(help: "The address to listen on.")

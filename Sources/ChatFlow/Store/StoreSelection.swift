@@ -7,6 +7,10 @@ public enum StoreSelection {
     /// The environment variable that names the store when `--store` is not given.
     public static let environmentVariable = "CHATFLOW_STORE"
 
+    /// `--store`'s help, the same in every executable.
+    public static let optionHelp =
+        "Where instances live: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (default: $CHATFLOW_STORE, else the files under the state directory)."
+
     /// `explicit` (a `--store` value), else a non-empty `$CHATFLOW_STORE`; `nil` is the file store.
     public static func url(explicit: String?) -> String? {
         if let explicit { return explicit }
