@@ -8,9 +8,9 @@ calls of one real `chatflow trigger` (strace), replays them on a model of a file
 nothing is durable until synced, and checks every state a power cut could leave:
 
 - a file's writes and truncations are durable once `fsync`/`fdatasync` of that file returns;
-- a directory's entries (create, rename, unlink) once `fsync` of that directory returns;
+- a directory's entries (create, rename, exchange, unlink) once `fsync` of that directory returns;
 - anything not yet durable may or may not have reached the disk, in any combination, and a write
-  may be torn (only its first half there). This is more than ext4 allows, so a protocol that
+  may be torn (only its first half there, or only its second). This is more than ext4 allows, so a protocol that
   passes here passes there.
 
 For each crash point (after each call) and each such state, the state directory is written out and
@@ -25,6 +25,7 @@ what a power cut left (a state file behind its history), which must recover firs
 all hold.
 """
 
+import concurrent.futures
 import itertools
 import json
 import os
@@ -33,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 BIN = sys.argv[1]
 CHATFLOW = os.path.join(BIN, "chatflow")
@@ -74,7 +76,7 @@ def record(root, instance, *command):
     out = tempfile.mktemp()
     subprocess.run(
         ["strace", "-f", "-qq", "-y", "-xx", "-s", "1000000", "-o", out,
-         "-e", "trace=openat,write,pwrite64,rename,fsync,fdatasync,ftruncate,fallocate,unlink,mkdir",
+         "-e", "trace=openat,write,pwrite64,rename,renameat2,fsync,fdatasync,ftruncate,fallocate,unlink,mkdir",
          CHATFLOW, "--root", root, *(command or ("trigger", instance, "--data", '{"n": 1}'))],
         check=True, capture_output=True)
     ops = []
@@ -119,6 +121,10 @@ def record(root, instance, *command):
         elif name == "rename":
             if len(strings) >= 2 and inside(strings[1]):
                 ops.append(("rename", strings[0], strings[1]))
+        elif name == "renameat2":
+            # RENAME_EXCHANGE (a view swapped with its spare): both names, swapped at once.
+            if len(strings) >= 2 and inside(strings[1]):
+                ops.append(("exchange" if "RENAME_EXCHANGE" in args else "rename", strings[0], strings[1]))
         elif name == "unlink":
             if strings and inside(strings[0]):
                 ops.append(("unlink", strings[0]))
@@ -152,20 +158,37 @@ def durable_flags(ops, upto):
         kind = op[0]
         if kind in ("write", "truncate"):
             flags.append(any(o[1] == op[1] for o in later) or None)
-        elif kind in ("create", "rename", "unlink", "mkdir"):
-            directory = os.path.dirname(op[-1] if kind == "rename" else op[1])
+        elif kind in ("create", "rename", "exchange", "unlink", "mkdir"):
+            directory = os.path.dirname(op[-1] if kind in ("rename", "exchange") else op[1])
             flags.append(any(o[1] == directory and o[2] == "fsync" for o in later) or None)
         else:
             flags.append(True)   # a sync itself changes nothing
     return flags
 
 
+def in_place(base, ops):
+    """The indices of writes over bytes their file already had (only their second half there is
+    then a mix too; elsewhere it is a hole before a fragment, which the first half covers)."""
+    live, found = Model(*base), set()
+    for index, op in enumerate(ops):
+        if op[0] == "write":
+            number = live.inode(op[1])
+            if number is not None and op[2] is not None and op[2] < len(live.inodes.get(number, b"")):
+                found.add(index)
+        apply(live, op, 1, None)
+    return found
+
+
 def crash_states(base, ops, upto):
     """Every state a power cut after `upto` operations may leave (each a Model)."""
     flags = durable_flags(ops, upto)
     optional = [i for i, f in enumerate(flags) if f is None]
-    # Each optional op: absent, present, and for writes also torn (first half).
-    choices = [(0, 1, 2) if ops[i][0] == "write" and len(ops[i][3]) > 1 else (0, 1) for i in optional]
+    # Each optional op: absent, present, and for writes also torn (only the first half there, or
+    # only the second: over a file's old bytes, as an in-place rewrite leaves them, either is a
+    # mix of old and new).
+    overwrites = in_place(base, ops)
+    choices = [((0, 1, 2, 3) if i in overwrites else (0, 1, 2)) if ops[i][0] == "write" and len(ops[i][3]) > 1 else (0, 1)
+               for i in optional]
     for combination in itertools.product(*choices):
         chosen = dict(zip(optional, combination))
         model = Model(*base)
@@ -185,17 +208,27 @@ def crash_states(base, ops, upto):
         yield model
 
 
+def is_temp(path):
+    name = os.path.basename(path)
+    return name.startswith(".") and name.endswith(".tmp")
+
+
 def distinct_states(base, ops, phase):
     """(crash point, state) for every crash point, each state once per `phase(crash point)` (what
     the judgement depends on besides the files: whether the command has returned)."""
     seen = set()
     for upto in range(len(ops) + 1):
         for model in crash_states(base, ops, upto):
+            # Temp files and the view's spare are never read (docs/FORMAT.md; a writer that
+            # reuses the spare overwrites it whole): states that differ only there are one.
             key = (tuple(sorted((p, bytes(model.inodes.get(n, b""))) for p, n in model.names.items()
-                                if os.path.dirname(p) in model.dirs)), phase(upto))
+                                if os.path.dirname(p) in model.dirs and not is_temp(p))), phase(upto))
             if key not in seen:
                 seen.add(key)
                 yield upto, model
+
+
+SECTOR = 512
 
 
 def apply(model, op, mode, inode):
@@ -213,6 +246,11 @@ def apply(model, op, mode, inode):
     elif kind == "rename":
         if op[1] in model.names:
             model.names[op[2]] = model.names.pop(op[1])
+    elif kind == "exchange":
+        if op[1] in model.names and op[2] in model.names:
+            model.names[op[1]], model.names[op[2]] = model.names[op[2]], model.names[op[1]]
+        elif op[1] in model.names:
+            model.names[op[2]] = model.names.pop(op[1])
     elif kind in ("write", "truncate"):
         number = inode if inode is not None else model.inode(op[1])
         if number is None or number not in model.inodes:
@@ -224,10 +262,21 @@ def apply(model, op, mode, inode):
             del data[op[2]:]
         else:
             offset = len(data) if op[2] is None else op[2]
-            payload = op[3] if mode == 1 else op[3][: len(op[3]) // 2]
+            # Torn at its first sector boundary (512 bytes) when it spans one, else in the middle.
+            split = -offset % SECTOR or SECTOR
+            split = split if split < len(op[3]) else len(op[3]) // 2
+            payload = op[3] if mode == 1 else op[3][:split] if mode == 2 else op[3][split:]
+            if mode == 3:
+                offset += split
             if len(data) < offset:
                 data.extend(b"\0" * (offset - len(data)))
             data[offset:offset + len(payload)] = payload
+
+
+# Set for one check: state files are written out without their view_crc32, as a reader that
+# does not check it sees them (the check must then find wrong states, or it is not needed).
+UNCHECKED = False
+CHECK_HEAD = re.compile(rb'^\{"view_crc32": "[0-9a-f]{8}",')
 
 
 def materialize(model, root, where):
@@ -240,18 +289,52 @@ def materialize(model, root, where):
         if number in model.inodes and os.path.dirname(path) in model.dirs:
             target = where + path[len(root):]
             os.makedirs(os.path.dirname(target), exist_ok=True)
+            data = bytes(model.inodes[number])
+            if UNCHECKED and path.endswith(".json"):
+                data = CHECK_HEAD.sub(b"{", data)
             with open(target, "wb") as f:
-                f.write(model.inodes[number])
+                f.write(data)
+
+
+def lengths(known):
+    return known["history_length"] if isinstance(known, dict) else known
+
+
+def each_state(states, root, label, judge_state):
+    """Runs `judge_state(upto, where)` for each (upto, model) of `states`, the model written out
+    at `where`, on every core (each worker its own directory). Returns (count, wrong), wrong in
+    crash-point order."""
+    local = threading.local()
+    kept = threading.Lock()
+    scratches = []
+
+    def one(item):
+        upto, model = item
+        if not hasattr(local, "where"):
+            local.where = os.path.join(tempfile.mkdtemp(prefix="crash-"), ".chatflow")
+            scratches.append(os.path.dirname(local.where))
+        materialize(model, root, local.where)
+        problem = judge_state(upto, local.where)
+        if problem and KEEP:
+            with kept:
+                target = os.path.join(KEEP, label.strip().replace(" ", "_"))
+                if not os.path.exists(target):
+                    shutil.copytree(local.where, target)
+        return upto, problem
+
+    items = list(states)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        results = list(pool.map(one, items))
+    for scratch in scratches:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return len(items), [(upto, problem) for upto, problem in results if problem]
 
 
 def check(base, ops, root, instance, before, after, label):
-    wrong, states = [], 0
-    scratch = tempfile.mkdtemp(prefix="crash-")
-    where = os.path.join(scratch, ".chatflow")
-    for upto, model in distinct_states(base, ops, lambda upto: upto == len(ops)):
+    """`before` and `after`: the instance's `status --json` before and after the command (any
+    state read must be one of them), or only their history lengths."""
+    def judge_state(upto, where):
         acknowledged = upto == len(ops)
-        states += 1
-        materialize(model, root, where)
         # status --json reads the history too (every entry, checked): one reader for both.
         status = run("status", instance, "--json", root=where)
         problem = None
@@ -263,15 +346,16 @@ def check(base, ops, root, instance, before, after, label):
             length = doc["history_length"]
             if len(entries) != length or entries[-1]["phase"] != doc["current_phase"]:
                 problem = f"history disagrees with the state ({len(entries)} entries, history_length {length})"
-            elif length not in (before, after):
-                problem = f"history_length {length}, neither {before} nor {after}"
-            elif acknowledged and length != after:
+            elif isinstance(before, dict) and doc not in (before, after):
+                problem = f"a state that was never committed (history_length {length}, current_phase {doc['current_phase']})"
+            elif length not in (lengths(before), lengths(after)):
+                problem = f"history_length {length}, neither {lengths(before)} nor {lengths(after)}"
+            elif acknowledged and length != lengths(after):
                 problem = "the acknowledged trigger is lost"
-        if problem:
-            wrong.append(f"after call {upto} of {len(ops)}: {problem}")
-            if KEEP and len(wrong) == 1:
-                shutil.copytree(where, os.path.join(KEEP, label.replace(" ", "_")), dirs_exist_ok=True)
-    shutil.rmtree(scratch)
+        return problem
+
+    states, found = each_state(distinct_states(base, ops, lambda upto: upto == len(ops)), root, label, judge_state)
+    wrong = [f"after call {upto} of {len(ops)}: {problem}" for upto, problem in found]
     print(f"{label}: {states} crash states, {len(wrong)} wrong" + (f"; first: {wrong[0]}" if wrong else ""), flush=True)
     return states, wrong
 
@@ -315,18 +399,59 @@ def scenario(label, earlier_triggers, after_power_cut=False):
                 with open(view, "rb") as f:
                     lagging = f.read()
             subprocess.run([CHATFLOW, "--root", root, "trigger", instance], check=True, capture_output=True)
-        before = json.loads(run("status", instance, "--json", root=root).stdout)["history_length"]
+        before = json.loads(run("status", instance, "--json", root=root).stdout)
         if after_power_cut:
             with open(view, "wb") as f:
                 f.write(lagging)
         base = snapshot(root)
         ops = record(root, instance)
-        after = json.loads(run("status", instance, "--json", root=root).stdout)["history_length"]
+        after = json.loads(run("status", instance, "--json", root=root).stdout)
         # From a durable base the recovery's own fdatasync has nothing to make durable; what it
         # is for (a line a killed writer left unsynced) is the reader scenario's.
         return judge(label, base, ops, root, instance, before, after, last_sync_only=after_power_cut)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def teeth_of_the_view_check(label, attempts=12):
+    """A later trigger rewrites the spare (the view before the last) in place. Read without its
+    view_crc32, some state a power cut leaves must be read wrong: a mix of the two views, torn at
+    a sector, that is valid JSON (their texts align when their timestamps have as many digits,
+    which some attempt will have); read with it, none. Returns whether both hold."""
+    global UNCHECKED
+    for attempt in range(1, attempts + 1):
+        work = tempfile.mkdtemp(prefix="crash-check-")
+        try:
+            root = os.path.realpath(work) + "/.chatflow"
+            subprocess.run([CHATFLOW, "--root", root, "init"], check=True, capture_output=True)
+            # A meta long enough that the first sector ends inside it: the members before it
+            # (current entry and phase, history length) and after it (previous phase, status,
+            # variables) then come from different views.
+            meta = json.dumps({"note": "x" * 300})
+            instance = subprocess.run([CHATFLOW, "--root", root, "start", "--feature", "f", "--phases", "a,b,c,d,e,f,g",
+                                       "--meta", meta], check=True, capture_output=True, text=True).stdout.strip()
+            # Three earlier triggers, so the spare's history_bytes has as many digits as the new
+            # view's; trigger data of one size, so the variables are as long in both.
+            for step in range(1, 4):
+                subprocess.run([CHATFLOW, "--root", root, "trigger", instance, "--data", json.dumps({"step": step})],
+                               check=True, capture_output=True)
+            before = json.loads(run("status", instance, "--json", root=root).stdout)
+            base = snapshot(root)
+            ops = record(root, instance, "trigger", instance, "--data", json.dumps({"step": 4}))
+            after = json.loads(run("status", instance, "--json", root=root).stdout)
+            UNCHECKED = True
+            try:
+                _, wrong = check(base, ops, root, instance, before, after, f"  {label}, attempt {attempt}")
+            finally:
+                UNCHECKED = False
+            if wrong:
+                # The same states read as written (checked): none wrong.
+                _, checked = check(base, ops, root, instance, before, after, f"  {label.replace(' without ', ' with ')}, attempt {attempt}")
+                return not checked
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    print(f"{label}: no wrong state in {attempts} attempts: the check proves nothing here", flush=True)
+    return False
 
 
 def reader_after_killed_writer(label):
@@ -378,13 +503,9 @@ def start_scenario(label):
         ops = started + record(root, instance)
 
         def verify(ops, name):
-            wrong, states = [], 0
-            scratch = tempfile.mkdtemp(prefix="crash-")
-            where = os.path.join(scratch, ".chatflow")
             start_returned = sum(1 for op in ops if any(op is o for o in started))
-            for upto, model in distinct_states(base, ops, lambda upto: (upto >= start_returned, upto == len(ops))):
-                states += 1
-                materialize(model, root, where)
+
+            def judge_state(upto, where):
                 status = run("status", instance, "--json", root=where)
                 problem = None
                 if status.returncode == 3:
@@ -402,11 +523,11 @@ def start_scenario(label):
                         problem = "the acknowledged trigger is lost"
                     elif feature.returncode != 0 or json.loads(feature.stdout)["total_instances"] != 2:
                         problem = f"the instance is missing from its feature: {feature.stdout.strip() or feature.stderr.strip()}"
-                if problem:
-                    wrong.append(f"after call {upto} of {len(ops)}: {problem}")
-                    if KEEP and len(wrong) == 1:
-                        shutil.copytree(where, os.path.join(KEEP, name.replace(" ", "_")), dirs_exist_ok=True)
-            shutil.rmtree(scratch)
+                return problem
+
+            states, found = each_state(distinct_states(base, ops, lambda upto: (upto >= start_returned, upto == len(ops))),
+                                       root, name, judge_state)
+            wrong = [f"after call {upto} of {len(ops)}: {problem}" for upto, problem in found]
             print(f"  {name}: {states} crash states, {len(wrong)} wrong" + (f"; first: {wrong[0]}" if wrong else ""), flush=True)
             return wrong
 
@@ -424,7 +545,8 @@ def start_scenario(label):
 def main():
     results = [start_scenario("a start"), scenario("a first trigger", 0), scenario("a later trigger", 2),
                scenario("a trigger after a power cut", 2, after_power_cut=True),
-               reader_after_killed_writer("a reader after a killed writer")]
+               reader_after_killed_writer("a reader after a killed writer"),
+               teeth_of_the_view_check("a later trigger read without view_crc32")]
     ok = all(results)
     print("crash check passed" if ok else "crash check FAILED", flush=True)
     sys.exit(0 if ok else 1)

@@ -22,6 +22,18 @@ static inline int chatflow_allocate(int fd, long long length) {
     return (int)syscall(SYS_fallocate, fd, 0, (long long)0, length);
 }
 
+/* renameat2(RENAME_EXCHANGE): swaps two names atomically, so a view is replaced without a new
+   inode (the spare keeps the previous one). Fails with EINVAL where the file system cannot. */
+static inline int chatflow_exchange(const char *from, const char *to) {
+    return (int)syscall(SYS_renameat2, -100 /* AT_FDCWD */, from, -100, to, 2U /* RENAME_EXCHANGE */);
+}
+
+/* Allocates blocks past the end without changing the size (FALLOC_FL_KEEP_SIZE): what readers
+   see is unchanged, and appends into them allocate nothing. */
+static inline int chatflow_allocate_beyond_end(int fd, long long length) {
+    return (int)syscall(SYS_fallocate, fd, 1 /* FALLOC_FL_KEEP_SIZE */, (long long)0, length);
+}
+
 /* glibc defines POSIX_SPAWN_SETSID only under _GNU_SOURCE, which would clash with Swift's Glibc module. */
 static inline short chatflow_spawn_setsid_flag(void) { return (short)0x80; }
 

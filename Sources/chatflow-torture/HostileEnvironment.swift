@@ -160,7 +160,10 @@ extension Torture {
         let ids = try (0..<6).map { try engine.start(schema: schema(3), featureID: $0 < 3 ? "alpha" : "beta") }
         // Plant: an id dropped from a link, a dangling id, temp files, a bad hook, a corrupt file.
         try "\(ids[1]),\(ids[2]),wfi_00000000dead".write(toFile: engine.layout.linkFile("alpha"), atomically: false, encoding: .utf8)
-        _ = FileManager.default.createFile(atPath: engine.layout.stateTempFile(ids[3]), contents: Data("{".utf8))
+        // (An instance's own `.wfi_<id>.json.tmp` is its view's spare, not debris: one of an id
+        // with no state file is.)
+        let strayTemp = engine.layout.stateTempFile("wfi_00000000beef")
+        _ = FileManager.default.createFile(atPath: strayTemp, contents: Data("{".utf8))
         _ = FileManager.default.createFile(atPath: engine.layout.linkTempFile("beta"), contents: Data())
         writeHook(root, "testing", "#!/bin/sh\n", mode: 0o777)
         _ = FileManager.default.createFile(atPath: engine.layout.stateFile("wfi_0000000bad00"), contents: Data("{broken".utf8))
@@ -178,7 +181,8 @@ extension Torture {
         outcome = try run("chatflow", ["--root", root, "doctor", "--fix"])
         check("--fix leaves only what it may not fix", outcome.status == 1 && outcome.stdout.contains("fixed: "))
         check("link rebuilt", (try? engine.list(feature: "alpha").map(\.instanceID).sorted()) == Array(ids[0..<3]).sorted())
-        check("temp files removed", !FileManager.default.fileExists(atPath: engine.layout.stateTempFile(ids[3])))
+        check("temp files removed", !FileManager.default.fileExists(atPath: strayTemp))
+        check("views' spares kept", FileManager.default.fileExists(atPath: engine.layout.stateTempFile(ids[3])))
         check("corrupt file untouched", read(engine.layout.stateFile("wfi_0000000bad00")) == "{broken")
         chmod(root + "/hooks/testing", 0o755)
         unlink(engine.layout.stateFile("wfi_0000000bad00"))

@@ -18,7 +18,9 @@ struct DoctorAndLockTests {
         let kept = try engine.start(schema: fourPhases, featureID: "login")
         let other = try engine.start(schema: fourPhases, featureID: "login")
         let layout = engine.layout
-        let staleState = layout.stateTempFile(kept)
+        // An instance's own temp name is its view's spare, kept; one of an id with no state is stale.
+        let spare = layout.stateTempFile(kept)
+        let staleState = layout.stateTempFile("wfi_0000000000aa")
         let staleLink = layout.linkTempFile("login")
         let staleArtifact = layout.tasksDirectory(kept) + "/.notes.tmp"
         for path in [staleState, staleLink, staleArtifact] { write(path, "half-written") }
@@ -29,6 +31,7 @@ struct DoctorAndLockTests {
 
         let found = try engine.diagnose(fix: false)
         #expect(found.contains { $0.problem.contains(staleState) && !$0.fixed })
+        #expect(!found.contains { $0.problem.contains(spare) }, "a view's spare is not debris")
         #expect(found.contains { $0.problem.contains("does not list 1 instance") })
         #expect(found.contains { $0.problem.contains("wfi_00000000dead") })
         #expect(FileManager.default.fileExists(atPath: staleState), "without --fix nothing is removed")
@@ -39,6 +42,7 @@ struct DoctorAndLockTests {
         }
         // (The link's temp file is the one the rebuilt link is written through, so it is gone too.)
         for path in [staleState, staleArtifact] { #expect(fixed.contains { $0.problem.contains(path) && $0.fixed }) }
+        #expect(FileManager.default.fileExists(atPath: spare))
         #expect(try engine.featureStatus("login").totalInstances == 2)
         #expect(try engine.list(feature: "login").map(\.instanceID).sorted() == [kept, other].sorted())
         #expect(fixed.contains { $0.problem.contains(corrupt) && !$0.fixed })

@@ -31,8 +31,17 @@ struct EngineTests {
         let id = try engine.start(schema: schema, featureID: "f", context: ["k": ["nested": [1, 2]]])
         try engine.trigger(id, data: ["x": 1.5])
         for path in [engine.layout.stateFile(id), engine.layout.startFile(id)] {
-            let text = try #require(FileManager.default.contents(atPath: path))
-            let parsed = try JSONValue(parsing: Array(text))
+            var text = Array(try #require(FileManager.default.contents(atPath: path)))
+            if path == engine.layout.stateFile(id) {
+                // The view starts with its check: the CRC-32 (zlib's; its check value below) of
+                // every byte after the first 26.
+                #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
+                #expect(text.starts(with: Array(#"{"view_crc32": ""#.utf8)) && text[24...25] == Array(#"","#.utf8)[...])
+                let body = Array(text[26...])
+                #expect(UInt32(String(decoding: text[16..<24], as: UTF8.self), radix: 16) == CRC32.checksum(body))
+                text = Array("{".utf8) + body
+            }
+            let parsed = try JSONValue(parsing: text)
             #expect(String(decoding: text, as: UTF8.self) == parsed.prettyText + "\n", "\(path)")
             #expect(parsed.objectValue?["workflow_schema"] == schema.json)
         }

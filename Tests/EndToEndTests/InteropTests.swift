@@ -30,9 +30,9 @@ struct InteropTests {
         #expect(await watcher.stop() == 0)
     }
 
-    @Test("this format, format 1 and the v1.0 history list, concurrently with Swift triggers: no lost update, every hook once")
+    @Test("this format, its text before checked views, format 1 and the v1.0 history list, concurrently with Swift triggers: no lost update, every hook once")
     func concurrent() async throws {
-        for mode in ["format", "format1", "v1list"] {
+        for mode in ["format", "format2", "format1", "v1list"] {
             let sandbox = Sandbox()
             sandbox.hook("@any", sandbox.recorder())
             let watcher = try Watcher(sandbox)
@@ -95,6 +95,19 @@ struct InteropTests {
         try engine.trigger(id)
         #expect(try engine.history(id).map(\.phase) == (0...7).map { "p\($0)" })
         #expect(try pythonRead()["history_length"] as? Int == 8)
+
+        // A mix of two views (what a power cut leaves of an in-place rewrite): valid JSON, current
+        // by its history_bytes, but never committed. Its view_crc32 gives it away: both readers
+        // recover the commit from the history.
+        let good = try String(contentsOfFile: view, encoding: .utf8)
+        #expect(good.hasPrefix("{\"view_crc32\": \""))
+        let mixed = good.replacingOccurrences(of: "\"current_phase\": \"p7\"", with: "\"current_phase\": \"p1\"")
+        #expect(mixed != good)
+        try mixed.write(toFile: view, atomically: false, encoding: .utf8)
+        #expect(try pythonRead()["current_phase"] as? String == "p7")
+        try mixed.write(toFile: view, atomically: false, encoding: .utf8)
+        #expect(try engine.freshStatus(id)?.currentPhase == "p7")
+        #expect(try String(contentsOfFile: view, encoding: .utf8) != mixed, "the reader repaired the view")
     }
 
     @Test("a writer that only moves current_phase, alternating with Swift: the engine migrates it; doctor --fix too")

@@ -7,8 +7,12 @@ Each of COUNT steps advances instance ID by one phase under the instance's flock
 four ways:
   format   the current format (2), as docs/FORMAT.md says: the state read as "Reading a state"
            says (recovered from the history's last commit line when the state file is behind
-           or torn), the closed entry appended with the new state in it and synced (the commit),
-           then the state file replaced as a view, without syncs
+           or torn, a view_crc32 that does not match counting as torn), the closed entry
+           appended with the new state in it and synced (the commit), then the view written
+           into the spare in place with its view_crc32 and swapped in (RENAME_EXCHANGE),
+           without syncs
+  format2  the same as the text before views were checked: no view_crc32 read or written, the
+           view written to the temp name (truncating the spare) and renamed over the state file
   format1  format 1: the history line synced, then the state file replaced with syncs
   read     prints the committed state, read as "Reading a state" says (COUNT is ignored)
   killed   appends a commit line and syncs it, then exits without writing the state file (a
@@ -19,7 +23,7 @@ four ways:
            closed and a new one appended per phase
 It prints nothing; it exits 3 when the instance is already finished.
 """
-import fcntl, json, os, sys, time
+import ctypes, fcntl, json, os, re, sys, time, zlib
 
 root, instance, mode, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 state_path = os.path.join(root, "instances", instance + ".json")
@@ -41,12 +45,42 @@ def commit(state):
     os.close(fd)
 
 
+CHECK = re.compile(rb'^\{"view_crc32": "([0-9a-f]{8})",')
+libc = ctypes.CDLL(None, use_errno=True)
+
+
+def parse_view(raw):
+    """A state file's bytes as a state, or None when torn (not JSON, or its check fails)."""
+    check = CHECK.match(raw) if mode != "format2" else None
+    if check and int(check.group(1), 16) != zlib.crc32(raw[check.end():]):
+        return None
+    try:
+        state = json.loads(raw)
+    except ValueError:
+        return None
+    state.pop("view_crc32", None)
+    return state
+
+
 def write_view(state):
     """The state file replaced as a view of the commit line: no syncs."""
-    with open(temp_path, "w") as f:
-        json.dump(state, f, indent=2, sort_keys=True)
-        f.write("\n")
-    os.rename(temp_path, state_path)
+    text = (json.dumps(state, indent=2, sort_keys=True) + "\n").encode()
+    if mode == "format2":
+        with open(temp_path, "wb") as f:
+            f.write(text)
+        os.rename(temp_path, state_path)
+        return
+    body = text[1:]
+    data = b'{"view_crc32": "%08x",' % zlib.crc32(body) + body
+    fd = os.open(temp_path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
+    finally:
+        os.close(fd)
+    # renameat2(AT_FDCWD, temp, AT_FDCWD, state, RENAME_EXCHANGE); a plain rename where it fails.
+    if libc.renameat2(-100, temp_path.encode(), -100, state_path.encode(), 2) != 0:
+        os.rename(temp_path, state_path)
 
 
 def is_entry(value):
@@ -57,11 +91,7 @@ def is_entry(value):
 def read_locked():
     """The committed state, read with the instance's lock held ("Reading a state", step 3)."""
     with open(state_path, "rb") as f:
-        raw = f.read()
-    try:
-        state = json.loads(raw)
-    except ValueError:
-        state = None   # what a power cut leaves of a view: recover from the history
+        state = parse_view(f.read())   # None: what a power cut leaves of a view; recover
     try:
         fd = os.open(history_path, os.O_RDWR)
     except FileNotFoundError:
@@ -105,14 +135,11 @@ def read_locked():
 def read_state(lock_fd):
     """Steps 1-3 of "Reading a state", for a reader that holds no lock."""
     with open(state_path, "rb") as f:
-        raw = f.read()
-    try:
-        state = json.loads(raw)
+        state = parse_view(f.read())
+    if state is not None:
         size = os.stat(history_path).st_size if os.path.exists(history_path) else 0
         if size <= state.get("history_bytes", 0):
             return state
-    except ValueError:
-        pass
     fcntl.flock(lock_fd, fcntl.LOCK_EX)
     try:
         return read_locked()
@@ -129,7 +156,7 @@ def next_phase(state):
 def step(state, now):
     before = json.loads(json.dumps(state))
     target = next_phase(state)
-    if mode in ("format", "format1", "killed"):
+    if mode in ("format", "format2", "format1", "killed"):
         entry = dict(state["current_entry"], ended_at=now, status="completed", trigger_data_snapshot={"by": "python"})
         state["variables"] = dict(state.get("variables", {}), by="python")
         state["updated_at"] = now
@@ -190,12 +217,14 @@ if mode == "read":
 for _ in range(count):
     fcntl.flock(lock, fcntl.LOCK_EX)
     try:
-        state = read_locked() if mode in ("format", "killed") else json.load(open(state_path))
+        # Older writers know nothing of view_crc32: they keep it as an unknown key, where sorting
+        # puts it mid-object (no longer a check; readers then ignore it).
+        state = read_locked() if mode in ("format", "format2", "killed") else json.load(open(state_path))
         if state["status"] in ("completed", "failed"):
             sys.exit(3)
         step(state, time.time())
         if mode == "killed":
             sys.exit(0)
-        (write_view if mode == "format" else commit)(state)
+        (write_view if mode in ("format", "format2") else commit)(state)
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)

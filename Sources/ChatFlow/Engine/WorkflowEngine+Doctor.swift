@@ -166,6 +166,8 @@ extension WorkflowEngine {
     private func staleTempFiles() -> [(String, String)] {
         var result: [(String, String)] = []
         for name in (try? FileSystem.list(layout.instancesDirectory)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+            // An instance's `.wfi_<id>.json.tmp` is its view's spare (the previous view), not debris.
+            if let id = Layout.instanceID(fromStateFileName: String(name.dropFirst().dropLast(4))), FileSystem.exists(layout.stateFile(id)) { continue }
             result.append((layout.instancesDirectory, name))
         }
         for name in (try? FileSystem.list(layout.featuresDirectory)) ?? [] where name.hasPrefix(".") && name.hasSuffix(".tmp") {

@@ -149,7 +149,7 @@ package struct StateStore: Sendable {
             }
             if writable {
                 if size > end { try history.truncate(to: end) }
-                try StateStore.replace(path, temp: layout.stateTempFile(id), bytes: writer.bytes, directory: nil)
+                try StateStore.replaceView(path, temp: layout.stateTempFile(id), view: writer.bytes)
             }
             return (state, writer.bytes)
         }
@@ -168,6 +168,9 @@ package struct StateStore: Sendable {
         _ bytes: [UInt8], _ id: String, skipping: Set<String>
     ) throws(ChatFlowError) -> Result<InstanceState, ChatFlowError> {
         let path = layout.stateFile(id)
+        if StateStore.viewCheck(bytes) == false {
+            return .failure(.corruptState(path: path, reason: "torn: its view_crc32 does not match its text"))
+        }
         let state: InstanceState
         do {
             state = try StateStore.decodeState(bytes, path: path, skipping: skipping)
@@ -258,10 +261,79 @@ package struct StateStore: Sendable {
 
     /// Replaces the state file atomically and durably (for a change with no history line: a
     /// start, a claim). Call with the instance lock held.
+    ///
+    /// A durable write goes to a fresh inode, not into the spare: a reader still holding the spare
+    /// from two views ago would otherwise see this state before its sync made it committed.
     func write(_ state: InstanceState) throws(ChatFlowError) {
+        let temp = layout.stateTempFile(state.instanceID)
+        if unlink(temp) != 0 && errno != ENOENT { throw .io(operation: "unlink", path: temp, errno: errno) }
         try StateStore.replace(
-            layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID),
+            layout.stateFile(state.instanceID), temp: temp,
             bytes: StateStore.viewBytes(state), directory: layout.instancesDirectory)
+    }
+
+    /// Writes the view of a committed state (its commit line is durable): into the spare
+    /// `.wfi_<id>.json.tmp` in place, checked (`view_crc32`), then swapped with the state file by
+    /// `renameat2(RENAME_EXCHANGE)`, so the spare keeps the previous view's inode. No inode is
+    /// created or freed per commit: on ext4 without a journal (this project's machine) each new
+    /// inode costs a scan past every recently deleted one and each freed block a synchronous
+    /// discard, 1.2 ms a trigger over 1,000 instances (docs/BENCHMARKS.md). Where the file
+    /// system cannot exchange, or there is no state file yet, it is a plain rename.
+    static func replaceView(_ path: String, temp: String, view: [UInt8]) throws(ChatFlowError) {
+        let bytes = checkedView(view)
+        do {
+            let file = try FileDescriptor(opening: temp, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+            let size = try file.size()
+            // A new spare's blocks allocated up front: ext4 would otherwise allocate them inside
+            // the exchange and start their writeback there, in the critical section.
+            if size == 0 { _ = chatflow_allocate(file.rawValue, Int64(bytes.count)) }
+            try file.write(bytes, at: 0)
+            if size > bytes.count { try file.truncate(to: bytes.count) }
+        }
+        if chatflow_exchange(temp, path) == 0 { return }
+        let code = errno
+        guard code == ENOENT || code == EINVAL || code == ENOSYS || code == EOPNOTSUPP else {
+            throw .io(operation: "exchange \(temp) with", path: path, errno: code)
+        }
+        if rename(temp, path) != 0 { throw .io(operation: "rename \(temp) to", path: path, errno: errno) }
+    }
+
+    /// The bytes before a checked view's members: `{"view_crc32": "` + 8 hex digits + `",`.
+    private static let viewCheckHead = Array(#"{"view_crc32": ""#.utf8)
+    private static let viewCheckLength = viewCheckHead.count + 10
+
+    /// A view with its check: the members of `view` (a JSON object's text) after a first member
+    /// `view_crc32`, the CRC-32 of every byte after it. An in-place rewrite can leave a mix of
+    /// two views (a power cut, or a reader overlapping the write); the check tells it from both.
+    static func checkedView(_ view: [UInt8]) -> [UInt8] {
+        let body = view.dropFirst()   // "{"
+        var bytes = viewCheckHead
+        bytes.reserveCapacity(viewCheckLength + body.count)
+        let crc = CRC32.checksum(body)
+        let digits = Array("0123456789abcdef".utf8)
+        for shift in stride(from: 28, through: 0, by: -4) { bytes.append(digits[Int((crc >> UInt32(shift)) & 0xF)]) }
+        bytes.append(contentsOf: Array(#"","#.utf8))
+        bytes.append(contentsOf: body)
+        return bytes
+    }
+
+    /// Whether a state file's check matches; `nil` when it has none (a view written to a fresh
+    /// file and renamed: another writer's, or a durable write).
+    static func viewCheck(_ bytes: [UInt8]) -> Bool? {
+        guard bytes.count > viewCheckLength, bytes.starts(with: viewCheckHead),
+              bytes[viewCheckLength - 2] == UInt8(ascii: "\""), bytes[viewCheckLength - 1] == UInt8(ascii: ",")
+        else { return nil }
+        var stored: UInt32 = 0
+        for byte in bytes[viewCheckHead.count..<(viewCheckLength - 2)] {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            default: return false
+            }
+            stored = stored << 4 | UInt32(digit)
+        }
+        return CRC32.checksum(bytes[viewCheckLength...]) == stored
     }
 
     /// The state file's text: `workflow_schema` sorts last of its keys, so the schema's cached
@@ -311,10 +383,27 @@ package struct StateStore: Sendable {
     func start(_ state: InstanceState) throws(ChatFlowError) {
         let id = state.instanceID
         try createInstanceDirectories(id)
-        _ = try FileDescriptor(opening: layout.historyFile(id), flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+        let history = try FileDescriptor(opening: layout.historyFile(id), flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+        // Its first blocks allocated now (the size stays 0): the first commit then allocates
+        // nothing, and its fdatasync writes no block bitmap or group descriptor.
+        _ = chatflow_allocate_beyond_end(history.rawValue, Int64(StateStore.historyPreallocation))
         try writeStartFile(state)
         try FileSystem.syncDirectory(layout.instanceDirectory(id))
         try write(state)
+        try makeSpare(state)
+    }
+
+    /// Bytes allocated for a new instance's history (about 16 commit lines).
+    static let historyPreallocation = 16 * 1024
+
+    /// The view's spare for a new instance, so that no commit of it creates an inode (see
+    /// `replaceView`): as long as this first view, its blocks allocated, and no data (zeros until
+    /// the first commit writes its view there). No sync: it is never state, and a spare a power
+    /// cut takes is simply made again by the next commit.
+    private func makeSpare(_ state: InstanceState) throws(ChatFlowError) {
+        let length = StateStore.checkedView(StateStore.viewBytes(state)).count
+        let file = try FileDescriptor(opening: layout.stateTempFile(state.instanceID), flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
+        if chatflow_allocate(file.rawValue, Int64(length)) != 0 { try file.truncate(to: length) }
     }
 
     /// Writes and syncs `start.json` (its directory entry is the caller's to sync). Written once,
@@ -362,9 +451,9 @@ package struct StateStore: Sendable {
         try file.syncData()
         if created || startMissing { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
         state.historyBytes += lines.count
-        try StateStore.replace(
+        try StateStore.replaceView(
             layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID),
-            bytes: StateStore.viewBytes(state), directory: nil)
+            view: StateStore.viewBytes(state))
     }
 
     /// The history lines of a commit: one per entry, the last carrying the new state (without
