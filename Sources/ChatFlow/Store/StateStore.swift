@@ -401,7 +401,8 @@ package struct StateStore: Sendable {
     /// the first commit writes its view there). No sync: it is never state, and a spare a power
     /// cut takes is simply made again by the next commit.
     private func makeSpare(_ state: InstanceState) throws(ChatFlowError) {
-        let length = StateStore.checkedView(StateStore.viewBytes(state)).count
+        // The checked view's length: its check replaces the opening brace (no CRC needed for that).
+        let length = StateStore.viewBytes(state).count - 1 + StateStore.viewCheckLength
         let file = try FileDescriptor(opening: layout.stateTempFile(state.instanceID), flags: O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW)
         if chatflow_allocate(file.rawValue, Int64(length)) != 0 { try file.truncate(to: length) }
     }
