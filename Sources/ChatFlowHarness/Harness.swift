@@ -19,15 +19,23 @@ open class Harness {
         var template = Array((FileManager.default.currentDirectoryPath + "/" + scratchPrefix + "-XXXXXX").utf8CString)
         base = template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)!) }
         binaries = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent().path
-        for product in ["chatflow", "chatflow-watch"] where !FileManager.default.isExecutableFile(atPath: binaries + "/" + product) {
+        for product in ["chatflow", "chatflow-watch"] { _ = try executable(product) }
+        signal(SIGPIPE, SIG_IGN)
+    }
+
+    /// The built `product` next to the running tool, building it first if it is missing
+    /// (`swift run TOOL` builds only the tool itself).
+    public func executable(_ product: String) throws -> URL {
+        let path = binaries + "/" + product
+        if !FileManager.default.isExecutableFile(atPath: path) {
             FileHandle.standardError.write(Data("building \(product)…\n".utf8))
             guard system("swift build -c release --product \(product) >&2") == 0,
-                FileManager.default.isExecutableFile(atPath: binaries + "/" + product)
+                FileManager.default.isExecutableFile(atPath: path)
             else {
-                throw HarnessError.failed("cannot build \(product); run `swift build -c release` in the package first")
+                throw HarnessError.failed("cannot build \(product) into \(binaries); run `swift build -c release --product \(product)` in the package first")
             }
         }
-        signal(SIGPIPE, SIG_IGN)
+        return URL(fileURLWithPath: path)
     }
 
     open func cleanUp() { try? FileManager.default.removeItem(atPath: base) }

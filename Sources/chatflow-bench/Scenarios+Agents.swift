@@ -44,7 +44,7 @@ extension Bench {
         let id = try engine.start(schema: schema(4), featureID: "m")
         try engine.trigger(id)
         let server = Process()
-        server.executableURL = URL(fileURLWithPath: binaries + "/chatflow-mcp")
+        server.executableURL = try executable("chatflow-mcp")
         server.arguments = ["--root", engine.root]
         let input = Pipe(), output = Pipe()
         server.standardInput = input
@@ -86,12 +86,17 @@ final class ResponseReader {
 
     /// The next line that contains `text`.
     func line(containing text: String) -> String? {
+        line(where: { $0.contains(text) })
+    }
+
+    /// The next line that satisfies `accept`; nil at the end of the stream or on a read timeout.
+    func line(where accept: (String) -> Bool) -> String? {
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             while let newline = buffer.firstIndex(of: 0x0A) {
                 let line = String(decoding: buffer[..<newline], as: UTF8.self)
                 buffer.removeSubrange(...newline)
-                if line.contains(text) { return line }
+                if accept(line) { return line }
             }
             let count = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }

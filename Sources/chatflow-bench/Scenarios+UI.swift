@@ -16,7 +16,7 @@ extension Bench {
         let ids = try (0..<1000).map { index in try engine.start(schema: schema, featureID: "f\(index % 20)") }
         for id in ids.prefix(500) { try engine.trigger(id) }
         let server = Process()
-        server.executableURL = URL(fileURLWithPath: binaries + "/chatflow-ui")
+        server.executableURL = try executable("chatflow-ui")
         server.arguments = ["--root", engine.root, "--port", "0"]
         let errors = Pipe()
         server.standardError = errors
@@ -47,13 +47,20 @@ extension Bench {
 
         let events = try HTTPProbe.stream(port: port, path: "/api/events")
         defer { close(events.fd) }
+        // The server subscribes the stream before it answers: until the status line is here, a
+        // trigger's event could be published before this stream exists, and never arrive.
+        guard events.reader.line(containing: "HTTP/1.1 200") != nil else { throw HarnessError.failed("no answer on /api/events") }
         var update = Samples()
         var card = Samples()
         for round in 0..<(quick ? 40 : 300) {
             let id = ids[500 + round % 500]
             try engine.trigger(id, to: round % 2 == 0 ? "implement" : "design")
             let returned = Timestamps.unix()
-            guard events.reader.line(containing: id) != nil else { throw HarnessError.failed("no event for \(id)") }
+            // A `rescan` frame (the server's watch overflowed) tells the page to read everything,
+            // which covers this change too.
+            guard events.reader.line(where: { $0.contains(id) || $0 == "event: rescan" }) != nil else {
+                throw HarnessError.failed("no event for \(id) within 10 s on /api/events")
+            }
             update.add(seconds: Timestamps.unix() - returned)
             // What the page does on the event before it redraws: fetch that one card.
             guard try HTTPProbe.get(port: port, path: "/api/board?id=\(id)").contains(id) else { throw HarnessError.failed("no card for \(id)") }
@@ -105,6 +112,9 @@ enum HTTPProbe {
 
     static func stream(port: Int, path: String) throws -> (fd: Int32, reader: ResponseReader) {
         let fd = try connect(port: port)
+        // A missed event then fails the scenario by name instead of hanging the benchmark.
+        var timeout = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         try send(fd, path: path, close: false)
         return (fd, ResponseReader(fd))
     }
