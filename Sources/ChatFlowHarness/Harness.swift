@@ -61,10 +61,11 @@ open class Harness {
         chmod(path, mode)
     }
 
-    /// Starts a process (a bare name is one of the built executables); output to files or /dev/null.
+    /// Starts a process (a bare name is one of the built executables, built if missing); output to
+    /// files or /dev/null.
     public func process(_ executable: String, _ arguments: [String], stdout: String? = nil, stderr: String? = nil) throws -> Process {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : binaries + "/" + executable)
+        process.executableURL = executable.hasPrefix("/") ? URL(fileURLWithPath: executable) : try self.executable(executable)
         process.arguments = arguments
         var environment = ProcessInfo.processInfo.environment
         environment["PATH"] = binaries + ":" + (environment["PATH"] ?? "/usr/bin:/bin")

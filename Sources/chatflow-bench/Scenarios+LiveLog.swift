@@ -21,7 +21,7 @@ extension Bench {
         let journal = RunJournal(layout: engine.layout)
         try waitFor("the hook to start", timeout: 30) { !(try journal.records(running: true).running.isEmpty) }
         let follower = Process()
-        follower.executableURL = URL(fileURLWithPath: binaries + "/chatflow")
+        follower.executableURL = try executable("chatflow")
         follower.arguments = ["--root", root, "logs", id, "--follow"]
         let pipe = Pipe()
         follower.standardOutput = pipe
