@@ -28,11 +28,13 @@ open class Harness {
     public func executable(_ product: String) throws -> URL {
         let path = binaries + "/" + product
         if !FileManager.default.isExecutableFile(atPath: path) {
+            // Built in this tool's own configuration, so that it lands in `binaries`.
+            let configuration = URL(fileURLWithPath: binaries).lastPathComponent == "debug" ? "debug" : "release"
             FileHandle.standardError.write(Data("building \(product)…\n".utf8))
-            guard system("swift build -c release --product \(product) >&2") == 0,
+            guard system("swift build -c \(configuration) --product \(product) >&2") == 0,
                 FileManager.default.isExecutableFile(atPath: path)
             else {
-                throw HarnessError.failed("cannot build \(product) into \(binaries); run `swift build -c release --product \(product)` in the package first")
+                throw HarnessError.failed("cannot build \(product) into \(binaries); run `swift build -c \(configuration) --product \(product)` in the package first")
             }
         }
         return URL(fileURLWithPath: path)
