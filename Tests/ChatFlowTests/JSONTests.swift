@@ -51,6 +51,26 @@ struct JSONTests {
         #expect(value.prettyText == "{\n  \"a\": {\n    \"x\": null\n  },\n  \"b\": [\n    1,\n    2\n  ],\n  \"c\": {}\n}")
     }
 
+    @Test("one walk writes the pretty and the compact text; a member left out and inserted later lands where a full write puts it", arguments: [
+        ("a", #"{"b":1,"c":[true,{"d":"x\n\"\u0001"}]}"#), ("bb", #"{"a":{},"c":[]}"#), ("z", #"{"a":"é🎉","y":null}"#),
+        ("k", #"{}"#), ("history_bytes", #"{"current_entry":{"phase":"p"},"instance_id":"wfi_0","variables":{"k":[1,2]}}"#),
+    ])
+    func dualWriteAndInsertedMember(key: String, text: String) throws {
+        let members = try #require(try JSONValue(parsing: text).objectValue)
+        var both = JSONWriter(pretty: true, level: 0, alsoCompact: true)
+        let place = both.write(object: members, placeOf: key)
+        #expect(String(decoding: both.compactBytes, as: UTF8.self) == JSONValue.object(members).compactText)
+        #expect(both.string == JSONValue.object(members).prettyText)
+        both.insertMember(key, ["n": 12], at: place)
+        var whole = members
+        whole[key] = ["n": 12]
+        #expect(both.string == JSONValue.object(whole).prettyText)
+        var compact = JSONWriter(pretty: false)
+        let at = compact.write(object: members, placeOf: key)
+        compact.insertMember(key, json: Array(#"{"n":12}"#.utf8), at: at)
+        #expect(compact.string == JSONValue.object(whole).compactText)
+    }
+
     /// Documents covering every kind of value in the skipped members, valid and not.
     static let memberDocuments: [String] = [
         #"{"keep":"x","skip":{"a":[1,2.5e3,-0,true,false,null,{"b":"\u00e9\ud83c\udf89\n"}],"c":{}},"n":12345678901234567890}"#,

@@ -336,19 +336,28 @@ package struct StateStore: Sendable {
         return CRC32.checksum(bytes[viewCheckLength...]) == stored
     }
 
-    /// The state file's text: `workflow_schema` sorts last of its keys, so the schema's cached
-    /// text is spliced in before the closing brace.
+    /// The state file's text.
     package static func viewBytes(_ state: InstanceState) -> [UInt8] {
-        let schema = SchemaCache.prettyText(state.schema)
-        var writer = JSONWriter(pretty: true, capacity: 1024 + schema.count)
+        var writer = JSONWriter(pretty: true, capacity: 1024)
         writer.write(.object(state.membersWithoutSchema))
-        var bytes = writer.bytes
+        return view(members: writer.bytes, schema: state.schema)
+    }
+
+    /// The state file's text from its members' pretty text: `workflow_schema` sorts last of its
+    /// keys, so the schema's cached text is spliced in before the closing brace.
+    private static func view(members: [UInt8], schema: WorkflowSchema) -> [UInt8] {
+        let schema = SchemaCache.prettyText(schema)
+        var bytes = members
+        bytes.reserveCapacity(members.count + schema.count + 32)
         bytes.removeLast(2)   // "\n}"
-        bytes.append(contentsOf: Array(",\n  \"workflow_schema\": ".utf8))
+        bytes.append(contentsOf: viewSchemaHead)
         bytes.append(contentsOf: schema)
-        bytes.append(contentsOf: Array("\n}\n".utf8))
+        bytes.append(contentsOf: viewTail)
         return bytes
     }
+
+    private static let viewSchemaHead = Array(",\n  \"workflow_schema\": ".utf8)
+    private static let viewTail = Array("\n}\n".utf8)
 
     /// temp file, rename over: the file is old or new, never torn. With `directory`, durable when
     /// this returns (fdatasync before the rename, fsync of the directory after); without, a view
@@ -425,7 +434,7 @@ package struct StateStore: Sendable {
     func commit(_ state: inout InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
         let before = state
         let path = layout.historyFile(state.instanceID)
-        let lines = StateStore.commitLines(state, closing: entries)
+        let (lines, view) = StateStore.commitTexts(state, closing: entries)
         // `start` creates the file (and syncs its directory), so a first trigger need not; one
         // made by another writer, or before that, is created here and its directory synced.
         let file: FileDescriptor
@@ -452,27 +461,40 @@ package struct StateStore: Sendable {
         try file.syncData()
         if created || startMissing { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
         state.historyBytes += lines.count
-        try StateStore.replaceView(
-            layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID),
-            view: StateStore.viewBytes(state))
+        try StateStore.replaceView(layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID), view: view)
     }
 
     /// The history lines of a commit: one per entry, the last carrying the new state (without
     /// `history_bytes`, which is where the line ends, and the schema, which `start.json` has).
     private static func commitLines(_ state: InstanceState, closing entries: [HistoryEntry]) -> [UInt8] {
-        var lines = JSONWriter(pretty: false, capacity: 1024)
+        commitTexts(state, closing: entries).lines
+    }
+
+    /// A commit's history lines and its view (`viewBytes` of the state once `historyBytes` has
+    /// grown by the lines), from one walk of the state: it writes both the compact text for the
+    /// line and the pretty text for the view, and the view gets `history_bytes` afterwards.
+    static func commitTexts(_ state: InstanceState, closing entries: [HistoryEntry]) -> (lines: [UInt8], view: [UInt8]) {
+        var members = state.membersWithoutSchema
+        members[historyBytesMember] = nil
+        var stateText = JSONWriter(pretty: true, level: 0, capacity: 2048, alsoCompact: true)
+        let place = stateText.write(object: members, placeOf: historyBytesMember)
+        var lines = JSONWriter(pretty: false, capacity: stateText.compactBytes.count + 512)
         for (index, entry) in entries.enumerated() {
-            guard case .object(var members) = entry.json else { continue }
+            guard case .object(let members) = entry.json else { continue }
             if index == entries.count - 1 {
-                var stored = state.membersWithoutSchema
-                stored["history_bytes"] = nil
-                members[StateStore.commitMember] = .object(stored)
+                let at = lines.write(object: members, placeOf: StateStore.commitMember)
+                lines.insertMember(StateStore.commitMember, json: stateText.compactBytes, at: at)
+            } else {
+                lines.write(.object(members))
             }
-            lines.write(.object(members))
             lines.append(newline: ())
         }
-        return lines.bytes
+        let bytes = lines.bytes
+        stateText.insertMember(historyBytesMember, JSONValue(state.historyBytes + bytes.count), at: place)
+        return (bytes, view(members: stateText.bytes, schema: state.schema))
     }
+
+    private static let historyBytesMember = "history_bytes"
 
     // MARK: Moving between stores
 
