@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "chatflow-mcp", targets: ["chatflow-mcp"]),
         .executable(name: "chatflow-ui", targets: ["chatflow-ui"]),
         .executable(name: "chatflow-pg", targets: ["chatflow-pg"]),
+        .executable(name: "chatflow-watch-pg", targets: ["chatflow-watch-pg"]),
         .executable(name: "chatflow-bench", targets: ["chatflow-bench"]),
         .executable(name: "chatflow-torture", targets: ["chatflow-torture"]),
     ],
@@ -58,13 +59,19 @@ let package = Package(
             ]),
         // `chatflow --store postgres://…` execs this: the same subcommands on the PostgreSQL store.
         .executableTarget(name: "chatflow-pg", dependencies: ["ChatFlowCommand", "ChatFlowPostgres", "ChatFlow"]),
-        .executableTarget(
-            name: "chatflow-watch",
+        // The watcher's command line, shared by `chatflow-watch` (the files; no database driver,
+        // so no Foundation or NIO in the process) and `chatflow-watch-pg`, which it execs.
+        .target(
+            name: "ChatFlowWatchCommand",
             dependencies: [
-                "ChatFlowWatch", "ChatFlow", "CChatFlowShims", "ChatFlowPostgres",
+                "ChatFlowWatch", "ChatFlow", "ChatFlowCommand", "CChatFlowShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
+        .executableTarget(name: "chatflow-watch", dependencies: ["ChatFlowWatchCommand"]),
+        .executableTarget(
+            name: "chatflow-watch-pg",
+            dependencies: ["ChatFlowWatchCommand", "ChatFlowWatch", "ChatFlowPostgres", "ChatFlow"]),
         // The MCP server's tools and resources; its own executable, so `chatflow` never links the SDK.
         .target(
             name: "ChatFlowMCP",

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds self-contained release binaries (the Swift runtime linked statically, so they run
-# without the toolchain) and installs chatflow, chatflow-watch, chatflow-mcp, chatflow-ui and chatflow-pg into PREFIX/bin.
+# without the toolchain) and installs chatflow, chatflow-watch, chatflow-mcp, chatflow-ui, chatflow-pg and
+# chatflow-watch-pg into PREFIX/bin.
 # Usage: scripts/install.sh [--prefix DIR]   (default ~/.local)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,7 +10,7 @@ while [ $# -gt 0 ]; do
     case $1 in
         --prefix) prefix=$2; shift 2 ;;
         --prefix=*) prefix=${1#--prefix=}; shift ;;
-        -h|--help) sed -n '2,4p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,5p' "$0"; exit 0 ;;
         *) echo "install.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -26,11 +27,12 @@ swift build -c release --static-swift-stdlib --scratch-path .build-static --prod
 swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-mcp >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-ui >/dev/null
 swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-pg >/dev/null
+swift build -c release --static-swift-stdlib --scratch-path .build-static --product chatflow-watch-pg >/dev/null
 bin=$(swift build -c release --static-swift-stdlib --scratch-path .build-static --show-bin-path)
 mkdir -p "$prefix/bin"
-for tool in chatflow chatflow-watch chatflow-mcp chatflow-ui chatflow-pg; do
+for tool in chatflow chatflow-watch chatflow-mcp chatflow-ui chatflow-pg chatflow-watch-pg; do
     install -m 0755 "$bin/$tool" "$prefix/bin/$tool.new"
     mv -f "$prefix/bin/$tool.new" "$prefix/bin/$tool"
 done
-echo "installed chatflow, chatflow-watch, chatflow-mcp, chatflow-ui and chatflow-pg $("$prefix/bin/chatflow" --version) in $prefix/bin"
+echo "installed chatflow, chatflow-watch, chatflow-mcp, chatflow-ui, chatflow-pg and chatflow-watch-pg $("$prefix/bin/chatflow" --version) in $prefix/bin"
 case ":$PATH:" in *":$prefix/bin:"*) ;; *) echo "add it to PATH: export PATH=\"$prefix/bin:\$PATH\"" ;; esac

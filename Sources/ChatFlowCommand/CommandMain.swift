@@ -93,11 +93,13 @@ package enum CommandMain {
 
     /// Replaces this process with `program` (beside this binary first, then `$PATH`) and the
     /// same arguments; returns only by throwing.
-    package static func exec(_ program: String, _ arguments: [String], purpose: String) throws(ChatFlowError) -> Never {
+    package static func exec(
+        _ program: String, _ arguments: [String], purpose: String, beside caller: String = "chatflow"
+    ) throws(ChatFlowError) -> Never {
         let sibling = FileSystem.parent(FileSystem.executablePath() ?? "") + "/" + program
         let path = access(sibling, X_OK) == 0 ? sibling : program
         let argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
         execvp(path, argv)
-        throw ChatFlowError.io(operation: "run \(program) (\(purpose); install it beside chatflow: scripts/install.sh)", path: path, errno: errno)
+        throw ChatFlowError.io(operation: "run \(program) (\(purpose); install it beside \(caller): scripts/install.sh)", path: path, errno: errno)
     }
 }

@@ -158,7 +158,7 @@ struct WatcherTests {
         #expect(await watcher.stop() == 0)
     }
 
-    @Test("an idle watcher is woken by nothing: no timer, no polling, before or after running hooks")
+    @Test("an idle watcher is woken by nothing: no timer, no polling, before or after running hooks; it maps no Foundation")
     func idleWakeUps() async throws {
         let sandbox = Sandbox()
         let (watcher, _) = try await recordingWatcherAfterOneTrigger(sandbox)
@@ -176,6 +176,10 @@ struct WatcherTests {
         // libdispatch pool monitor this guards against) wakes at least twice in it.
         usleep(2_500_000)
         #expect(switches() == before, "an idle watcher's threads were woken")
+        // The file watcher links no database driver (chatflow-watch-pg does): postgres-nio
+        // brought Foundation with it, about 8 MB of the idle watcher's RSS.
+        let maps = try String(contentsOfFile: "/proc/\(watcher.process.processIdentifier)/maps", encoding: .utf8)
+        #expect(!maps.contains("/libFoundation.so"), "the file watcher loaded Foundation")
         #expect(await watcher.stop() == 0)
     }
 

@@ -3,8 +3,8 @@ import Glibc
 /// systemd's readiness protocol (sd_notify(3)) without libsystemd: under `Type=notify`, the
 /// service manager passes `$NOTIFY_SOCKET`, and `READY=1` sent there marks the watcher started
 /// once it is receiving changes. Elsewhere (no variable) it does nothing.
-enum SystemdNotify {
-    static func send(_ message: String) {
+package enum SystemdNotify {
+    package static func send(_ message: String) {
         guard let socketPath = getenv("NOTIFY_SOCKET").map({ String(cString: $0) }), !socketPath.isEmpty else { return }
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return }

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CChatFlowShims
 import ChatFlow
-import ChatFlowPostgres
+import ChatFlowCommand
 import ChatFlowWatch
 import Dispatch
 import Logging
@@ -9,9 +9,11 @@ import Synchronization
 
 import Glibc
 
-/// `chatflow-watch`: the background process of a dev session.
-struct WatchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// `chatflow-watch`: the background process of a dev session. Shared by `chatflow-watch` (the
+/// files) and `chatflow-watch-pg` (`--store postgres://…`, which it execs): the file watcher
+/// links no database driver, so it loads neither Foundation nor NIO (RSS, docs/BENCHMARKS.md).
+package struct WatchCommand: ParsableCommand {
+    package static let configuration = CommandConfiguration(
         commandName: "chatflow-watch",
         abstract: "Watch ChatFlow state and run per-phase hooks (see docs/HOOKS.md).",
         discussion: """
@@ -24,21 +26,21 @@ struct WatchCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp(
         "The state directory (default: $CHATFLOW_ROOT, else the nearest .chatflow upward).", valueName: "DIR"))
-    var root: String?
+    package var root: String?
 
     @Option(help: ArgumentHelp(
         "Take transitions from a PostgreSQL store shared with other watchers (default: $CHATFLOW_STORE, else the files under the state directory).",
         valueName: "postgres://…"))
-    var store: String?
+    package var store: String?
 
     @Option(help: "With --store: seconds a taken transition is held without renewal before another watcher may take it over.")
-    var lease: Double = 30
+    package var lease: Double = 30
 
     @Option(help: "With --store: seconds between polls of the dispatch table (what finds expired leases, and every change where LISTEN is unavailable).")
-    var poll: Double = 2
+    package var poll: Double = 2
 
     @Flag(help: "With --store: do not LISTEN (behind a transaction-pooling proxy); poll only.")
-    var noListen = false
+    package var noListen = false
 
     @Option(help: ArgumentHelp("Hooks directory (default: <root>/hooks).", valueName: "DIR"))
     var hooks: String?
@@ -68,7 +70,7 @@ struct WatchCommand: ParsableCommand {
     var fromNow = false
 
     @Flag(help: "Process the backlog, then exit.")
-    var once = false
+    package var once = false
 
     @Option(help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String = "info"
@@ -76,7 +78,9 @@ struct WatchCommand: ParsableCommand {
     @Option(help: "text or json.")
     var logFormat: String = "text"
 
-    func validate() throws {
+    package init() {}
+
+    package func validate() throws {
         guard Logger.Level(rawValue: logLevel) != nil else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical")
         }
@@ -91,7 +95,7 @@ struct WatchCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    package func run() throws {
         // Before any thread starts: the catch-up reads states on several threads, and one arena
         // keeps their freed memory reusable (RSS at 100,000 instances 37.7 → 28.5 MB, same speed).
         chatflow_single_malloc_arena()
@@ -113,14 +117,23 @@ struct WatchCommand: ParsableCommand {
         signal(SIGPIPE, SIG_IGN)
         signal(SIGCHLD, SIG_DFL)
 
-        let opened: OpenedStore
-        do {
-            opened = try OpenedStore(store: store, root: root, program: "chatflow-watch")
+        // A database store is `chatflow-watch-pg`'s (`WatchMain` hands it over before parsing).
+        let engine: WorkflowEngine
+        var databaseURL: String?
+        do throws(ChatFlowError) {
+            if let url = StoreSelection.url(explicit: store) {
+                guard StoreSelection.isPostgres(url), let shared = WatchMain.shared.withLock({ $0 }) else {
+                    throw StoreSelection.unsupported(url, by: "chatflow-watch")
+                }
+                engine = try shared.open(url, root)
+                databaseURL = url
+            } else {
+                engine = WorkflowEngine(root: try StateDirectory.find(explicit: root))
+            }
         } catch {
             writeStandardError("chatflow-watch: error: \(error)\n")
             throw ExitCode(error.code == "invalid_input" ? 2 : 3)
         }
-        let engine = opened.engine
         var configuration = WatchConfiguration(jobs: jobs ?? Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         configuration.hooksDirectory = hooks
         configuration.timeout = timeout
@@ -146,8 +159,13 @@ struct WatchCommand: ParsableCommand {
         }
         defer { sources.forEach { $0.cancel() } }
 
-        if let storeURL = opened.url {
-            try runShared(storeURL, root: engine.root, configuration: configuration, shutdown: shutdown, logger: logger)
+        if let databaseURL, let shared = WatchMain.shared.withLock({ $0 }) {
+            do {
+                try shared.run(databaseURL, engine.root, self, configuration, shutdown, logger)
+            } catch {
+                writeStandardError("chatflow-watch: error: \(error)\n")
+                throw ExitCode(1)
+            }
             return
         }
         let service = WatchService(engine: engine, configuration: configuration, logger: logger)
@@ -159,43 +177,6 @@ struct WatchCommand: ParsableCommand {
                 SystemdNotify.send("READY=1\nSTATUS=watching \(directory)")
             }
         } catch {
-            writeStandardError("chatflow-watch: error: \(error)\n")
-            throw ExitCode(1)
-        }
-    }
-
-    /// `--store postgres://…`: one of the watchers sharing the database's dispatch table.
-    private func runShared(
-        _ url: String, root: String, configuration: WatchConfiguration, shutdown: ShutdownSignal, logger: Logger
-    ) throws {
-        var settings = PostgresWatcher.Settings()
-        settings.lease = lease
-        settings.poll = poll
-        settings.listen = !noListen
-        settings.once = once
-        let watcher: PostgresWatcher
-        do {
-            watcher = try PostgresWatcher(
-                store: try PostgresStore(url: url), root: root, configuration: configuration, settings: settings, logger: logger)
-        } catch {
-            writeStandardError("chatflow-watch: error: \(error)\n")
-            throw ExitCode(1)
-        }
-        let outcome = Mutex<ChatFlowError?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        Task {
-            do throws(ChatFlowError) {
-                try await watcher.run(shutdown: shutdown) {
-                    writeStandardError("watching \(url.split(separator: "@").last.map { "postgres://…@" + $0 } ?? url) as \(watcher.owner)\n")
-                    SystemdNotify.send("READY=1")
-                }
-            } catch {
-                outcome.withLock { $0 = error }
-            }
-            done.signal()
-        }
-        done.wait()
-        if let error = outcome.withLock({ $0 }) {
             writeStandardError("chatflow-watch: error: \(error)\n")
             throw ExitCode(1)
         }
