@@ -51,24 +51,115 @@ struct JSONTests {
         #expect(value.prettyText == "{\n  \"a\": {\n    \"x\": null\n  },\n  \"b\": [\n    1,\n    2\n  ],\n  \"c\": {}\n}")
     }
 
-    @Test("one walk writes the pretty and the compact text; a member left out and inserted later lands where a full write puts it", arguments: [
-        ("a", #"{"b":1,"c":[true,{"d":"x\n\"\u0001"}]}"#), ("bb", #"{"a":{},"c":[]}"#), ("z", #"{"a":"é🎉","y":null}"#),
-        ("k", #"{}"#), ("history_bytes", #"{"current_entry":{"phase":"p"},"instance_id":"wfi_0","variables":{"k":[1,2]}}"#),
-    ])
-    func dualWriteAndInsertedMember(key: String, text: String) throws {
-        let members = try #require(try JSONValue(parsing: text).objectValue)
-        var both = JSONWriter(pretty: true, level: 0, alsoCompact: true)
-        let place = both.write(object: members, placeOf: key)
-        #expect(String(decoding: both.compactBytes, as: UTF8.self) == JSONValue.object(members).compactText)
-        #expect(both.string == JSONValue.object(members).prettyText)
-        both.insertMember(key, ["n": 12], at: place)
-        var whole = members
-        whole[key] = ["n": 12]
-        #expect(both.string == JSONValue.object(whole).prettyText)
-        var compact = JSONWriter(pretty: false)
-        let at = compact.write(object: members, placeOf: key)
-        compact.insertMember(key, json: Array(#"{"n":12}"#.utf8), at: at)
-        #expect(compact.string == JSONValue.object(whole).compactText)
+    @Test("the typed writers of a state, its view and its commit line write what the generic writer writes of its JSON", arguments: 0..<6)
+    func typedWritersMatchGeneric(variant: Int) throws {
+        let state = Self.sampleState(variant)
+        let data = state.variables["z"] == nil ? state.variables["k"] ?? [:] : JSONValue.object(state.variables)
+        var closed = HistoryEntry(phase: "a", task: "say \"hi\"\n", startedAt: 1_796_318_813, endedAt: 1_796_318_813.5, status: .completed, triggerDataSnapshot: data)
+        if variant == 4 { closed.claim = Claim(owner: "o", token: "t", expiresAt: 1.5) }
+        let entries = Array(repeating: closed, count: variant % 3 + 1)
+
+        var expected = JSONValue.object(state.membersWithoutSchema)
+        var typed = JSONWriter(pretty: true)
+        state.write(to: &typed, historyBytes: state.historyBytes)
+        #expect(typed.string == expected.prettyText)
+        #expect(String(decoding: StateStore.viewBytes(state), as: UTF8.self) == state.json.prettyText + "\n")
+
+        let (lines, view) = StateStore.commitTexts(state, closing: entries)
+        var members = state.membersWithoutSchema
+        members["history_bytes"] = nil
+        var text = entries.dropLast().map { $0.json.compactText + "\n" }.joined()
+        var last = try #require(entries.last?.json.objectValue)
+        last["state"] = .object(members)
+        text += JSONValue.object(last).compactText + "\n"
+        #expect(String(decoding: lines, as: UTF8.self) == text)
+        var grown = state
+        grown.historyBytes += lines.count
+        #expect(view == StateStore.viewBytes(grown))
+        expected = JSONValue.object(grown.membersWithoutSchema)
+        #expect(String(decoding: view, as: UTF8.self).hasPrefix(String(expected.prettyText.dropLast(2))))
+    }
+
+    @Test("the state decoder for this format's own text gives what the general decoder gives, or leaves the document to it", arguments: 0..<6)
+    func standardTextDecoderMatchesGeneral(variant: Int) throws {
+        let state = Self.sampleState(variant)
+        let view = StateStore.checkedView(StateStore.viewBytes(state))
+        let decoded = view.withUnsafeBytes { InstanceState(standardText: $0, skipping: []) }
+        #expect(decoded == state, "this format's own view takes the fast path")
+        #expect(try StateStore.decodeStateInGeneral(view, path: "v") == state)
+        #expect(view.withUnsafeBytes { InstanceState(standardText: $0, skipping: ["variables"]) }?.variables == [:])
+
+        // Every member removed, nulled, retyped, repeated, or given another value; extras; other layouts.
+        let members = try #require(try JSONValue(parsing: view).objectValue)
+        let replacements: [JSONValue] = [nil, 0, -1, 1.5, "x", "b", "wfi_0123456789ab", [:], [], true, ["phase": "b", "started_at": 1, "status": "running"]]
+        var documents: [[UInt8]] = []
+        func add(_ object: [String: JSONValue]) { documents.append(Array(JSONValue.object(object).prettyText.utf8)) }
+        for key in members.keys.sorted() {
+            var without = members
+            without[key] = nil
+            add(without)
+            for value in replacements {
+                var changed = members
+                changed[key] = value
+                add(changed)
+            }
+            var text = Array(JSONValue.object(members).compactText.utf8)
+            text.insert(contentsOf: Array("\"\(key)\":\(members[key]!.compactText),".utf8), at: 1)
+            documents.append(text)
+        }
+        for (key, value) in [("history", JSONValue.array([])), ("history", nil), ("extra", ["a": [1]]), ("workflow_schema", nil)] as [(String, JSONValue)] {
+            var changed = members
+            changed[key] = value
+            add(changed)
+        }
+        documents += [Array("[]".utf8), Array("{}".utf8), view + Array(" x".utf8), Array(view.dropLast(3)), view + Array("\n\n".utf8)]
+        var fastOnes = 0
+        for document in documents {
+            let fast = document.withUnsafeBytes { InstanceState(standardText: $0, skipping: []) }
+            let general = try? StateStore.decodeStateInGeneral(document, path: "d")
+            if let fast {
+                fastOnes += 1
+                #expect(fast == general, "\(String(decoding: document, as: UTF8.self))")
+            }
+            #expect((try? StateStore.decodeState(document, path: "d")) == general)
+        }
+        // Some variations are still this format's (another previous phase, no view_crc32, an extra member).
+        #expect(fastOnes >= 4, "\(fastOnes) of \(documents.count) took the fast path")
+    }
+
+    /// A state of every shape this format writes: with and without a previous phase, a claim, a
+    /// task, data of every JSON kind; finished (no open entry) in variant 5.
+    static func sampleState(_ variant: Int) -> InstanceState {
+        let schema = WorkflowSchema(name: "w.1", phases: [.init(name: "a", task: "say \"hi\"\n"), .init(name: "b"), .init(name: "c")])
+        var entry = HistoryEntry(phase: "b", task: variant.isMultiple(of: 2) ? nil : "t\u{01}", startedAt: 1_796_318_813.3721929)
+        if variant >= 3 { entry.claim = Claim(owner: "agent \"x\"", token: "tok", expiresAt: 1_796_318_900) }
+        let data: JSONValue = variant == 1 ? "plain" : ["z": [1, 2.5, "é🎉"], "a": ["b": nil, "c": [:], "d": []], "n": .number(JSONNumber(literal: "12345678901234567890")!)]
+        return InstanceState(
+            instanceID: "wfi_0123456789ab", featureID: "f", workflowName: schema.name, schema: schema,
+            currentPhase: variant == 5 ? "c" : "b", previousPhase: variant == 0 ? nil : "a",
+            status: variant == 5 ? .completed : .running, variables: variant == 2 ? [:] : data.objectValue ?? ["k": data],
+            meta: ["m\t": true], createdAt: 1_796_318_813.25, updatedAt: 1_796_318_814, historyLength: 2 + variant,
+            historyBytes: 100 * variant, currentEntry: variant == 5 ? nil : entry)
+    }
+
+    @Test("CRC-32 by slices of 8 bytes equals the bytewise table at every length and alignment")
+    func crc32Slices() {
+        var table = [UInt32](repeating: 0, count: 256)
+        for index in 0..<256 {
+            var value = UInt32(index)
+            for _ in 0..<8 { value = value & 1 != 0 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
+            table[index] = value
+        }
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<300).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        for start in 0..<9 {
+            for end in stride(from: start, through: bytes.count, by: 7) {
+                var crc: UInt32 = 0xFFFF_FFFF
+                for byte in bytes[start..<end] { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+                #expect(CRC32.checksum(bytes[start..<end]) == crc ^ 0xFFFF_FFFF, "\(start)..<\(end)")
+            }
+        }
+        #expect(CRC32.checksum(Array("123456789".utf8)) == 0xCBF4_3926)
     }
 
     /// Documents covering every kind of value in the skipped members, valid and not.

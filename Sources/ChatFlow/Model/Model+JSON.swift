@@ -138,6 +138,30 @@ extension HistoryEntry {
     }
 }
 
+extension HistoryEntry {
+    /// Writes `json`'s text without building it; with `state`, as a commit line, which carries
+    /// the new state (`InstanceState.write(to:historyBytes:)` without `history_bytes`).
+    func write(to writer: inout JSONWriter, committing state: InstanceState? = nil) {
+        writer.openObject()
+        if let claim {
+            writer.member("claim")
+            writer.openObject()
+            writer.member("expires_at"); writer.write(.number(JSONNumber(claim.expiresAt)))
+            writer.member("owner"); writer.write(.string(claim.owner))
+            writer.member("token"); writer.write(.string(claim.token))
+            writer.closeObject()
+        }
+        writer.member("ended_at"); writer.write(JSONValue(endedAt))
+        writer.member("phase"); writer.write(.string(phase))
+        writer.member("started_at"); writer.write(JSONValue(startedAt))
+        if let state { writer.member("state"); state.write(to: &writer, historyBytes: nil) }
+        writer.member("status"); writer.write(.string(status.rawValue))
+        writer.member("task"); writer.write(JSONValue(task))
+        writer.member("trigger_data_snapshot"); writer.write(triggerDataSnapshot)
+        writer.closeObject()
+    }
+}
+
 extension Claim {
     /// `{"owner": …, "token": …, "expires_at": …}`, inside the open entry.
     public var json: JSONValue {
@@ -172,6 +196,28 @@ extension InstanceState {
             "history_bytes": JSONValue(historyBytes),
             "current_entry": currentEntry?.json ?? .null,
         ]
+    }
+
+    /// Writes `membersWithoutSchema`'s text without building it, `history_bytes` as given
+    /// (none in a commit line, whose end is where the history ends).
+    func write(to writer: inout JSONWriter, historyBytes: Int?) {
+        writer.openObject()
+        writer.member("created_at"); writer.write(JSONValue(createdAt))
+        writer.member("current_entry")
+        if let currentEntry { currentEntry.write(to: &writer) } else { writer.write(.null) }
+        writer.member("current_phase"); writer.write(.string(currentPhase))
+        writer.member("feature_id"); writer.write(.string(featureID))
+        writer.member("format_version"); writer.write(JSONValue(InstanceState.formatVersion))
+        if let historyBytes { writer.member("history_bytes"); writer.write(JSONValue(historyBytes)) }
+        writer.member("history_length"); writer.write(JSONValue(historyLength))
+        writer.member("instance_id"); writer.write(.string(instanceID))
+        writer.member("meta"); writer.write(.object(meta))
+        writer.member("previous_phase"); writer.write(JSONValue(previousPhase))
+        writer.member("status"); writer.write(.string(status.rawValue))
+        writer.member("updated_at"); writer.write(JSONValue(updatedAt))
+        writer.member("variables"); writer.write(.object(variables))
+        writer.member("workflow_name"); writer.write(.string(workflowName))
+        writer.closeObject()
     }
 
     /// Reads and checks a stored state: every key present with the right type, ids and phase

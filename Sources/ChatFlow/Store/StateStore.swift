@@ -232,6 +232,12 @@ package struct StateStore: Sendable {
 
     /// Parses state bytes, reporting the path on failure.
     package static func decodeState(_ bytes: [UInt8], path: String, skipping: Set<String> = []) throws(ChatFlowError) -> InstanceState {
+        if let state = bytes.withUnsafeBytes({ InstanceState(standardText: $0, skipping: skipping) }) { return state }
+        return try decodeStateInGeneral(bytes, path: path, skipping: skipping)
+    }
+
+    /// `decodeState` through the document's JSON: any layout, and the error that names what is wrong.
+    static func decodeStateInGeneral(_ bytes: [UInt8], path: String, skipping: Set<String> = []) throws(ChatFlowError) -> InstanceState {
         let json: JSONValue
         var ranges: [String: Range<Int>] = [:]
         do {
@@ -338,8 +344,12 @@ package struct StateStore: Sendable {
 
     /// The state file's text.
     package static func viewBytes(_ state: InstanceState) -> [UInt8] {
+        viewBytes(state, historyBytes: state.historyBytes)
+    }
+
+    private static func viewBytes(_ state: InstanceState, historyBytes: Int) -> [UInt8] {
         var writer = JSONWriter(pretty: true, capacity: 1024)
-        writer.write(.object(state.membersWithoutSchema))
+        state.write(to: &writer, historyBytes: historyBytes)
         return view(members: writer.bytes, schema: state.schema)
     }
 
@@ -471,30 +481,17 @@ package struct StateStore: Sendable {
     }
 
     /// A commit's history lines and its view (`viewBytes` of the state once `historyBytes` has
-    /// grown by the lines), from one walk of the state: it writes both the compact text for the
-    /// line and the pretty text for the view, and the view gets `history_bytes` afterwards.
+    /// grown by the lines).
     static func commitTexts(_ state: InstanceState, closing entries: [HistoryEntry]) -> (lines: [UInt8], view: [UInt8]) {
-        var members = state.membersWithoutSchema
-        members[historyBytesMember] = nil
-        var stateText = JSONWriter(pretty: true, level: 0, capacity: 2048, alsoCompact: true)
-        let place = stateText.write(object: members, placeOf: historyBytesMember)
-        var lines = JSONWriter(pretty: false, capacity: stateText.compactBytes.count + 512)
+        var lines = JSONWriter(pretty: false, capacity: 2048)
         for (index, entry) in entries.enumerated() {
-            guard case .object(let members) = entry.json else { continue }
-            if index == entries.count - 1 {
-                let at = lines.write(object: members, placeOf: StateStore.commitMember)
-                lines.insertMember(StateStore.commitMember, json: stateText.compactBytes, at: at)
-            } else {
-                lines.write(.object(members))
-            }
-            lines.append(newline: ())
+            entry.write(to: &lines, committing: index == entries.count - 1 ? state : nil)
+            lines.append(raw: 0x0A)
         }
         let bytes = lines.bytes
-        stateText.insertMember(historyBytesMember, JSONValue(state.historyBytes + bytes.count), at: place)
-        return (bytes, view(members: stateText.bytes, schema: state.schema))
+        return (bytes, viewBytes(state, historyBytes: state.historyBytes + bytes.count))
     }
 
-    private static let historyBytesMember = "history_bytes"
 
     // MARK: Moving between stores
 
