@@ -9,6 +9,9 @@ nothing is durable until synced, and checks every state a power cut could leave:
 
 - a file's writes and truncations are durable once `fsync`/`fdatasync` of that file returns;
 - a directory's entries (create, rename, exchange, unlink) once `fsync` of that directory returns;
+- everything before a `syncfs` once it returns;
+- a power cut is followed by a new boot: the boot id the store's commit log recorded in its lock
+  file (docs/FORMAT.md, "The commit log") is not the running one, so the first reader replays;
 - anything not yet durable may or may not have reached the disk, in any combination, and a write
   may be torn (only its first half there, or only its second). This is more than ext4 allows, so a protocol that
   passes here passes there.
@@ -75,8 +78,8 @@ def record(root, instance, *command):
     """The calls on files under root of one command (a trigger unless said), as model operations."""
     out = tempfile.mktemp()
     subprocess.run(
-        ["strace", "-f", "-qq", "-y", "-xx", "-s", "1000000", "-o", out,
-         "-e", "trace=openat,write,pwrite64,rename,renameat2,fsync,fdatasync,ftruncate,fallocate,unlink,mkdir",
+        ["strace", "-f", "-qq", "-y", "-xx", "-s", "2000000", "-o", out,
+         "-e", "trace=openat,write,pwrite64,rename,renameat2,fsync,fdatasync,syncfs,ftruncate,fallocate,unlink,mkdir",
          CHATFLOW, "--root", root, *(command or ("trigger", instance, "--data", '{"n": 1}'))],
         check=True, capture_output=True)
     ops = []
@@ -106,7 +109,7 @@ def record(root, instance, *command):
             data = unescape(STRING.search(args).group(1))
             offset = int(args.rsplit(", ", 1)[1]) if name == "pwrite64" else None
             ops.append(("write", fd_path, offset, data))
-        elif name in ("fsync", "fdatasync"):
+        elif name in ("fsync", "fdatasync", "syncfs"):
             if inside(fd_path):
                 ops.append(("sync", fd_path, name))
         elif name == "fallocate":
@@ -155,12 +158,13 @@ def durable_flags(ops, upto):
     flags = []
     for index, op in enumerate(ops[:upto]):
         later = [o for o in ops[index + 1:upto] if o[0] == "sync"]
+        everything = any(o[2] == "syncfs" for o in later)
         kind = op[0]
         if kind in ("write", "truncate"):
-            flags.append(any(o[1] == op[1] for o in later) or None)
+            flags.append(everything or any(o[1] == op[1] for o in later) or None)
         elif kind in ("create", "rename", "exchange", "unlink", "mkdir"):
             directory = os.path.dirname(op[-1] if kind in ("rename", "exchange") else op[1])
-            flags.append(any(o[1] == directory and o[2] == "fsync" for o in later) or None)
+            flags.append(everything or any(o[1] == directory and o[2] == "fsync" for o in later) or None)
         else:
             flags.append(True)   # a sync itself changes nothing
     return flags
@@ -279,7 +283,13 @@ UNCHECKED = False
 CHECK_HEAD = re.compile(rb'^\{"view_crc32": "[0-9a-f]{8}",')
 
 
-def materialize(model, root, where):
+# The boot a power cut leaves behind, recorded where the commit log's lock file keeps its boot id.
+OLD_BOOT = b"00000000-0000-0000-0000-000000000000"
+
+
+def materialize(model, root, where, reboot=True):
+    """Writes the model's files out at `where`. With `reboot` (a power cut), the boot the commit
+    log's lock file records is an earlier one, as after any restart."""
     if os.path.exists(where):
         shutil.rmtree(where)
     for directory in sorted(model.dirs):
@@ -292,6 +302,8 @@ def materialize(model, root, where):
             data = bytes(model.inodes[number])
             if UNCHECKED and path.endswith(".json"):
                 data = CHECK_HEAD.sub(b"{", data)
+            if reboot and path.endswith("/.locks/commit.lock") and len(data) >= len(OLD_BOOT):
+                data = OLD_BOOT + data[len(OLD_BOOT):]
             with open(target, "wb") as f:
                 f.write(data)
 
@@ -470,15 +482,63 @@ def reader_after_killed_writer(label):
         killed = Model(*base)
         for op in trigger[:cut]:
             apply(killed, op, 1, None)
-        materialize(killed, root, root)
+        # Killed, not a power cut: the same boot, the page cache kept.
+        materialize(killed, root, root, reboot=False)
         shown = json.loads(run("status", instance, "--json", root=root).stdout)["history_length"]
-        materialize(killed, root, root)
+        materialize(killed, root, root, reboot=False)
         ops = trigger[:cut] + record(root, instance, "status", instance, "--json")
         after = before + 1
         if shown != after:
             print(f"{label}: the reader showed history_length {shown}, not the killed trigger's {after}", flush=True)
             return False
         return judge(label, base, ops, root, instance, before, after)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def replay_scenario(label):
+    """A power cut after an acknowledged trigger took its history line and its view (neither is
+    synced; the commit log's record is), then a reader in the new boot (`chatflow status`),
+    which replays the log. Every crash state of the reader's own calls must still read the
+    trigger. And the teeth: the same base with the log's record gone (a protocol without the log)
+    must read the trigger lost."""
+    work = tempfile.mkdtemp(prefix="crash-check-")
+    try:
+        root, instance = new_instance(work)
+        subprocess.run([CHATFLOW, "--root", root, "trigger", instance], check=True, capture_output=True)
+        history = os.path.join(root, "instances", instance, "history.ndjson")
+        view = os.path.join(root, "instances", instance + ".json")
+        cut_at = os.path.getsize(history)
+        with open(view, "rb") as f:
+            old_view = f.read()
+        with open(os.path.join(root, "commit.log"), "rb") as f:
+            log_before = f.read()
+        subprocess.run([CHATFLOW, "--root", root, "trigger", instance, "--data", '{"n": 2}'], check=True, capture_output=True)
+        after = json.loads(run("status", instance, "--json", root=root).stdout)
+
+        def cut(forget_record):
+            os.truncate(history, cut_at)
+            with open(view, "wb") as f:
+                f.write(old_view)
+            if forget_record:
+                with open(os.path.join(root, "commit.log"), "wb") as f:
+                    f.write(log_before)
+            lock = os.path.join(root, ".locks", "commit.lock")
+            with open(lock, "r+b") as f:
+                f.write(OLD_BOOT)
+
+        cut(forget_record=False)
+        base = snapshot(root)
+        ops = record(root, instance, "status", instance, "--json")
+        print(f"{label}: {len(ops)} calls on the state directory, "
+              f"{sum(1 for op in ops if op[0] == 'sync')} syncs", flush=True)
+        _, wrong = check(base, ops, root, instance, after, after, f"  {label}, the protocol as written")
+        for path, data in base[0].items():
+            with open(path, "wb") as f:
+                f.write(data)
+        cut(forget_record=True)
+        _, lost = check(snapshot(root), [], root, instance, after, after, f"  {label}, without the log's record")
+        return not wrong and bool(lost)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -546,6 +606,7 @@ def main():
     results = [start_scenario("a start"), scenario("a first trigger", 0), scenario("a later trigger", 2),
                scenario("a trigger after a power cut", 2, after_power_cut=True),
                reader_after_killed_writer("a reader after a killed writer"),
+               replay_scenario("a reader replaying the commit log after a power cut"),
                teeth_of_the_view_check("a later trigger read without view_crc32")]
     ok = all(results)
     print("crash check passed" if ok else "crash check FAILED", flush=True)

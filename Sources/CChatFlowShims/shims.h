@@ -34,6 +34,16 @@ static inline int chatflow_allocate_beyond_end(int fd, long long length) {
     return (int)syscall(SYS_fallocate, fd, 1 /* FALLOC_FL_KEEP_SIZE */, (long long)0, length);
 }
 
+/* syncfs(2): every dirty file of the file system holding fd written and the device's cache
+   flushed, in one call (declared under _GNU_SOURCE only): the commit log's checkpoint. */
+static inline int chatflow_syncfs(int fd) {
+    return (int)syscall(SYS_syncfs, fd);
+}
+
+/* O_DIRECT, defined under _GNU_SOURCE only; glibc's __O_DIRECT is its per-architecture value. */
+#include <fcntl.h>
+static inline int chatflow_o_direct(void) { return __O_DIRECT; }
+
 /* glibc defines POSIX_SPAWN_SETSID only under _GNU_SOURCE, which would clash with Swift's Glibc module. */
 static inline short chatflow_spawn_setsid_flag(void) { return (short)0x80; }
 

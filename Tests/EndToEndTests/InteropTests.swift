@@ -30,9 +30,9 @@ struct InteropTests {
         #expect(await watcher.stop() == 0)
     }
 
-    @Test("this format, its text before checked views, format 1 and the v1.0 history list, concurrently with Swift triggers: no lost update, every hook once")
+    @Test("this format (the commit log), its text before the log, before checked views, format 1 and the v1.0 history list, concurrently with Swift triggers: no lost update, every hook once")
     func concurrent() async throws {
-        for mode in ["format", "format2", "format1", "v1list"] {
+        for mode in ["format", "synced", "format2", "format1", "v1list"] {
             let sandbox = Sandbox()
             sandbox.hook("@any", sandbox.recorder())
             let watcher = try Watcher(sandbox)
@@ -108,6 +108,64 @@ struct InteropTests {
         try mixed.write(toFile: view, atomically: false, encoding: .utf8)
         #expect(try engine.freshStatus(id)?.currentPhase == "p7")
         #expect(try String(contentsOfFile: view, encoding: .utf8) != mixed, "the reader repaired the view")
+    }
+
+    @Test("a power cut after acknowledged commits (their history lines and views lost, a new boot): Python replays Swift's commits from the log, and Swift Python's")
+    func powerCutReplay() async throws {
+        let sandbox = Sandbox()
+        let engine = sandbox.engine
+        let id = try engine.start(schema: schema, featureID: "f")
+        let history = engine.layout.historyFile(id)
+        let view = engine.layout.stateFile(id)
+        func pythonRead() throws -> [String: Any] {
+            let result = try runToEnd("/usr/bin/env", ["python3", writer, sandbox.root, id, "read", "0"])
+            try #require(result.status == 0, "\(result.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        }
+        func size(_ path: String) throws -> Int {
+            try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        }
+        /// What a power cut leaves when the lines written since `bytes` and the views since
+        /// `oldView` never reached the disk (they are not synced; only the log is).
+        func powerCut(historyBackTo bytes: Int, view oldView: Data) throws {
+            #expect(truncate(history, off_t(bytes)) == 0)
+            try oldView.write(to: URL(fileURLWithPath: view))
+        }
+        /// A new boot: the boot the log's lock file records is no longer the running one.
+        func reboot() throws {
+            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: engine.layout.commitLockFile))
+            try handle.write(contentsOf: Data("00000000-0000-0000-0000-000000000000".utf8))
+            try handle.close()
+        }
+
+        // Swift commits p2 and p3; the cut takes both lines and views.
+        try engine.trigger(id)
+        let bytes = try size(history)
+        let oldView = try Data(contentsOf: URL(fileURLWithPath: view))
+        try engine.trigger(id, data: ["n": 2])
+        try engine.trigger(id, data: ["n": 3])
+        try powerCut(historyBackTo: bytes, view: oldView)
+        // In the same boot nothing replays: the cut's loss is what a reader would see (the test has teeth).
+        #expect(try pythonRead()["current_phase"] as? String == "p1")
+        try reboot()
+        let replayed = try pythonRead()
+        #expect(replayed["history_length"] as? Int == 4 && replayed["current_phase"] as? String == "p3")
+        #expect((replayed["variables"] as? [String: Any])?["n"] as? Int == 3)
+
+        // Python commits p4 and p5 through the log; the cut takes them; a new Swift process replays.
+        let pythonBytes = try size(history)
+        let pythonView = try Data(contentsOf: URL(fileURLWithPath: view))
+        #expect(try python(sandbox, id, "format", 2) == 0)
+        try powerCut(historyBackTo: pythonBytes, view: pythonView)
+        try reboot()
+        let shown = try run("chatflow", ["--root", sandbox.root, "status", id, "--json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any], "\(shown.stderr)")
+        #expect(document["history_length"] as? Int == 6 && document["current_phase"] as? String == "p5")
+        #expect((document["history"] as? [[String: Any]])?.map { $0["phase"] as? String } == (0...5).map { "p\($0)" })
+        // Both languages go on from the replayed store.
+        try engine.trigger(id)
+        #expect(try python(sandbox, id, "format", 1) == 0)
+        #expect(try engine.history(id).map(\.phase) == (0...7).map { "p\($0)" })
     }
 
     @Test("a writer that only moves current_phase, alternating with Swift: the engine migrates it; doctor --fix too")

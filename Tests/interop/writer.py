@@ -4,19 +4,23 @@
     writer.py ROOT ID MODE COUNT
 
 Each of COUNT steps advances instance ID by one phase under the instance's flock, in one of
-four ways:
-  format   the current format (2), as docs/FORMAT.md says: the state read as "Reading a state"
+these ways:
+  format   the current text, as docs/FORMAT.md says: the store's commit log replayed first if
+           the machine restarted since ("The commit log"), the state read as "Reading a state"
            says (recovered from the history's last commit line when the state file is behind
            or torn, a view_crc32 that does not match counting as torn), the closed entry
-           appended with the new state in it and synced (the commit), then the view written
-           into the spare in place with its view_crc32 and swapped in (RENAME_EXCHANGE),
-           without syncs
-  format2  the same as the text before views were checked: no view_crc32 read or written, the
-           view written to the temp name (truncating the spare) and renamed over the state file
+           appended with the new state in it (no sync), the same lines appended to the commit
+           log under its lock and the log synced (the commit), then the view written into the
+           spare in place with its view_crc32 and swapped in (RENAME_EXCHANGE), without syncs
+  synced   the text before the commit log: the same, but the history line itself synced (the
+           commit) and no log written or read
+  format2  the text before views were checked: as synced, but no view_crc32 read or written,
+           the view written to the temp name (truncating the spare) and renamed over the state file
   format1  format 1: the history line synced, then the state file replaced with syncs
-  read     prints the committed state, read as "Reading a state" says (COUNT is ignored)
-  killed   appends a commit line and syncs it, then exits without writing the state file (a
-           writer cut off between its commit and its view)
+  read     prints the committed state, read as "Reading a state" says, after replaying the
+           commit log if the machine restarted since (COUNT is ignored)
+  killed   appends a commit line and commits it to the log, then exits without writing the
+           state file (a writer cut off between its commit and its view)
   phase    the original v1.0 habit of setting current_phase (and status) and rewriting the
            file, with no history entry at all
   v1list   the original v1.0 layout: a `history` list inside the state file, the open entry
@@ -81,6 +85,154 @@ def write_view(state):
     # renameat2(AT_FDCWD, temp, AT_FDCWD, state, RENAME_EXCHANGE); a plain rename where it fails.
     if libc.renameat2(-100, temp_path.encode(), -100, state_path.encode(), 2) != 0:
         os.rename(temp_path, state_path)
+
+
+# The store's commit log (docs/FORMAT.md, "The commit log").
+LOG_PATH = os.path.join(root, "commit.log")
+LOG_TEMP = os.path.join(root, ".commit.log.tmp")
+LOG_LOCK = os.path.join(root, ".locks", "commit.lock")
+LOG_SIZE, DATA_START = 1 << 20, 4096
+with open("/proc/sys/kernel/random/boot_id") as f:
+    BOOT = f.read().strip()
+
+
+def log_header(base):
+    body = b"%020d\n" % base
+    return b"cfh1 %08x " % zlib.crc32(body) + body
+
+
+def parse_header(data):
+    if data[:5] != b"cfh1 " or data[13:14] != b" " or data[34:35] != b"\n":
+        return None
+    try:
+        crc = int(data[5:13], 16)
+    except ValueError:
+        return None
+    return int(data[14:34]) if crc == zlib.crc32(data[14:35]) and data[14:34].isdigit() else None
+
+
+def log_record(seq, offset, lines):
+    body = b"%d %s %d %d\n" % (seq, instance.encode(), offset, len(lines)) + lines
+    return b"cfr1 %08x " % zlib.crc32(body) + body
+
+
+def parse_record(data, start):
+    """(seq, instance id, offset, lines, end) of the record at start, or None."""
+    if data[start:start + 5] != b"cfr1 " or data[start + 13:start + 14] != b" ":
+        return None
+    newline = data.find(b"\n", start + 14, start + 14 + 128)
+    fields = data[start + 14:newline].split(b" ") if newline >= 0 else []
+    if len(fields) != 4 or not all(f.isdigit() for f in (fields[0], fields[2], fields[3])):
+        return None
+    try:
+        crc = int(data[start + 5:start + 13], 16)
+        who = fields[1].decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    end = newline + 1 + int(fields[3])
+    if end > len(data) or zlib.crc32(data[start + 14:end]) != crc or not re.fullmatch("wfi_[0-9a-f]{12}", who):
+        return None
+    return int(fields[0]), who, int(fields[2]), data[newline + 1:end], end
+
+
+def read_head(lock_fd):
+    text = os.pread(lock_fd, 79, 0)
+    if len(text) != 79 or text[78:79] != b"\n" or not text[37:57].isdigit() or not text[58:78].isdigit():
+        return None
+    return text[:36].decode("latin-1"), int(text[37:57]), int(text[58:78])
+
+
+def write_head(lock_fd, seq, offset):
+    os.pwrite(lock_fd, b"%s %020d %020d\n" % (BOOT.encode(), seq, offset), 0)
+
+
+def replay(lock_fd):
+    """Every record of the current lap written into its history where it is missing, and this
+    boot recorded. With the log's lock."""
+    log = os.open(LOG_PATH, os.O_RDWR)
+    try:
+        data = os.pread(log, LOG_SIZE, 0)
+        base = parse_header(data)
+        if base is None:
+            # Torn by a checkpoint, after its syncfs: nothing to replay; a fresh ring.
+            os.pwrite(log, log_header(1) + bytes(LOG_SIZE - 35), 0)
+            os.fdatasync(log)
+            write_head(lock_fd, 1, DATA_START)
+            return
+        seq, offset = base, DATA_START
+        while True:
+            found = parse_record(data, offset)
+            if found is None or found[0] != seq:
+                break
+            _, who, at, lines, offset = found
+            folder = os.path.join(root, "instances", who)
+            if os.path.isdir(folder) or os.path.exists(folder + ".json"):
+                os.makedirs(folder, exist_ok=True)
+                fd = os.open(os.path.join(folder, "history.ndjson"), os.O_RDWR | os.O_CREAT, 0o644)
+                if os.pread(fd, len(lines), at) != lines:
+                    os.pwrite(fd, lines, at)
+                os.close(fd)
+            seq += 1
+        # Not synced: a power cut before the next checkpoint makes the next boot replay again.
+        write_head(lock_fd, seq, offset)
+    finally:
+        os.close(log)
+
+
+def ensure_recovered():
+    """Before reading: replay the log if the machine restarted since the store was last used."""
+    if not os.path.exists(LOG_PATH):
+        return
+    lock_fd = os.open(LOG_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        head = read_head(lock_fd)
+        if head and head[0] == BOOT:
+            return
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        head = read_head(lock_fd)
+        if not head or head[0] != BOOT:
+            replay(lock_fd)
+    finally:
+        os.close(lock_fd)
+
+
+def log_commit(offset, lines):
+    """The commit: lines (already written to the history at offset, unsynced) appended to the
+    log as one record and the log synced."""
+    lock_fd = os.open(LOG_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        if not os.path.exists(LOG_PATH):
+            fd = os.open(LOG_TEMP, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.pwrite(fd, log_header(1) + bytes(LOG_SIZE - 35), 0)
+            os.fdatasync(fd)
+            os.close(fd)
+            os.rename(LOG_TEMP, LOG_PATH)
+            fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+            os.fsync(fd)
+            os.close(fd)
+            write_head(lock_fd, 1, DATA_START)
+        head = read_head(lock_fd)
+        if head is None or head[0] != BOOT:
+            replay(lock_fd)
+            head = read_head(lock_fd)
+        _, seq, at = head
+        record = log_record(seq, offset, lines)
+        log = os.open(LOG_PATH, os.O_RDWR)
+        try:
+            if at + len(record) > LOG_SIZE:
+                # The lap ends: every history durable, then the header names the next lap.
+                libc.syncfs(log)
+                os.pwrite(log, log_header(seq), 0)
+                os.fdatasync(log)
+                at = DATA_START
+            os.pwrite(log, record, at)
+            os.fdatasync(log)
+        finally:
+            os.close(log)
+        write_head(lock_fd, seq + 1, at + len(record))
+    finally:
+        os.close(lock_fd)
 
 
 def is_entry(value):
@@ -156,7 +308,7 @@ def next_phase(state):
 def step(state, now):
     before = json.loads(json.dumps(state))
     target = next_phase(state)
-    if mode in ("format", "format2", "format1", "killed"):
+    if mode in ("format", "synced", "format2", "format1", "killed"):
         entry = dict(state["current_entry"], ended_at=now, status="completed", trigger_data_snapshot={"by": "python"})
         state["variables"] = dict(state.get("variables", {}), by="python")
         state["updated_at"] = now
@@ -186,7 +338,10 @@ def step(state, now):
         os.ftruncate(fd, committed)
         line = (json.dumps(entry, sort_keys=True, separators=(",", ":")) + "\n").encode()
         os.pwrite(fd, line, committed)
-        os.fdatasync(fd)
+        if mode in ("format", "killed"):
+            log_commit(committed, line)
+        else:
+            os.fdatasync(fd)
         os.close(fd)
         state["history_bytes"] = committed + len(line)
     elif mode == "phase":
@@ -211,6 +366,8 @@ def step(state, now):
 
 
 lock = os.open(os.path.join(root, ".locks", instance + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+if mode in ("format", "killed", "read"):
+    ensure_recovered()
 if mode == "read":
     print(json.dumps(read_state(lock), sort_keys=True))
     sys.exit(0)
@@ -219,12 +376,12 @@ for _ in range(count):
     try:
         # Older writers know nothing of view_crc32: they keep it as an unknown key, where sorting
         # puts it mid-object (no longer a check; readers then ignore it).
-        state = read_locked() if mode in ("format", "format2", "killed") else json.load(open(state_path))
+        state = read_locked() if mode in ("format", "synced", "format2", "killed") else json.load(open(state_path))
         if state["status"] in ("completed", "failed"):
             sys.exit(3)
         step(state, time.time())
         if mode == "killed":
             sys.exit(0)
-        (write_view if mode in ("format", "format2") else commit)(state)
+        (write_view if mode in ("format", "synced", "format2") else commit)(state)
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)

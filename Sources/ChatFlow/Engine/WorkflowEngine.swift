@@ -200,8 +200,7 @@ public final class WorkflowEngine: Sendable {
     ) throws(ChatFlowError) -> InstanceState {
         let backend = backend
         let store = backend.store
-        guard store.mayLock(id) else { throw .notFound(instanceID: id, root: backend.store.description) }
-        return try store.withInstanceLock(id) { () throws(ChatFlowError) -> InstanceState in
+        let changed = try store.withExistingInstanceLock(id) { () throws(ChatFlowError) -> InstanceState in
             guard var state = try store.readLocked(id, skipping: [])?.state else { throw .notFound(instanceID: id, root: backend.store.description) }
             var closed = WorkflowEngine.adoptForeignEntries(&state)
             guard !state.status.isFinished else { throw .instanceFinished(instanceID: id, status: state.status) }
@@ -210,6 +209,8 @@ public final class WorkflowEngine: Sendable {
             backend.cache.store(state)
             return state
         }
+        guard let changed else { throw .notFound(instanceID: id, root: backend.store.description) }
+        return changed
     }
 
     /// Takes the entries another writer left in the state file (in order, to be committed before

@@ -40,6 +40,12 @@ public struct Layout: Sendable, Hashable {
     public var rerunsDirectory: String { watchDirectory + "/reruns" }
     public func lockFile(_ id: String) -> String { locksDirectory + "/" + id + ".lock" }
     public var featuresLockFile: String { locksDirectory + "/features.lock" }
+    /// The store's commit log: every commit's history lines, synced once (docs/FORMAT.md).
+    public var commitLogFile: String { root + "/commit.log" }
+    /// The log's temp name while it is first made.
+    public var commitLogTempFile: String { root + "/.commit.log.tmp" }
+    /// The log's lock (flock); its text is the log's head and the boot it was recovered in.
+    public var commitLockFile: String { locksDirectory + "/commit.lock" }
     public func linkFile(_ feature: String) -> String { featuresDirectory + "/" + feature + ".link" }
     public func linkTempFile(_ feature: String) -> String { featuresDirectory + "/." + feature + ".link.tmp" }
 

@@ -10,8 +10,13 @@ package struct StateStore: Sendable {
     static let maximumHistoryBytes = 1 << 30
 
     let layout: Layout
+    /// The store's commit log: every commit's sync, and the replay after a power cut.
+    let commitLog: CommitLog
 
-    init(layout: Layout) { self.layout = layout }
+    init(layout: Layout) {
+        self.layout = layout
+        self.commitLog = CommitLog(layout: layout)
+    }
 
     /// Creates `instances/`, `features/` and `.locks/` if missing.
     package func prepare() throws(ChatFlowError) {
@@ -56,6 +61,7 @@ package struct StateStore: Sendable {
     package func readWithText(
         _ id: String, skipping: Set<String> = [], waitingForWriter: Bool = true
     ) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
+        try commitLog.ensureRecovered()
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
         let view = try? decodeView(bytes, id, skipping: skipping).get()
@@ -102,6 +108,7 @@ package struct StateStore: Sendable {
     /// one sees a state a power cut could still take back) and the state file rewritten from it.
     /// An uncommitted tail past the commit is cut off, as the next writer would.
     package func readLocked(_ id: String, skipping: Set<String> = []) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
+        try commitLog.ensureRecovered()
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
         let view = try decodeView(bytes, id, skipping: skipping)
@@ -438,9 +445,11 @@ package struct StateStore: Sendable {
 
     /// Commits entries closed by a change: appends them to `history.ndjson` at the committed
     /// length (first cutting off any tail a crashed writer left), the last line carrying the new
-    /// state, and `fdatasync`s: that line is the commit point. Then replaces the state file as a
-    /// view, without syncs (after a power cut it is recovered from the line). Updates
-    /// `historyBytes`. Call with the instance lock held.
+    /// state, without a sync, then appends the same lines to the store's commit log and syncs it:
+    /// the commit point (a power cut that takes the history's lines leaves them in the log, and
+    /// they are replayed before anyone reads). Then replaces the state file as a view, without
+    /// syncs (after a power cut it is recovered from the line). Updates `historyBytes`. Call
+    /// with the instance lock held.
     func commit(_ state: inout InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
         let before = state
         let path = layout.historyFile(state.instanceID)
@@ -468,8 +477,9 @@ package struct StateStore: Sendable {
         let startMissing = !FileSystem.exists(layout.startFile(state.instanceID))
         if startMissing { try writeStartFile(before) }
         try file.write(lines, at: state.historyBytes)
-        try file.syncData()
         if created || startMissing { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
+        // Lines too large for the log commit as format 2 did: by syncing the history itself.
+        if try !commitLog.append(instance: state.instanceID, at: state.historyBytes, lines: lines) { try file.syncData() }
         state.historyBytes += lines.count
         try StateStore.replaceView(layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID), view: view)
     }
@@ -533,6 +543,7 @@ package struct StateStore: Sendable {
         let count = state.closedEntryCount - state.foreignEntries.count
         let foreign = Array(state.foreignEntries.dropFirst(max(0, start - count)))
         guard start < count else { return (foreign, []) }
+        try commitLog.ensureRecovered()
         let path = layout.historyFile(state.instanceID)
         let bytes: [UInt8]
         do {

@@ -1,3 +1,5 @@
+import Glibc
+
 /// The seam between the engine's rules and where state lives: what `WorkflowEngine` calls to
 /// lock, read, append history and commit. Today the one implementation is `StateStore` (the
 /// files of docs/FORMAT.md); a database store implements the same calls with the same
@@ -22,6 +24,10 @@ package protocol WorkflowStore: Sendable, CustomStringConvertible {
     /// Whether `withInstanceLock` may be entered for `id`: the file store creates a lock file,
     /// which an unknown (possibly hostile) id must not get.
     func mayLock(_ id: String) -> Bool
+
+    /// `withInstanceLock` for an instance that exists; `nil` (without running `body`) when it
+    /// does not.
+    func withExistingInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T?
 
     /// The committed state, or `nil` if the instance does not exist.
     func read(_ id: String) throws(ChatFlowError) -> InstanceState?
@@ -52,6 +58,13 @@ package protocol WorkflowStore: Sendable, CustomStringConvertible {
     func instanceIDs(feature: String?) throws(ChatFlowError) -> [String]
 }
 
+extension WorkflowStore {
+    package func withExistingInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T? {
+        guard mayLock(id) else { return nil }
+        return try withInstanceLock(id, body)
+    }
+}
+
 extension StateStore: WorkflowStore {
     package var description: String { layout.root }
 
@@ -61,6 +74,17 @@ extension StateStore: WorkflowStore {
 
     package func withInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T {
         try withExclusiveLock(layout.lockFile(id), body)
+    }
+
+    /// Opens the lock file without creating it first: every instance started here has one, so
+    /// the `stat` of its state file (a path walk per trigger) is needed only when it is missing.
+    package func withExistingInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T? {
+        if let lock = try? FileDescriptor(opening: layout.lockFile(id), flags: O_RDWR) {
+            try lock.lockExclusive()
+            return try body()
+        }
+        guard exists(id) else { return nil }
+        return try withInstanceLock(id, body)
     }
 
     package func commit(_ state: inout InstanceState, closing entries: [HistoryEntry], isNew: Bool) throws(ChatFlowError) {
