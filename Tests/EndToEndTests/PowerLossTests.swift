@@ -4,7 +4,7 @@ import Testing
 
 /// The commit protocol against power loss: scripts/crash-check.py records a real trigger's system
 /// calls and checks every state a power cut could leave (docs/TORTURE.md).
-@Suite("Power loss (a model of the trigger's system calls)", .timeLimit(.minutes(2)))
+@Suite("Power loss (a model of the trigger's system calls)", .timeLimit(.minutes(4)))
 struct PowerLossTests {
     @Test("every crash state of a trigger reads as before or after it, never torn; acknowledged means there; dropping a sync is caught")
     func crashStates() async throws {

@@ -91,7 +91,8 @@ def write_view(state):
 LOG_PATH = os.path.join(root, "commit.log")
 LOG_TEMP = os.path.join(root, ".commit.log.tmp")
 LOG_LOCK = os.path.join(root, ".locks", "commit.lock")
-LOG_SIZE, DATA_START = 1 << 20, 4096
+# A new log's size; an existing log's ring is its file's size.
+NEW_LOG_SIZE, DATA_START, SECTOR = int(os.environ.get("CHATFLOW_COMMIT_LOG_SIZE", 1 << 20)), 4096, 512
 with open("/proc/sys/kernel/random/boot_id") as f:
     BOOT = f.read().strip()
 
@@ -111,9 +112,15 @@ def parse_header(data):
     return int(data[14:34]) if crc == zlib.crc32(data[14:35]) and data[14:34].isdigit() else None
 
 
+def padded(length):
+    return -(-length // SECTOR) * SECTOR
+
+
 def log_record(seq, offset, lines):
+    """The record, zero-padded to whole sectors."""
     body = b"%d %s %d %d\n" % (seq, instance.encode(), offset, len(lines)) + lines
-    return b"cfr1 %08x " % zlib.crc32(body) + body
+    record = b"cfr1 %08x " % zlib.crc32(body) + body
+    return record + bytes(padded(len(record)) - len(record))
 
 
 def parse_record(data, start):
@@ -132,7 +139,7 @@ def parse_record(data, start):
     end = newline + 1 + int(fields[3])
     if end > len(data) or zlib.crc32(data[start + 14:end]) != crc or not re.fullmatch("wfi_[0-9a-f]{12}", who):
         return None
-    return int(fields[0]), who, int(fields[2]), data[newline + 1:end], end
+    return int(fields[0]), who, int(fields[2]), data[newline + 1:end], padded(end)
 
 
 def read_head(lock_fd):
@@ -151,11 +158,11 @@ def replay(lock_fd):
     boot recorded. With the log's lock."""
     log = os.open(LOG_PATH, os.O_RDWR)
     try:
-        data = os.pread(log, LOG_SIZE, 0)
+        data = os.pread(log, os.fstat(log).st_size, 0)
         base = parse_header(data)
         if base is None:
             # Torn by a checkpoint, after its syncfs: nothing to replay; a fresh ring.
-            os.pwrite(log, log_header(1) + bytes(LOG_SIZE - 35), 0)
+            os.pwrite(log, log_header(1) + bytes(len(data) - 35), 0)
             os.fdatasync(log)
             write_head(lock_fd, 1, DATA_START)
             return
@@ -204,7 +211,7 @@ def log_commit(offset, lines):
         fcntl.flock(lock_fd, fcntl.LOCK_EX)
         if not os.path.exists(LOG_PATH):
             fd = os.open(LOG_TEMP, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            os.pwrite(fd, log_header(1) + bytes(LOG_SIZE - 35), 0)
+            os.pwrite(fd, log_header(1) + bytes(NEW_LOG_SIZE - 35), 0)
             os.fdatasync(fd)
             os.close(fd)
             os.rename(LOG_TEMP, LOG_PATH)
@@ -220,10 +227,10 @@ def log_commit(offset, lines):
         record = log_record(seq, offset, lines)
         log = os.open(LOG_PATH, os.O_RDWR)
         try:
-            if at + len(record) > LOG_SIZE:
+            if at + len(record) > os.fstat(log).st_size:
                 # The lap ends: every history durable, then the header names the next lap.
                 libc.syncfs(log)
-                os.pwrite(log, log_header(seq), 0)
+                os.pwrite(log, log_header(seq) + bytes(SECTOR - 35), 0)
                 os.fdatasync(log)
                 at = DATA_START
             os.pwrite(log, record, at)

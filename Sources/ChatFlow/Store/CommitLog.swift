@@ -19,9 +19,10 @@ import Synchronization
 /// of that boot sees it with one read. Before the ring wraps over old records, `checkpoint`
 /// makes every history durable (`syncfs`).
 package final class CommitLog: Sendable {
-    /// The whole file: a header block, then the ring of records. About 800 commits of a typical
-    /// state per lap; a lap ends in one `syncfs`.
-    static let fileSize = 1 << 20
+    /// A new log's size (the header block, then the ring of records): about 1,000 commits of a
+    /// typical state per lap, and a lap ends in one `syncfs`. A log's ring is whatever size its
+    /// file has; `CHATFLOW_COMMIT_LOG_SIZE` sets a new one's (the power-loss check makes small ones).
+    static let defaultSize = 1 << 20
     /// The first record's offset (the header is one sector at 0).
     static let dataStart = 4096
     /// Records start at multiples of a sector, so that a commit can be written with `O_DIRECT`.
@@ -40,6 +41,8 @@ package final class CommitLog: Sendable {
         /// (measured: 25 µs of CPU a commit against 32 µs for `pwrite` + `fdatasync`, and about
         /// a tenth less wall time, docs/BENCHMARKS.md).
         var log: Int32 = -1
+        /// The log's size, read when it is opened: the end of its ring.
+        var size = 0
         var lock: Int32 = -1
         var lockWritable = false
     }
@@ -75,7 +78,7 @@ package final class CommitLog: Sendable {
                     reason: "the machine restarted since its last commit, and this process cannot write \(layout.commitLockFile) to replay \(layout.commitLogFile): run `chatflow doctor` as the store's owner first")
             }
             let log = try openLog(&files)
-            try replay(log: log, lock: lock)
+            try replay(log: log, size: files.size, lock: lock)
         }
         recovered.store(true, ordering: .releasing)
     }
@@ -83,15 +86,15 @@ package final class CommitLog: Sendable {
     /// Replays every record of the current lap into its history where the history lacks it, and
     /// records this boot and the head in the lock file. With the log lock. The replayed lines are
     /// not synced: a power cut before the next checkpoint makes the next boot replay them again.
-    private func replay(log: Int32, lock: Int32) throws(ChatFlowError) {
+    private func replay(log: Int32, size: Int, lock: Int32) throws(ChatFlowError) {
         let path = layout.commitLogFile
         // Read through the page cache: the log's own descriptor may be O_DIRECT.
         let reader = try FileDescriptor(opening: path, flags: O_RDONLY)
-        let bytes = try CommitLog.readAll(reader.rawValue, path: path)
+        let bytes = try reader.read(at: 0, count: size)
         guard let base = CommitLog.parseHeader(bytes) else {
             // Only a checkpoint rewrites the header, after its syncfs: nothing here needs a
             // replay. A fresh ring, so no record of an earlier lap is mistaken for this one's.
-            try resetRing(log: log, lock: lock)
+            try resetRing(log: log, size: size, lock: lock)
             return
         }
         var head = Head(boot: CommitLog.bootID, seq: base, offset: CommitLog.dataStart)
@@ -120,20 +123,21 @@ package final class CommitLog: Sendable {
     /// log: the commit point. `false` when the lines are too large for the log (the caller then
     /// syncs the history itself, the format 2 commit).
     func append(instance: String, at offset: Int, lines: [UInt8]) throws(ChatFlowError) -> Bool {
-        guard CommitLog.padded(CommitLog.recordLength(instance: instance, offset: offset, lines: lines)) <= CommitLog.fileSize - CommitLog.dataStart
-        else { return false }
+        let longest = CommitLog.padded(CommitLog.recordLength(instance: instance, offset: offset, lines: lines))
         return try files.withLock { (files) throws(ChatFlowError) -> Bool in
             let lock = try openLock(&files, writing: true)
             try lockExclusive(lock)
             defer { flock(lock, LOCK_UN) }
             let log = try openLog(&files, creating: lock)
+            let size = files.size
+            guard longest <= size - CommitLog.dataStart else { return false }
             var head: Head
-            if let known = CommitLog.readHead(lock), known.boot == CommitLog.bootID {
+            if let known = CommitLog.readHead(lock), known.boot == CommitLog.bootID, known.offset <= size {
                 head = known
             } else {
                 // The lock file lost its text (or the log was made without one): replay, which
                 // finds the head (records already in their histories are left alone).
-                try replay(log: log, lock: lock)
+                try replay(log: log, size: size, lock: lock)
                 guard let found = CommitLog.readHead(lock) else {
                     throw .corruptState(path: layout.commitLockFile, reason: "unreadable right after it was written")
                 }
@@ -141,7 +145,7 @@ package final class CommitLog: Sendable {
             }
             let record = CommitLog.record(seq: head.seq, instance: instance, offset: offset, lines: lines)
             let length = CommitLog.padded(record.count)
-            if head.offset + length > CommitLog.fileSize {
+            if head.offset + length > size {
                 try checkpoint(log: log, nextSeq: head.seq)
                 head.offset = CommitLog.dataStart
             }
@@ -166,8 +170,8 @@ package final class CommitLog: Sendable {
     }
 
     /// A ring of zeros and a header at sequence 1, after a header a power cut tore.
-    private func resetRing(log: Int32, lock: Int32) throws(ChatFlowError) {
-        try CommitLog.writeSectors(log, CommitLog.emptyLog(), at: 0, path: layout.commitLogFile)
+    private func resetRing(log: Int32, size: Int, lock: Int32) throws(ChatFlowError) {
+        try CommitLog.writeSectors(log, CommitLog.emptyLog(size: size), at: 0, path: layout.commitLogFile)
         try CommitLog.writeHead(lock, Head(boot: CommitLog.bootID, seq: 1, offset: CommitLog.dataStart), path: layout.commitLockFile)
     }
 
@@ -206,7 +210,19 @@ package final class CommitLog: Sendable {
             }
         }
         guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let code = errno
+            close(fd)
+            throw .io(operation: "stat", path: path, errno: code)
+        }
+        let size = Int(info.st_size)
+        guard size >= CommitLog.dataStart + 4096, size % 4096 == 0 else {
+            close(fd)
+            throw .corruptState(path: path, reason: "\(size) bytes: a commit log is a multiple of 4096 bytes, at least 8192 (move it aside only after `chatflow doctor` has read every instance)")
+        }
         files.log = fd
+        files.size = size
         return fd
     }
 
@@ -216,8 +232,11 @@ package final class CommitLog: Sendable {
         let temp = layout.commitLogTempFile
         do {
             let file = try FileDescriptor(opening: temp, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW)
-            try file.write(CommitLog.emptyLog(), at: 0)
+            try file.write(CommitLog.emptyLog(size: try CommitLog.newLogSize(root: layout.root)), at: 0)
             try file.syncData()
+        } catch {
+            unlink(temp)   // a full disk: the megabyte back
+            throw error
         }
         if rename(temp, layout.commitLogFile) != 0 {
             throw .io(operation: "rename \(temp) to", path: layout.commitLogFile, errno: errno)
@@ -264,18 +283,15 @@ package final class CommitLog: Sendable {
         }
     }
 
-    private static func readAll(_ fd: Int32, path: String) throws(ChatFlowError) -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: fileSize)
-        var got = 0
-        while got < bytes.count {
-            let n = try retryingEINTR("read", path) {
-                bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + got, $0.count - got, off_t(got)) }
-            }
-            if n == 0 { break }
-            got += n
+    /// The size of a log made now: `CHATFLOW_COMMIT_LOG_SIZE`, else 1 MiB.
+    static func newLogSize(root: String) throws(ChatFlowError) -> Int {
+        guard let text = getenv("CHATFLOW_COMMIT_LOG_SIZE").map({ String(cString: $0) }) else { return defaultSize }
+        guard let size = Int(text), size >= 16384, size <= 1 << 30, size % 4096 == 0 else {
+            throw .store(
+                operation: "make the commit log", store: root,
+                reason: "CHATFLOW_COMMIT_LOG_SIZE=\(text) is not a number of bytes that is a multiple of 4096 from 16384 to 1073741824")
         }
-        bytes.removeSubrange(got...)
-        return bytes
+        return size
     }
 
     // MARK: Texts (docs/FORMAT.md)
@@ -312,7 +328,7 @@ package final class CommitLog: Sendable {
         let got = bytes.withUnsafeMutableBytes { pread(lock, $0.baseAddress, 79, 0) }
         guard got == 79, bytes[78] == 0x0A, bytes[36] == 0x20, bytes[57] == 0x20,
               let seq = number(bytes[37..<57]), let offset = number(bytes[58..<78]),
-              seq >= 1, offset >= dataStart, offset <= fileSize
+              seq >= 1, offset >= dataStart
         else { return nil }
         return Head(boot: Array(bytes[0..<36]), seq: seq, offset: offset)
     }
@@ -336,8 +352,8 @@ package final class CommitLog: Sendable {
     }
 
     /// An empty log: the header at sequence 1, then zeros.
-    static func emptyLog() -> [UInt8] {
-        var bytes = [UInt8](repeating: 0, count: fileSize)
+    static func emptyLog(size: Int) -> [UInt8] {
+        var bytes = [UInt8](repeating: 0, count: size)
         let head = header(base: 1)
         bytes.replaceSubrange(0..<head.count, with: head)
         return bytes

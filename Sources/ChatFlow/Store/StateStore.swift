@@ -478,8 +478,15 @@ package struct StateStore: Sendable {
         if startMissing { try writeStartFile(before) }
         try file.write(lines, at: state.historyBytes)
         if created || startMissing { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
-        // Lines too large for the log commit as format 2 did: by syncing the history itself.
-        if try !commitLog.append(instance: state.instanceID, at: state.historyBytes, lines: lines) { try file.syncData() }
+        do {
+            // Lines too large for the log commit as format 2 did: by syncing the history itself.
+            if try !commitLog.append(instance: state.instanceID, at: state.historyBytes, lines: lines) { try file.syncData() }
+        } catch {
+            // Not committed (no space for the log, an I/O error): the line must not be read as
+            // a commit, which a reader finding it past the view would do.
+            try? file.truncate(to: state.historyBytes)
+            throw error
+        }
         state.historyBytes += lines.count
         try StateStore.replaceView(layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID), view: view)
     }
