@@ -615,37 +615,43 @@ def lap_scenario(label):
         ops = first_trigger + record(root, instance, "trigger", instance, "--to", "bc"[(step + 1) % 2])
         after = json.loads(run("status", instance, "--json", root=root).stdout)
 
-        def verify(ops, name):
-            first_returned = sum(1 for op in ops if any(op is o for o in first_trigger))
+        def judge_state(upto, where, first_returned, total):
+            status = run("status", instance, "--json", root=where)
+            if status.returncode != 0:
+                return f"reader failed: {status.stderr.strip()}"
+            doc = json.loads(status.stdout)
+            if doc not in (before, middle, after):
+                return f"a state that was never committed (history_length {doc['history_length']})"
+            if upto == total and doc != after:
+                return "the second, acknowledged trigger is lost"
+            if upto >= first_returned and doc == before:
+                return "the first, acknowledged trigger is lost"
+            return None
 
-            def judge_state(upto, where):
-                status = run("status", instance, "--json", root=where)
-                if status.returncode != 0:
-                    return f"reader failed: {status.stderr.strip()}"
-                doc = json.loads(status.stdout)
-                if doc not in (before, middle, after):
-                    return f"a state that was never committed (history_length {doc['history_length']})"
-                if upto == len(ops) and doc != after:
-                    return "the second, acknowledged trigger is lost"
-                if upto >= first_returned and doc == before:
-                    return "the first, acknowledged trigger is lost"
-                return None
-
-            states, found = each_state(distinct_states(base, ops, lambda upto: (upto >= first_returned, upto == len(ops))),
-                                       root, name, judge_state)
-            wrong = [f"after call {upto} of {len(ops)}: {problem}" for upto, problem in found]
-            print(f"  {name}: {states} crash states, {len(wrong)} wrong" + (f"; first: {wrong[0]}" if wrong else ""), flush=True)
-            return wrong
-
-        syncs = [op for op in ops if op[0] == "sync"]
-        print(f"{label}: {len(ops)} calls on the state directory, {len(syncs)} syncs: "
-              + ", ".join(f"{op[2]} {os.path.relpath(op[1], root)}" for op in syncs), flush=True)
-        wrong = verify(ops, f"{label}, the protocol as written")
-        teeth = [bool(verify([op for op in ops if op is not drop], f"{label}, without {drop[2]} {os.path.relpath(drop[1], root)}"))
-                 for drop in syncs]
-        return not wrong and len(teeth) > 0 and all(teeth)
+        return judge_two_commands(label, base, ops, first_trigger, root, judge_state)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def judge_two_commands(label, base, ops, first, root, judge_state):
+    """Checks a trace of two commands (`first`: the first one's calls) as written and with each
+    sync dropped in turn, as `judge` does; `judge_state(upto, where, first_returned, total)`
+    says what is wrong with one crash state. Returns whether all hold."""
+    def verify(ops, name):
+        first_returned = sum(1 for op in ops if any(op is o for o in first))
+        states, found = each_state(distinct_states(base, ops, lambda upto: (upto >= first_returned, upto == len(ops))),
+                                   root, name, lambda upto, where: judge_state(upto, where, first_returned, len(ops)))
+        wrong = [f"after call {upto} of {len(ops)}: {problem}" for upto, problem in found]
+        print(f"  {name}: {states} crash states, {len(wrong)} wrong" + (f"; first: {wrong[0]}" if wrong else ""), flush=True)
+        return wrong
+
+    syncs = [op for op in ops if op[0] == "sync"]
+    print(f"{label}: {len(ops)} calls on the state directory, {len(syncs)} syncs: "
+          + ", ".join(f"{op[2]} {os.path.relpath(op[1], root)}" for op in syncs), flush=True)
+    wrong = verify(ops, f"{label}, the protocol as written")
+    teeth = [bool(verify([op for op in ops if op is not drop], f"{label}, without {drop[2]} {os.path.relpath(drop[1], root)}"))
+             for drop in syncs]
+    return not wrong and len(teeth) > 0 and all(teeth)
 
 
 def start_scenario(label):
@@ -667,42 +673,27 @@ def start_scenario(label):
         instance = next(n[:-5] for n in os.listdir(os.path.join(root, "instances")) if n not in known and n.endswith(".json"))
         ops = started + record(root, instance)
 
-        def verify(ops, name):
-            start_returned = sum(1 for op in ops if any(op is o for o in started))
+        def judge_state(upto, where, start_returned, total):
+            status = run("status", instance, "--json", root=where)
+            problem = None
+            if status.returncode == 3:
+                if upto >= start_returned:
+                    problem = "the started instance is lost"
+            elif status.returncode != 0:
+                problem = f"reader failed: {status.stderr.strip()}"
+            else:
+                doc = json.loads(status.stdout)
+                length = doc["history_length"]
+                feature = run("feature", "f", "--json", root=where)
+                if length not in (1, 2) or len(doc["history"]) != length:
+                    problem = f"torn: {length} entries, {len(doc['history'])} in the history"
+                elif upto == total and length != 2:
+                    problem = "the acknowledged trigger is lost"
+                elif feature.returncode != 0 or json.loads(feature.stdout)["total_instances"] != 2:
+                    problem = f"the instance is missing from its feature: {feature.stdout.strip() or feature.stderr.strip()}"
+            return problem
 
-            def judge_state(upto, where):
-                status = run("status", instance, "--json", root=where)
-                problem = None
-                if status.returncode == 3:
-                    if upto >= start_returned:
-                        problem = "the started instance is lost"
-                elif status.returncode != 0:
-                    problem = f"reader failed: {status.stderr.strip()}"
-                else:
-                    doc = json.loads(status.stdout)
-                    length = doc["history_length"]
-                    feature = run("feature", "f", "--json", root=where)
-                    if length not in (1, 2) or len(doc["history"]) != length:
-                        problem = f"torn: {length} entries, {len(doc['history'])} in the history"
-                    elif upto == len(ops) and length != 2:
-                        problem = "the acknowledged trigger is lost"
-                    elif feature.returncode != 0 or json.loads(feature.stdout)["total_instances"] != 2:
-                        problem = f"the instance is missing from its feature: {feature.stdout.strip() or feature.stderr.strip()}"
-                return problem
-
-            states, found = each_state(distinct_states(base, ops, lambda upto: (upto >= start_returned, upto == len(ops))),
-                                       root, name, judge_state)
-            wrong = [f"after call {upto} of {len(ops)}: {problem}" for upto, problem in found]
-            print(f"  {name}: {states} crash states, {len(wrong)} wrong" + (f"; first: {wrong[0]}" if wrong else ""), flush=True)
-            return wrong
-
-        syncs = [op for op in ops if op[0] == "sync"]
-        print(f"{label}: {len(ops)} calls on the state directory, {len(syncs)} syncs: "
-              + ", ".join(f"{op[2]} {os.path.relpath(op[1], root)}" for op in syncs), flush=True)
-        wrong = verify(ops, f"{label}, the protocol as written")
-        teeth = [bool(verify([op for op in ops if op is not drop], f"{label}, without {drop[2]} {os.path.relpath(drop[1], root)}"))
-                 for drop in syncs]
-        return not wrong and len(teeth) > 0 and all(teeth)
+        return judge_two_commands(label, base, ops, started, root, judge_state)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
