@@ -44,7 +44,6 @@ package final class CommitLog: Sendable {
         /// The log's size, read when it is opened: the end of its ring.
         var size = 0
         var lock: Int32 = -1
-        var lockWritable = false
     }
 
     init(layout: Layout) { self.layout = layout }
@@ -64,21 +63,36 @@ package final class CommitLog: Sendable {
     /// Call before reading a state or history.
     package func ensureRecovered() throws(ChatFlowError) {
         if recovered.load(ordering: .acquiring) { return }
-        try files.withLock { (files) throws(ChatFlowError) in
+        // The mutex only keeps this process's threads from replaying twice.
+        try files.withLock { (_) throws(ChatFlowError) in
             // No log: every commit so far synced its own history (or none was made).
             guard FileSystem.exists(layout.commitLogFile) else { return }
-            let lock = try openLock(&files, writing: false)
-            if let head = CommitLog.readHead(lock), head.boot == CommitLog.bootID { return }
-            try lockExclusive(lock)
-            defer { flock(lock, LOCK_UN) }
-            if let head = CommitLog.readHead(lock), head.boot == CommitLog.bootID { return }
-            guard files.lockWritable else {
+            // Descriptors of its own, closed on return (which also releases the flock): a
+            // process that only reads keeps nothing of the store open for writing (a store on a
+            // file system that is to be remounted read-only, a directory to be removed).
+            let lockPath = layout.commitLockFile
+            let lock: FileDescriptor
+            var writable = true
+            do throws(ChatFlowError) {
+                try FileSystem.createDirectory(layout.locksDirectory)
+                lock = try FileDescriptor(opening: lockPath, flags: O_RDWR | O_CREAT)
+            } catch {
+                guard case .io(_, _, let code) = error, code == EACCES || code == EROFS else { throw error }
+                lock = try FileDescriptor(opening: lockPath, flags: O_RDONLY)
+                writable = false
+            }
+            if let head = CommitLog.readHead(lock.rawValue), head.boot == CommitLog.bootID { return }
+            try lock.lockExclusive()
+            if let head = CommitLog.readHead(lock.rawValue), head.boot == CommitLog.bootID { return }
+            guard writable else {
                 throw .store(
                     operation: "recover", store: layout.root,
-                    reason: "the machine restarted since its last commit, and this process cannot write \(layout.commitLockFile) to replay \(layout.commitLogFile): run `chatflow doctor` as the store's owner first")
+                    reason: "the machine restarted since its last commit, and this process cannot write \(lockPath) to replay \(layout.commitLogFile): run `chatflow doctor` as the store's owner first")
             }
-            let log = try openLog(&files)
-            try replay(log: log, size: files.size, lock: lock)
+            let fd = CommitLog.openForCommits(layout.commitLogFile)
+            guard fd >= 0 else { throw .io(operation: "open", path: layout.commitLogFile, errno: errno) }
+            let log = FileDescriptor(adopting: fd, path: layout.commitLogFile)
+            try replay(log: log.rawValue, size: try CommitLog.checkedSize(log), lock: lock.rawValue)
         }
         recovered.store(true, ordering: .releasing)
     }
@@ -125,7 +139,7 @@ package final class CommitLog: Sendable {
     func append(instance: String, at offset: Int, lines: [UInt8]) throws(ChatFlowError) -> Bool {
         let longest = CommitLog.padded(CommitLog.recordLength(instance: instance, offset: offset, lines: lines))
         return try files.withLock { (files) throws(ChatFlowError) -> Bool in
-            let lock = try openLock(&files, writing: true)
+            let lock = try openLock(&files)
             try lockExclusive(lock)
             defer { flock(lock, LOCK_UN) }
             let log = try openLog(&files, creating: lock)
@@ -177,23 +191,18 @@ package final class CommitLog: Sendable {
 
     // MARK: Files
 
-    private func openLock(_ files: inout Files, writing: Bool) throws(ChatFlowError) -> Int32 {
-        if files.lock >= 0, files.lockWritable || !writing { return files.lock }
+    /// The log's lock, opened by the first commit and kept, as the log is: a process that
+    /// commits keeps both open (as SQLite keeps its database open), saving two opens a commit.
+    private func openLock(_ files: inout Files) throws(ChatFlowError) -> Int32 {
+        if files.lock >= 0 { return files.lock }
         let path = layout.commitLockFile
         var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         if fd < 0 && errno == ENOENT {
             try FileSystem.createDirectory(layout.locksDirectory)
             fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         }
-        var writable = true
-        if fd < 0 && !writing && (errno == EACCES || errno == EROFS) {
-            fd = open(path, O_RDONLY | O_CLOEXEC)
-            writable = false
-        }
         guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
-        if files.lock >= 0 { close(files.lock) }
         files.lock = fd
-        files.lockWritable = writable
         return fd
     }
 
@@ -210,20 +219,19 @@ package final class CommitLog: Sendable {
             }
         }
         guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
-        var info = stat()
-        guard fstat(fd, &info) == 0 else {
-            let code = errno
-            close(fd)
-            throw .io(operation: "stat", path: path, errno: code)
-        }
-        let size = Int(info.st_size)
-        guard size >= CommitLog.dataStart + 4096, size % 4096 == 0 else {
-            close(fd)
-            throw .corruptState(path: path, reason: "\(size) bytes: a commit log is a multiple of 4096 bytes, at least 8192 (move it aside only after `chatflow doctor` has read every instance)")
-        }
-        files.log = fd
-        files.size = size
+        let file = FileDescriptor(adopting: fd, path: path)
+        files.size = try CommitLog.checkedSize(file)
+        files.log = file.release()
         return fd
+    }
+
+    /// The log's size, the end of its ring; refused unless whole sectors past the header.
+    private static func checkedSize(_ log: borrowing FileDescriptor) throws(ChatFlowError) -> Int {
+        let size = try log.size()
+        guard size >= dataStart + 4096, size % 4096 == 0 else {
+            throw .corruptState(path: log.path, reason: "\(size) bytes: a commit log is a multiple of 4096 bytes, at least 8192 (move it aside only after `chatflow doctor` has read every instance)")
+        }
+        return size
     }
 
     /// Makes the log whole and durable under its temp name, then renames it in: a log that
