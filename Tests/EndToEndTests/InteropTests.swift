@@ -168,6 +168,64 @@ struct InteropTests {
         #expect(try engine.history(id).map(\.phase) == (0...7).map { "p\($0)" })
     }
 
+    @Test("a small commit log (16 KiB, a dozen records a lap) made by Python: both languages end laps in turn (syncfs, new header), and a power cut within the last lap is replayed")
+    func laps() async throws {
+        let sandbox = Sandbox()
+        let engine = sandbox.engine
+        let id = try engine.start(schema: schema, featureID: "f")
+        let small = ["CHATFLOW_COMMIT_LOG_SIZE": "16384"]
+        func python(_ count: Int) throws -> Int32 {
+            try runToEnd("/usr/bin/env", ["python3", writer, sandbox.root, id, "format", "\(count)"], environment: small).status
+        }
+        let log = engine.layout.commitLogFile
+        func base() throws -> Int {
+            let header = try #require(FileHandle(forReadingAtPath: log)).readData(ofLength: 35)
+            return try #require(Int(String(decoding: header[14..<34], as: UTF8.self)))
+        }
+        #expect(try python(1) == 0)
+        #expect(try FileManager.default.attributesOfItem(atPath: log)[.size] as? Int == 16384, "Python made the log")
+        // Alternating, then each writer on until it has ended a lap itself (the header's base moves).
+        var commits = 1
+        for round in 0..<10 {
+            if round.isMultiple(of: 2) { try engine.trigger(id) } else { #expect(try python(1) == 0) }
+            commits += 1
+        }
+        for (name, step) in [("Swift", { () throws -> Void in try engine.trigger(id) }), ("Python", { () throws -> Void in #expect(try python(1) == 0) })] {
+            let before = try base()
+            var ended = false
+            for _ in 0..<30 where !ended {
+                try step()
+                commits += 1
+                ended = try base() != before
+            }
+            #expect(ended, "\(name) ended a lap")
+        }
+        #expect(try engine.history(id).map(\.phase) == (0...commits).map { "p\($0)" })
+
+        // Two more commits in the current lap, their lines and views lost to a cut, a new boot.
+        let history = engine.layout.historyFile(id)
+        let view = engine.layout.stateFile(id)
+        while true {
+            let head = try String(contentsOfFile: engine.layout.commitLockFile, encoding: .utf8)
+            let offset = try #require(Int(head.split(separator: " ")[2].prefix(20)))
+            if offset + 3 * 1024 <= 16384 { break }
+            try engine.trigger(id)
+        }
+        let kept = try #require(try FileManager.default.attributesOfItem(atPath: history)[.size] as? Int)
+        let keptView = try Data(contentsOf: URL(fileURLWithPath: view))
+        let phase = try #require(try engine.freshStatus(id)?.historyLength)
+        #expect(try python(1) == 0)
+        try engine.trigger(id)
+        #expect(truncate(history, off_t(kept)) == 0)
+        try keptView.write(to: URL(fileURLWithPath: view))
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: engine.layout.commitLockFile))
+        try handle.write(contentsOf: Data("00000000-0000-0000-0000-000000000000".utf8))
+        try handle.close()
+        let shown = try run("chatflow", ["--root", sandbox.root, "status", id, "--json"])
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any], "\(shown.stderr)")
+        #expect(document["history_length"] as? Int == phase + 2, "both lost commits replayed")
+    }
+
     @Test("a writer that only moves current_phase, alternating with Swift: the engine migrates it; doctor --fix too")
     func phaseOnly() async throws {
         let sandbox = Sandbox()

@@ -2,9 +2,10 @@ import CChatFlowShims
 import Glibc
 import Synchronization
 
-/// The store's commit log, `<root>/commit.log` (docs/FORMAT.md, "The commit log"): one file of
-/// fixed size that every commit of every instance writes its history lines into, in place, and
-/// syncs. That sync is the commit; the history append and the view are left unsynced.
+/// The store's commit log, `<root>/commit.log` (docs/FORMAT.md, "The commit log"): one file,
+/// made whole once and never grown, that every commit of every instance writes its history lines
+/// into, in place, durably. That write is the commit; the history append and the view are left
+/// unsynced.
 ///
 /// Why one file: a commit that syncs its own instance's history also writes that file's inode
 /// block (its size and mtime changed), a device round trip more than SQLite's WAL, whose one file
@@ -17,7 +18,8 @@ import Synchronization
 /// replays the log's records into the histories before anything reads them; the lock file
 /// records the boot it was done in (`/proc/sys/kernel/random/boot_id`), so every later process
 /// of that boot sees it with one read. Before the ring wraps over old records, `checkpoint`
-/// makes every history durable (`syncfs`).
+/// makes every history durable (`syncfs`). A process that commits keeps the log and its lock
+/// open; one that only reads keeps nothing open.
 package final class CommitLog: Sendable {
     /// A new log's size (the header block, then the ring of records): about 1,000 commits of a
     /// typical state per lap, and a lap ends in one `syncfs`. A log's ring is whatever size its
