@@ -20,7 +20,7 @@ extension Bench {
             try engine.trigger(id)
             samples.add(seconds: Timestamps.monotonic() - t)
         }
-        var figure = samples.figure("trigger.one_instance_history_to_200", note: "durable: 1 fdatasync (the commit line) + rename")
+        var figure = samples.figure("trigger.one_instance_history_to_200", note: "durable: 1 O_DSYNC write of the commit record + exchange")
         figure.value = 199 / (Timestamps.monotonic() - start)
         figure.unit = "ms|/s"
         record(figure)
