@@ -243,4 +243,27 @@ struct EngineTests {
         #expect(try engine.artifact(id, name: "report.txt") == Array("ok".utf8))
         #expect(throws: ChatFlowError.self) { try engine.saveArtifact(id, name: "../x", bytes: []) }
     }
+
+    @Test("the commit log: one sector-aligned record per commit; a head the lock file lost or garbled is found again by replaying, and nothing is lost")
+    func commitLogHead() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let id = try engine.start(schema: fourPhases, featureID: "f")
+        try engine.trigger(id)
+        let lock = engine.layout.commitLockFile
+        let head = try String(contentsOfFile: lock, encoding: .utf8)
+        let fields = head.split(separator: " ")
+        #expect(fields.count == 3 && fields[0].count == 36 && head.utf8.count == 79)
+        #expect(Int(fields[1]) == 2 && Int(fields[2].prefix(20))! % 512 == 0, "one record written, the head on a sector: \(head)")
+        for garbled in ["", "x", String(head.prefix(37)) + "00000000000000000002 00000000000000004097\n"] {
+            try garbled.write(toFile: lock, atomically: false, encoding: .utf8)
+            try engine.trigger(id, to: "design")
+            #expect(try String(contentsOfFile: lock, encoding: .utf8).utf8.count == 79, "the head written again")
+        }
+        #expect(try engine.history(id).map(\.phase) == ["design", "implement", "design", "design", "design"])
+        let log = try Data(contentsOf: URL(fileURLWithPath: engine.layout.commitLogFile))
+        #expect(log.count == 1 << 20)
+        let records = log.indices.filter { $0 % 512 == 0 && log[$0..<($0 + 5)] == Data("cfr1 ".utf8) }
+        #expect(records.count == 4, "a record per commit, none lost to a garbled head: \(records)")
+    }
 }

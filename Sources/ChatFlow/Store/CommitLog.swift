@@ -338,7 +338,7 @@ package final class CommitLog: Sendable {
         let got = bytes.withUnsafeMutableBytes { pread(lock, $0.baseAddress, 79, 0) }
         guard got == 79, bytes[78] == 0x0A, bytes[36] == 0x20, bytes[57] == 0x20,
               let seq = number(bytes[37..<57]), let offset = number(bytes[58..<78]),
-              seq >= 1, offset >= dataStart
+              seq >= 1, offset >= dataStart, offset % sector == 0
         else { return nil }
         return Head(boot: Array(bytes[0..<36]), seq: seq, offset: offset)
     }
