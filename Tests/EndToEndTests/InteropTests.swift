@@ -17,6 +17,21 @@ struct InteropTests {
         try runToEnd("/usr/bin/env", ["python3", writer, sandbox.root, id, mode, "\(count)"]).status
     }
 
+    /// The committed state as the Python reader sees it ("Reading a state", after a replay).
+    private func pythonRead(_ sandbox: Sandbox, _ id: String) throws -> [String: Any] {
+        let result = try runToEnd("/usr/bin/env", ["python3", writer, sandbox.root, id, "read", "0"])
+        try #require(result.status == 0, "\(result.stderr)")
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+    }
+
+    /// What a restart looks like to the store: the boot its commit log's lock file records is no
+    /// longer the running one, so the next process replays the log.
+    private func simulateNewBoot(_ sandbox: Sandbox) throws {
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: sandbox.engine.layout.commitLockFile))
+        try handle.write(contentsOf: Data("00000000-0000-0000-0000-000000000000".utf8))
+        try handle.close()
+    }
+
     /// Runs `steps` (each advances the instance one phase), then checks that no update was lost,
     /// the history names every phase in order, and the watcher ran `@any` once per transition.
     private func check(_ sandbox: Sandbox, _ watcher: Watcher, _ id: String, transitions: Int) async throws {
@@ -55,11 +70,7 @@ struct InteropTests {
         let engine = sandbox.engine
         let id = try engine.start(schema: schema, featureID: "f")
         let view = engine.layout.stateFile(id)
-        func pythonRead() throws -> [String: Any] {
-            let result = try runToEnd("/usr/bin/env", ["python3", writer, sandbox.root, id, "read", "0"])
-            try #require(result.status == 0, "\(result.stderr)")
-            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        }
+        func pythonRead() throws -> [String: Any] { try self.pythonRead(sandbox, id) }
 
         // Python commits and is cut off before its view: the Swift reader recovers the commit.
         try engine.trigger(id, data: ["from": "swift"])
@@ -117,11 +128,7 @@ struct InteropTests {
         let id = try engine.start(schema: schema, featureID: "f")
         let history = engine.layout.historyFile(id)
         let view = engine.layout.stateFile(id)
-        func pythonRead() throws -> [String: Any] {
-            let result = try runToEnd("/usr/bin/env", ["python3", writer, sandbox.root, id, "read", "0"])
-            try #require(result.status == 0, "\(result.stderr)")
-            return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        }
+        func pythonRead() throws -> [String: Any] { try self.pythonRead(sandbox, id) }
         func size(_ path: String) throws -> Int {
             try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
         }
@@ -131,12 +138,7 @@ struct InteropTests {
             #expect(truncate(history, off_t(bytes)) == 0)
             try oldView.write(to: URL(fileURLWithPath: view))
         }
-        /// A new boot: the boot the log's lock file records is no longer the running one.
-        func reboot() throws {
-            let handle = try FileHandle(forUpdating: URL(fileURLWithPath: engine.layout.commitLockFile))
-            try handle.write(contentsOf: Data("00000000-0000-0000-0000-000000000000".utf8))
-            try handle.close()
-        }
+        func reboot() throws { try simulateNewBoot(sandbox) }
 
         // Swift commits p2 and p3; the cut takes both lines and views.
         try engine.trigger(id)
@@ -218,9 +220,7 @@ struct InteropTests {
         try engine.trigger(id)
         #expect(truncate(history, off_t(kept)) == 0)
         try keptView.write(to: URL(fileURLWithPath: view))
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: engine.layout.commitLockFile))
-        try handle.write(contentsOf: Data("00000000-0000-0000-0000-000000000000".utf8))
-        try handle.close()
+        try simulateNewBoot(sandbox)
         let shown = try run("chatflow", ["--root", sandbox.root, "status", id, "--json"])
         let document = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any], "\(shown.stderr)")
         #expect(document["history_length"] as? Int == phase + 2, "both lost commits replayed")
