@@ -48,7 +48,15 @@ package final class CommitLog: Sendable {
         var lock: Int32 = -1
     }
 
-    init(layout: Layout) { self.layout = layout }
+    /// `layout.commitLogFile` and `layout.commitLockFile`, built once (every commit names them).
+    let logPath: String
+    let lockPath: String
+
+    init(layout: Layout) {
+        self.layout = layout
+        logPath = layout.commitLogFile
+        lockPath = layout.commitLockFile
+    }
 
     deinit {
         files.withLock { files in
@@ -68,11 +76,10 @@ package final class CommitLog: Sendable {
         // The mutex only keeps this process's threads from replaying twice.
         try files.withLock { (_) throws(ChatFlowError) in
             // No log: every commit so far synced its own history (or none was made).
-            guard FileSystem.exists(layout.commitLogFile) else { return }
+            guard FileSystem.exists(logPath) else { return }
             // Descriptors of its own, closed on return (which also releases the flock): a
             // process that only reads keeps nothing of the store open for writing (a store on a
             // file system that is to be remounted read-only, a directory to be removed).
-            let lockPath = layout.commitLockFile
             let lock: FileDescriptor
             var writable = true
             do throws(ChatFlowError) {
@@ -89,11 +96,11 @@ package final class CommitLog: Sendable {
             guard writable else {
                 throw .store(
                     operation: "recover", store: layout.root,
-                    reason: "the machine restarted since its last commit, and this process cannot write \(lockPath) to replay \(layout.commitLogFile): run `chatflow doctor` as the store's owner first")
+                    reason: "the machine restarted since its last commit, and this process cannot write \(lockPath) to replay \(logPath): run `chatflow doctor` as the store's owner first")
             }
-            let fd = CommitLog.openForCommits(layout.commitLogFile)
-            guard fd >= 0 else { throw .io(operation: "open", path: layout.commitLogFile, errno: errno) }
-            let log = FileDescriptor(adopting: fd, path: layout.commitLogFile)
+            let fd = CommitLog.openForCommits(logPath)
+            guard fd >= 0 else { throw .io(operation: "open", path: logPath, errno: errno) }
+            let log = FileDescriptor(adopting: fd, path: logPath)
             try replay(log: log.rawValue, size: try CommitLog.checkedSize(log), lock: lock.rawValue)
         }
         recovered.store(true, ordering: .releasing)
@@ -103,7 +110,7 @@ package final class CommitLog: Sendable {
     /// records this boot and the head in the lock file. With the log lock. The replayed lines are
     /// not synced: a power cut before the next checkpoint makes the next boot replay them again.
     private func replay(log: Int32, size: Int, lock: Int32) throws(ChatFlowError) {
-        let path = layout.commitLogFile
+        let path = logPath
         // Read through the page cache: the log's own descriptor may be O_DIRECT.
         let reader = try FileDescriptor(opening: path, flags: O_RDONLY)
         let bytes = try reader.read(at: 0, count: size)
@@ -119,7 +126,7 @@ package final class CommitLog: Sendable {
             head.seq += 1
             head.offset = record.end
         }
-        try CommitLog.writeHead(lock, head, path: layout.commitLockFile)
+        try CommitLog.writeHead(lock, head, path: lockPath)
     }
 
     /// Writes one record's lines into its history unless they are there.
@@ -155,7 +162,7 @@ package final class CommitLog: Sendable {
                 // finds the head (records already in their histories are left alone).
                 try replay(log: log, size: size, lock: lock)
                 guard let found = CommitLog.readHead(lock) else {
-                    throw .corruptState(path: layout.commitLockFile, reason: "unreadable right after it was written")
+                    throw .corruptState(path: lockPath, reason: "unreadable right after it was written")
                 }
                 head = found
             }
@@ -166,10 +173,10 @@ package final class CommitLog: Sendable {
                 head.offset = CommitLog.dataStart
             }
             // O_DSYNC: durable when it returns.
-            try CommitLog.writeSectors(log, record, at: head.offset, path: layout.commitLogFile)
+            try CommitLog.writeSectors(log, record, at: head.offset, path: logPath)
             head.seq += 1
             head.offset += length
-            try CommitLog.writeHead(lock, head, path: layout.commitLockFile)
+            try CommitLog.writeHead(lock, head, path: lockPath)
             return true
         }
     }
@@ -178,7 +185,7 @@ package final class CommitLog: Sendable {
     /// overwritten are no longer needed; then the header names the next lap's first record.
     private func checkpoint(log: Int32, nextSeq: Int) throws(ChatFlowError) {
         try syncFileSystem(log)
-        try CommitLog.writeSectors(log, CommitLog.header(base: nextSeq), at: 0, path: layout.commitLogFile)
+        try CommitLog.writeSectors(log, CommitLog.header(base: nextSeq), at: 0, path: logPath)
     }
 
     private func syncFileSystem(_ log: Int32) throws(ChatFlowError) {
@@ -187,8 +194,8 @@ package final class CommitLog: Sendable {
 
     /// A ring of zeros and a header at sequence 1, after a header a power cut tore.
     private func resetRing(log: Int32, size: Int, lock: Int32) throws(ChatFlowError) {
-        try CommitLog.writeSectors(log, CommitLog.emptyLog(size: size), at: 0, path: layout.commitLogFile)
-        try CommitLog.writeHead(lock, Head(boot: CommitLog.bootID, seq: 1, offset: CommitLog.dataStart), path: layout.commitLockFile)
+        try CommitLog.writeSectors(log, CommitLog.emptyLog(size: size), at: 0, path: logPath)
+        try CommitLog.writeHead(lock, Head(boot: CommitLog.bootID, seq: 1, offset: CommitLog.dataStart), path: lockPath)
     }
 
     // MARK: Files
@@ -197,7 +204,7 @@ package final class CommitLog: Sendable {
     /// commits keeps both open (as SQLite keeps its database open), saving two opens a commit.
     private func openLock(_ files: inout Files) throws(ChatFlowError) -> Int32 {
         if files.lock >= 0 { return files.lock }
-        let path = layout.commitLockFile
+        let path = lockPath
         var fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         if fd < 0 && errno == ENOENT {
             try FileSystem.createDirectory(layout.locksDirectory)
@@ -211,13 +218,13 @@ package final class CommitLog: Sendable {
     /// The log, opened once; with `creating` (the log lock's descriptor, held), made if missing.
     private func openLog(_ files: inout Files, creating lock: Int32? = nil) throws(ChatFlowError) -> Int32 {
         if files.log >= 0 { return files.log }
-        let path = layout.commitLogFile
+        let path = logPath
         var fd = CommitLog.openForCommits(path)
         if fd < 0 && errno == ENOENT, let lock {
             try createLog()
             fd = CommitLog.openForCommits(path)
             if fd >= 0 {
-                try CommitLog.writeHead(lock, Head(boot: CommitLog.bootID, seq: 1, offset: CommitLog.dataStart), path: layout.commitLockFile)
+                try CommitLog.writeHead(lock, Head(boot: CommitLog.bootID, seq: 1, offset: CommitLog.dataStart), path: lockPath)
             }
         }
         guard fd >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
@@ -248,8 +255,8 @@ package final class CommitLog: Sendable {
             unlink(temp)   // a full disk: the megabyte back
             throw error
         }
-        if rename(temp, layout.commitLogFile) != 0 {
-            throw .io(operation: "rename \(temp) to", path: layout.commitLogFile, errno: errno)
+        if rename(temp, logPath) != 0 {
+            throw .io(operation: "rename \(temp) to", path: logPath, errno: errno)
         }
         try FileSystem.syncDirectory(layout.root)
     }
@@ -281,16 +288,7 @@ package final class CommitLog: Sendable {
     static func padded(_ count: Int) -> Int { (count + sector - 1) / sector * sector }
 
     private func lockExclusive(_ fd: Int32) throws(ChatFlowError) {
-        _ = try retryingEINTR("lock", layout.commitLockFile) { flock(fd, LOCK_EX) }
-    }
-
-    private static func write(_ fd: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(ChatFlowError) {
-        var written = 0
-        while written < bytes.count {
-            written += try retryingEINTR("write", path) {
-                bytes.withUnsafeBytes { pwrite(fd, $0.baseAddress! + written, $0.count - written, off_t(offset + written)) }
-            }
-        }
+        _ = try retryingEINTR("lock", lockPath) { flock(fd, LOCK_EX) }
     }
 
     /// The size of a log made now: `CHATFLOW_COMMIT_LOG_SIZE`, else 1 MiB.
@@ -328,23 +326,37 @@ package final class CommitLog: Sendable {
     }
 
     /// The lock file's text: `<boot id> <seq> <offset>\n`, fixed width (79 bytes), so each write
-    /// replaces the last whole.
-    static func headText(_ head: Head) -> [UInt8] {
-        head.boot + Array(" ".utf8) + digits(head.seq, width: 20) + Array(" ".utf8) + digits(head.offset, width: 20) + [0x0A]
+    /// replaces the last whole. Built in place: it is written on every commit.
+    private static func fillHead(_ head: Head, into buffer: UnsafeMutableBufferPointer<UInt8>) {
+        for index in 0..<36 { buffer[index] = head.boot[index] }
+        buffer[36] = 0x20
+        putDigits(head.seq, into: buffer, at: 37, width: 20)
+        buffer[57] = 0x20
+        putDigits(head.offset, into: buffer, at: 58, width: 20)
+        buffer[78] = 0x0A
     }
 
+    static let headLength = 79
+
     static func readHead(_ lock: Int32) -> Head? {
-        var bytes = [UInt8](repeating: 0, count: 79)
-        let got = bytes.withUnsafeMutableBytes { pread(lock, $0.baseAddress, 79, 0) }
-        guard got == 79, bytes[78] == 0x0A, bytes[36] == 0x20, bytes[57] == 0x20,
-              let seq = number(bytes[37..<57]), let offset = number(bytes[58..<78]),
-              seq >= 1, offset >= dataStart, offset % sector == 0
-        else { return nil }
-        return Head(boot: Array(bytes[0..<36]), seq: seq, offset: offset)
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: headLength) { buffer -> Head? in
+            let got = pread(lock, buffer.baseAddress, headLength, 0)
+            let bytes = UnsafeBufferPointer(buffer)
+            guard got == headLength, bytes[78] == 0x0A, bytes[36] == 0x20, bytes[57] == 0x20,
+                  let seq = number(bytes[37..<57]), let offset = number(bytes[58..<78]),
+                  seq >= 1, offset >= dataStart, offset % sector == 0
+            else { return nil }
+            return Head(boot: Array(bytes[0..<36]), seq: seq, offset: offset)
+        }
     }
 
     private static func writeHead(_ lock: Int32, _ head: Head, path: String) throws(ChatFlowError) {
-        try write(lock, headText(head), at: 0, path: path)
+        try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: headLength) { (buffer) throws(ChatFlowError) in
+            fillHead(head, into: buffer)
+            let written = try retryingEINTR("write", path) { pwrite(lock, buffer.baseAddress, headLength, 0) }
+            // Never short for 79 bytes at offset 0 of a regular file, short of a full disk.
+            guard written == headLength else { throw .io(operation: "write", path: path, errno: ENOSPC) }
+        }
     }
 
     /// The header: `cfh1 <crc32> <first seq of this lap, 20 digits>\n`, the CRC (8 hex digits,
@@ -373,13 +385,46 @@ package final class CommitLog: Sendable {
     /// bytes), zero-padded to whole sectors: the CRC is of everything after `cfr1 <crc32> ` up to
     /// the padding, so a record torn or mixed with an older one fails it.
     static func record(seq: Int, instance: String, offset: Int, lines: [UInt8]) -> [UInt8] {
-        var body = Array("\(seq) \(instance) \(offset) \(lines.count)\n".utf8)
-        body.append(contentsOf: lines)
-        return Array("cfr1 ".utf8) + hex(CRC32.checksum(body)) + [0x20] + body
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(14 + 64 + lines.count)
+        bytes.append(contentsOf: "cfr1 00000000 ".utf8)
+        appendDecimal(seq, to: &bytes)
+        bytes.append(0x20)
+        bytes.append(contentsOf: instance.utf8)
+        bytes.append(0x20)
+        appendDecimal(offset, to: &bytes)
+        bytes.append(0x20)
+        appendDecimal(lines.count, to: &bytes)
+        bytes.append(0x0A)
+        bytes.append(contentsOf: lines)
+        let crc = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[14...])) }
+        for index in 0..<8 { bytes[5 + index] = hexDigits[Int((crc >> UInt32(28 - 4 * index)) & 0xF)] }
+        return bytes
     }
 
+    private static let hexDigits = Array("0123456789abcdef".utf8)
+
+    /// Appends `value` (not negative) in decimal.
+    private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
+        let digits = decimalCount(value)
+        var divisor = 1
+        for _ in 1..<digits { divisor *= 10 }
+        for _ in 0..<digits {
+            bytes.append(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
+            divisor /= 10
+        }
+    }
+
+    /// A bound on `record`'s length: the sequence number at its widest.
     static func recordLength(instance: String, offset: Int, lines: [UInt8]) -> Int {
-        14 + "\(Int.max) \(instance) \(offset) \(lines.count)\n".utf8.count + lines.count
+        14 + 19 + 1 + instance.utf8.count + 1 + decimalCount(offset) + 1 + decimalCount(lines.count) + 1 + lines.count
+    }
+
+    private static func decimalCount(_ value: Int) -> Int {
+        var digits = 1
+        var rest = value
+        while rest >= 10 { digits += 1; rest /= 10 }
+        return digits
     }
 
     struct Record {
@@ -409,8 +454,19 @@ package final class CommitLog: Sendable {
     }
 
     private static func digits(_ value: Int, width: Int) -> [UInt8] {
-        let text = Array(String(value).utf8)
-        return [UInt8](repeating: UInt8(ascii: "0"), count: max(0, width - text.count)) + text
+        [UInt8](unsafeUninitializedCapacity: width) { buffer, count in
+            putDigits(value, into: buffer, at: 0, width: width)
+            count = width
+        }
+    }
+
+    /// `value` (not negative, at most `width` digits) as `width` decimal digits, zero-padded.
+    private static func putDigits(_ value: Int, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int, width: Int) {
+        var rest = value
+        for index in stride(from: start + width - 1, through: start, by: -1) {
+            buffer[index] = UInt8(ascii: "0") + UInt8(rest % 10)
+            rest /= 10
+        }
     }
 
     private static func hex(_ value: UInt32) -> [UInt8] {
@@ -430,7 +486,7 @@ package final class CommitLog: Sendable {
         return value
     }
 
-    private static func number(_ bytes: ArraySlice<UInt8>) -> Int? {
+    private static func number<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int? {
         guard !bytes.isEmpty, bytes.count <= 19 || (bytes.count == 20 && bytes.first == UInt8(ascii: "0")) else { return nil }
         var value = 0
         for byte in bytes {
