@@ -266,4 +266,37 @@ struct EngineTests {
         let records = log.indices.filter { $0 % 512 == 0 && log[$0..<($0 + 5)] == Data("cfr1 ".utf8) }
         #expect(records.count == 4, "a record per commit, none lost to a garbled head: \(records)")
     }
+
+    @Test("a view this process wrote is taken back from its text without decoding: decoding every view gives back exactly the state it was written from, and another writer's bytes are decoded")
+    func viewMemoRoundTrip() throws {
+        let root = TemporaryRoot()
+        let engine = root.engine
+        let store = try #require(engine.backend.store as? StateStore)
+        let json = "{\"s\": \"e\\u0301 \\\"q\\\" \\\\ \\n\\t\\u0001 ✓ 😀\", \"i\": 42, \"big\": 12345678901234567890, \"neg\": -0.0, \"f\": 1.0, "
+            + "\"g\": 0.1, \"e\": 1e300, \"tiny\": 5e-324, \"exp\": 2.5E+3, \"arr\": [1, \"x\", null, true, []], \"obj\": {\"a\": {\"b\": {}}}, "
+            + "\"null\": null, \"bool\": false, \"\": \"empty key\"}"
+        let odd = try #require(try JSONValue(parsing: Array(json.utf8)).objectValue)
+        let id = try engine.start(schema: fourPhases, featureID: "f", context: odd, meta: ["who": .string("ü")])
+        var states = [try #require(try engine.status(id))]
+        states.append(try engine.trigger(id, data: .object(odd), meta: ["n": 1.5]))
+        states.append(try engine.trigger(id, data: ["x": 0.30000000000000004, "y": -17], to: "design"))
+        let grant = try #require(try engine.claim(phase: "design", owner: "agent \"7\""))
+        states.append(try engine.heartbeat(id, token: grant.claim.token))
+        states.append(try engine.trigger(id, data: .string("plain"), token: grant.claim.token))
+        states.append(try engine.fail(id, reason: "stop ✗"))
+        for (index, state) in states.enumerated() {
+            #expect(try StateStore.decodeState(StateStore.viewBytes(state), path: "view \(index)") == state, "view \(index) decodes to its state")
+        }
+        let text = Array(try #require(FileManager.default.contents(atPath: engine.layout.stateFile(id))))
+        #expect(try StateStore.decodeState(text, path: "state file") == states.last)
+        #expect(store.memo.state(id, text: text) == states.last, "the last view written is remembered")
+        // Another writer's text (one value changed, its check recomputed) is not taken from the memo.
+        var other = text
+        let at = try #require(other.indices.first { other[$0...].starts(with: Array("\"y\": -17".utf8)) })
+        other[at + 7] = UInt8(ascii: "8")
+        other = StateStore.checkedView([UInt8(ascii: "{")] + other.dropFirst(26))
+        #expect(store.memo.state(id, text: other) == nil)
+        try Data(other).write(to: URL(fileURLWithPath: engine.layout.stateFile(id)))
+        #expect(try engine.freshStatus(id)?.variables["y"] == -18, "the changed bytes were decoded")
+    }
 }

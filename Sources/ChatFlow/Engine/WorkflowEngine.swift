@@ -200,14 +200,13 @@ public final class WorkflowEngine: Sendable {
     ) throws(ChatFlowError) -> InstanceState {
         let backend = backend
         let store = backend.store
-        let changed = try store.withExistingInstanceLock(id) { () throws(ChatFlowError) -> InstanceState in
-            guard var state = try store.readLocked(id, skipping: [])?.state else { throw .notFound(instanceID: id, root: backend.store.description) }
+        let changed = try store.modify(id) { (state) throws(ChatFlowError) -> [HistoryEntry] in
             var closed = WorkflowEngine.adoptForeignEntries(&state)
             guard !state.status.isFinished else { throw .instanceFinished(instanceID: id, status: state.status) }
             try change(&state, &closed)
-            try store.commit(&state, closing: closed, isNew: false)
+            return closed
+        } committed: { state in
             backend.cache.store(state)
-            return state
         }
         guard let changed else { throw .notFound(instanceID: id, root: backend.store.description) }
         return changed

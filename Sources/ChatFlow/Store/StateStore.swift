@@ -12,6 +12,8 @@ package struct StateStore: Sendable {
     let layout: Layout
     /// The store's commit log: every commit's sync, and the replay after a power cut.
     let commitLog: CommitLog
+    /// The views this process wrote, so that reading one back needs no decode.
+    let memo = ViewMemo()
 
     init(layout: Layout) {
         self.layout = layout
@@ -64,7 +66,7 @@ package struct StateStore: Sendable {
         try commitLog.ensureRecovered()
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
-        let view = try? decodeView(bytes, id, skipping: skipping).get()
+        let view = try? decodeView(bytes, id, path: path, skipping: skipping).get()
         if let view, try historySize(id) <= view.historyBytes { return (view, bytes) }
         let recovered = try withRecoveryLock(id, waiting: waitingForWriter || view == nil) { () throws(ChatFlowError) in
             try readLocked(id, skipping: skipping)
@@ -111,7 +113,7 @@ package struct StateStore: Sendable {
         try commitLog.ensureRecovered()
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
-        let view = try decodeView(bytes, id, skipping: skipping)
+        let view = try decodeView(bytes, id, path: path, skipping: skipping)
         // The common case (every write): current. Only a lagging or torn view opens the history.
         if case .success(let state) = view, try historySize(id) <= state.historyBytes { return (state, bytes) }
         let historyPath = layout.historyFile(id)
@@ -168,13 +170,54 @@ package struct StateStore: Sendable {
         return (state, bytes)
     }
 
+    /// `WorkflowStore.modify` with each file opened once: the history's descriptor tells whether
+    /// the view is current (its size) and then takes the commit's lines, where the separate calls
+    /// would `stat` the history, open it again and build every path twice.
+    package func modify(
+        _ id: String, _ change: (inout InstanceState) throws(ChatFlowError) -> [HistoryEntry],
+        committed: (InstanceState) -> Void
+    ) throws(ChatFlowError) -> InstanceState? {
+        let files = InstanceFiles(layout, id)
+        // Every instance started here has a lock file; without one, `modifyInGeneral` checks that
+        // the instance exists before it creates one.
+        guard let lock = try? FileDescriptor(opening: files.lock, flags: O_RDWR) else {
+            return try modifyInGeneral(id, change, committed: committed)
+        }
+        try lock.lockExclusive()
+        try commitLog.ensureRecovered()
+        guard let bytes = try readStateBytes(files.state) else { return nil }
+        if case .success(var state) = try decodeView(bytes, id, path: files.state, skipping: []) {
+            let fd = open(files.history, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+            if fd >= 0 {
+                let history = FileDescriptor(adopting: fd, path: files.history)
+                let size = try history.size()
+                if size <= state.historyBytes {
+                    let closed = try change(&state)
+                    if closed.isEmpty {
+                        try write(state)
+                    } else {
+                        try commit(&state, closing: closed, to: history, size: size, files: files, created: false)
+                    }
+                    committed(state)
+                    return state
+                }
+            }
+        }
+        // Behind its history, torn, or its history missing or not writable here: the general way.
+        guard var state = try readLocked(id, skipping: [])?.state else { return nil }
+        let closed = try change(&state)
+        try commit(&state, closing: closed, isNew: false)
+        committed(state)
+        return state
+    }
+
     /// The state file's bytes as a state: a failure when they are not JSON (what a power cut
     /// leaves of a view replaced without syncs: empty, zeros, a torn prefix, which the history
     /// can recover); thrown when they are JSON but not a valid state of `id` (corrupt, refused).
     private func decodeView(
-        _ bytes: [UInt8], _ id: String, skipping: Set<String>
+        _ bytes: [UInt8], _ id: String, path: String, skipping: Set<String>
     ) throws(ChatFlowError) -> Result<InstanceState, ChatFlowError> {
-        let path = layout.stateFile(id)
+        if skipping.isEmpty, let known = memo.state(id, text: bytes) { return .success(known) }
         if StateStore.viewCheck(bytes) == false {
             return .failure(.corruptState(path: path, reason: "torn: its view_crc32 does not match its text"))
         }
@@ -280,9 +323,9 @@ package struct StateStore: Sendable {
     func write(_ state: InstanceState) throws(ChatFlowError) {
         let temp = layout.stateTempFile(state.instanceID)
         if unlink(temp) != 0 && errno != ENOENT { throw .io(operation: "unlink", path: temp, errno: errno) }
-        try StateStore.replace(
-            layout.stateFile(state.instanceID), temp: temp,
-            bytes: StateStore.viewBytes(state), directory: layout.instancesDirectory)
+        let bytes = StateStore.viewBytes(state)
+        try StateStore.replace(layout.stateFile(state.instanceID), temp: temp, bytes: bytes, directory: layout.instancesDirectory)
+        memo.remember(state, text: bytes)
     }
 
     /// Writes the view of a committed state (its commit line is durable): into the spare
@@ -292,7 +335,8 @@ package struct StateStore: Sendable {
     /// inode costs a scan past every recently deleted one and each freed block a synchronous
     /// discard, 1.2 ms a trigger over 1,000 instances (docs/BENCHMARKS.md). Where the file
     /// system cannot exchange, or there is no state file yet, it is a plain rename.
-    static func replaceView(_ path: String, temp: String, view: [UInt8]) throws(ChatFlowError) {
+    @discardableResult
+    static func replaceView(_ path: String, temp: String, view: [UInt8]) throws(ChatFlowError) -> [UInt8] {
         let bytes = checkedView(view)
         do {
             let file = try FileDescriptor(opening: temp, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
@@ -303,12 +347,13 @@ package struct StateStore: Sendable {
             try file.write(bytes, at: 0)
             if size > bytes.count { try file.truncate(to: bytes.count) }
         }
-        if chatflow_exchange(temp, path) == 0 { return }
+        if chatflow_exchange(temp, path) == 0 { return bytes }
         let code = errno
         guard code == ENOENT || code == EINVAL || code == ENOSYS || code == EOPNOTSUPP else {
             throw .io(operation: "exchange \(temp) with", path: path, errno: code)
         }
         if rename(temp, path) != 0 { throw .io(operation: "rename \(temp) to", path: path, errno: errno) }
+        return bytes
     }
 
     /// The bytes before a checked view's members: `{"view_crc32": "` + 8 hex digits + `",`.
@@ -451,33 +496,40 @@ package struct StateStore: Sendable {
     /// syncs (after a power cut it is recovered from the line). Updates `historyBytes`. Call
     /// with the instance lock held.
     func commit(_ state: inout InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
-        let before = state
-        let path = layout.historyFile(state.instanceID)
-        let (lines, view) = StateStore.commitTexts(state, closing: entries)
+        let files = InstanceFiles(layout, state.instanceID)
         // `start` creates the file (and syncs its directory), so a first trigger need not; one
         // made by another writer, or before that, is created here and its directory synced.
         let file: FileDescriptor
         var created = false
         do {
-            file = try FileDescriptor(opening: path, flags: O_WRONLY | O_NOFOLLOW)
+            file = try FileDescriptor(opening: files.history, flags: O_WRONLY | O_NOFOLLOW)
         } catch {
             guard case .io(_, _, let code) = error, code == ENOENT else { throw error }
             try createInstanceDirectories(state.instanceID)
-            file = try FileDescriptor(opening: path, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+            file = try FileDescriptor(opening: files.history, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
             created = true
         }
-        let size = try file.size()
+        try commit(&state, closing: entries, to: file, size: try file.size(), files: files, created: created)
+    }
+
+    /// `commit` into the history open as `file`, `size` bytes long.
+    private func commit(
+        _ state: inout InstanceState, closing entries: [HistoryEntry], to file: borrowing FileDescriptor, size: Int,
+        files: InstanceFiles, created: Bool
+    ) throws(ChatFlowError) {
+        let before = state
+        let (lines, view) = StateStore.commitTexts(state, closing: entries)
         if size < state.historyBytes {
             throw .corruptState(
-                path: path, reason: "shorter (\(size) bytes) than the committed history_bytes \(state.historyBytes)")
+                path: files.history, reason: "shorter (\(size) bytes) than the committed history_bytes \(state.historyBytes)")
         }
         if size > state.historyBytes { try file.truncate(to: state.historyBytes) }
         // An instance a format 1 writer started has no start file: this state (durable, as that
         // writer left it, and with the same schema) serves, written before the first commit line.
-        let startMissing = !FileSystem.exists(layout.startFile(state.instanceID))
+        let startMissing = !FileSystem.exists(files.start)
         if startMissing { try writeStartFile(before) }
         try file.write(lines, at: state.historyBytes)
-        if created || startMissing { try FileSystem.syncDirectory(layout.instanceDirectory(state.instanceID)) }
+        if created || startMissing { try FileSystem.syncDirectory(files.directory) }
         do {
             // Lines too large for the log commit as format 2 did: by syncing the history itself.
             if try !commitLog.append(instance: state.instanceID, at: state.historyBytes, lines: lines) { try file.syncData() }
@@ -488,7 +540,7 @@ package struct StateStore: Sendable {
             throw error
         }
         state.historyBytes += lines.count
-        try StateStore.replaceView(layout.stateFile(state.instanceID), temp: layout.stateTempFile(state.instanceID), view: view)
+        memo.remember(state, text: try StateStore.replaceView(files.state, temp: files.temp, view: view))
     }
 
     /// The history lines of a commit: one per entry, the last carrying the new state (without
@@ -693,3 +745,23 @@ extension HistoryPosition {
 
 extension InstanceState: HistoryPosition {}
 extension InstanceSummary: HistoryPosition {}
+
+/// One instance's paths, built once per change (`Layout` builds each anew).
+struct InstanceFiles {
+    let directory: String
+    let history: String
+    let start: String
+    let state: String
+    let temp: String
+    let lock: String
+
+    init(_ layout: Layout, _ id: String) {
+        let instances = layout.instancesDirectory
+        directory = instances + "/" + id
+        history = directory + "/history.ndjson"
+        start = directory + "/start.json"
+        state = directory + ".json"
+        temp = instances + "/." + id + ".json.tmp"
+        lock = layout.locksDirectory + "/" + id + ".lock"
+    }
+}

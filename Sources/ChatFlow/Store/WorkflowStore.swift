@@ -29,6 +29,16 @@ package protocol WorkflowStore: Sendable, CustomStringConvertible {
     /// does not.
     func withExistingInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T?
 
+    /// One change of an existing instance as its only writer: the committed state read under the
+    /// lock (`readLocked`), `change` (which returns the history entries it closed), `commit`, then
+    /// `committed` with the lock still held. `nil`, without running `change`, when the instance
+    /// does not exist. The default is those calls in turn (`modifyInGeneral`); the file store
+    /// opens each file once.
+    func modify(
+        _ id: String, _ change: (inout InstanceState) throws(ChatFlowError) -> [HistoryEntry],
+        committed: (InstanceState) -> Void
+    ) throws(ChatFlowError) -> InstanceState?
+
     /// The committed state, or `nil` if the instance does not exist.
     func read(_ id: String) throws(ChatFlowError) -> InstanceState?
 
@@ -59,6 +69,27 @@ package protocol WorkflowStore: Sendable, CustomStringConvertible {
 }
 
 extension WorkflowStore {
+    package func modify(
+        _ id: String, _ change: (inout InstanceState) throws(ChatFlowError) -> [HistoryEntry],
+        committed: (InstanceState) -> Void
+    ) throws(ChatFlowError) -> InstanceState? {
+        try modifyInGeneral(id, change, committed: committed)
+    }
+
+    /// `modify` through the store's separate calls.
+    package func modifyInGeneral(
+        _ id: String, _ change: (inout InstanceState) throws(ChatFlowError) -> [HistoryEntry],
+        committed: (InstanceState) -> Void
+    ) throws(ChatFlowError) -> InstanceState? {
+        try withExistingInstanceLock(id) { () throws(ChatFlowError) -> InstanceState? in
+            guard var state = try readLocked(id, skipping: [])?.state else { return nil }
+            let closed = try change(&state)
+            try commit(&state, closing: closed, isNew: false)
+            committed(state)
+            return state
+        } ?? nil
+    }
+
     package func withExistingInstanceLock<T>(_ id: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T? {
         guard mayLock(id) else { return nil }
         return try withInstanceLock(id, body)
