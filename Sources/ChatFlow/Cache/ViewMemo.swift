@@ -9,9 +9,12 @@ import Synchronization
 /// `EngineTests.viewMemoRoundTrip` checks. Over 1,000 instances the decode was about a third of
 /// a trigger's own CPU (docs/BENCHMARKS.md, sixteenth session).
 final class ViewMemo: Sendable {
-    private struct Entry {
+    struct Entry {
         var text: [UInt8]
         var state: InstanceState
+        /// Whether this process wrote the instance's `start.json` or saw it exist (a commit
+        /// needs one; knowing it saves a path walk).
+        var hasStart: Bool
     }
 
     /// Instances remembered at most (a few KiB each); past it the memo starts over.
@@ -21,18 +24,23 @@ final class ViewMemo: Sendable {
 
     /// The state whose view is `text`, if this process wrote that text last for `id`.
     func state(_ id: String, text: [UInt8]) -> InstanceState? {
+        recall(id, text: text)?.state
+    }
+
+    /// The entry for `id` if its text is `text`.
+    func recall(_ id: String, text: [UInt8]) -> Entry? {
         guard let entry = entries.withLock({ $0[id] }), entry.text.count == text.count else { return nil }
         let same = entry.text.withUnsafeBytes { known in
             text.withUnsafeBytes { read in memcmp(known.baseAddress!, read.baseAddress!, read.count) == 0 }
         }
-        return same ? entry.state : nil
+        return same ? entry : nil
     }
 
     /// Records that `text` is now `state`'s view (call once it is written).
-    func remember(_ state: InstanceState, text: [UInt8]) {
+    func remember(_ state: InstanceState, text: [UInt8], hasStart: Bool) {
         entries.withLock { entries in
             if entries.count >= ViewMemo.capacity, entries[state.instanceID] == nil { entries.removeAll(keepingCapacity: true) }
-            entries[state.instanceID] = Entry(text: text, state: state)
+            entries[state.instanceID] = Entry(text: text, state: state, hasStart: hasStart)
         }
     }
 }

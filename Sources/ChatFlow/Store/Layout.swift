@@ -3,11 +3,16 @@ public struct Layout: Sendable, Hashable {
     /// The state directory itself (default `./.chatflow`).
     public let root: String
 
-    public init(root: String) { self.root = FileSystem.absolute(root) }
+    public init(root: String) {
+        self.root = FileSystem.absolute(root)
+        instancesDirectory = self.root + "/instances"
+        locksDirectory = self.root + "/.locks"
+    }
 
-    public var instancesDirectory: String { root + "/instances" }
+    // Stored: every path of an instance starts with one of these.
+    public let instancesDirectory: String
     public var featuresDirectory: String { root + "/features" }
-    public var locksDirectory: String { root + "/.locks" }
+    public let locksDirectory: String
     public var hooksDirectory: String { root + "/hooks" }
     /// `KEY=VALUE` settings the watcher passes to every hook.
     public var hookEnvironmentFile: String { root + "/hooks.env" }

@@ -186,7 +186,12 @@ package struct StateStore: Sendable {
         try lock.lockExclusive()
         try commitLog.ensureRecovered()
         guard let bytes = try readStateBytes(files.state) else { return nil }
-        if case .success(var state) = try decodeView(bytes, id, path: files.state, skipping: []) {
+        // A view this process wrote is taken as it was written (`ViewMemo`), start.json known.
+        let known = memo.recall(id, text: bytes)
+        let view = if let known { Result<InstanceState, ChatFlowError>.success(known.state) } else {
+            try decodeView(bytes, id, path: files.state, skipping: [])
+        }
+        if case .success(var state) = view {
             let fd = open(files.history, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
             if fd >= 0 {
                 let history = FileDescriptor(adopting: fd, path: files.history)
@@ -194,9 +199,11 @@ package struct StateStore: Sendable {
                 if size <= state.historyBytes {
                     let closed = try change(&state)
                     if closed.isEmpty {
-                        try write(state)
+                        try write(state, hasStart: known?.hasStart ?? false)
                     } else {
-                        try commit(&state, closing: closed, to: history, size: size, files: files, created: false)
+                        try commit(
+                            &state, closing: closed, to: history, size: size, files: files, created: false,
+                            hasStart: known?.hasStart ?? false)
                     }
                     committed(state)
                     return state
@@ -320,12 +327,12 @@ package struct StateStore: Sendable {
     ///
     /// A durable write goes to a fresh inode, not into the spare: a reader still holding the spare
     /// from two views ago would otherwise see this state before its sync made it committed.
-    func write(_ state: InstanceState) throws(ChatFlowError) {
+    func write(_ state: InstanceState, hasStart: Bool = false) throws(ChatFlowError) {
         let temp = layout.stateTempFile(state.instanceID)
         if unlink(temp) != 0 && errno != ENOENT { throw .io(operation: "unlink", path: temp, errno: errno) }
         let bytes = StateStore.viewBytes(state)
         try StateStore.replace(layout.stateFile(state.instanceID), temp: temp, bytes: bytes, directory: layout.instancesDirectory)
-        memo.remember(state, text: bytes)
+        memo.remember(state, text: bytes, hasStart: hasStart)
     }
 
     /// Writes the view of a committed state (its commit line is durable): into the spare
@@ -460,7 +467,7 @@ package struct StateStore: Sendable {
         _ = chatflow_allocate_beyond_end(history.rawValue, Int64(StateStore.historyPreallocation))
         try writeStartFile(state)
         try FileSystem.syncDirectory(layout.instanceDirectory(id))
-        try write(state)
+        try write(state, hasStart: true)
         try makeSpare(state)
     }
 
@@ -509,13 +516,14 @@ package struct StateStore: Sendable {
             file = try FileDescriptor(opening: files.history, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
             created = true
         }
-        try commit(&state, closing: entries, to: file, size: try file.size(), files: files, created: created)
+        try commit(&state, closing: entries, to: file, size: try file.size(), files: files, created: created, hasStart: false)
     }
 
-    /// `commit` into the history open as `file`, `size` bytes long.
+    /// `commit` into the history open as `file`, `size` bytes long; `hasStart` when this process
+    /// knows that `start.json` exists.
     private func commit(
         _ state: inout InstanceState, closing entries: [HistoryEntry], to file: borrowing FileDescriptor, size: Int,
-        files: InstanceFiles, created: Bool
+        files: InstanceFiles, created: Bool, hasStart: Bool
     ) throws(ChatFlowError) {
         let before = state
         let (lines, view) = StateStore.commitTexts(state, closing: entries)
@@ -526,7 +534,7 @@ package struct StateStore: Sendable {
         if size > state.historyBytes { try file.truncate(to: state.historyBytes) }
         // An instance a format 1 writer started has no start file: this state (durable, as that
         // writer left it, and with the same schema) serves, written before the first commit line.
-        let startMissing = !FileSystem.exists(files.start)
+        let startMissing = !hasStart && !FileSystem.exists(files.start)
         if startMissing { try writeStartFile(before) }
         try file.write(lines, at: state.historyBytes)
         if created || startMissing { try FileSystem.syncDirectory(files.directory) }
@@ -540,7 +548,7 @@ package struct StateStore: Sendable {
             throw error
         }
         state.historyBytes += lines.count
-        memo.remember(state, text: try StateStore.replaceView(files.state, temp: files.temp, view: view))
+        memo.remember(state, text: try StateStore.replaceView(files.state, temp: files.temp, view: view), hasStart: true)
     }
 
     /// The history lines of a commit: one per entry, the last carrying the new state (without
