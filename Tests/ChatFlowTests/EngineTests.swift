@@ -143,7 +143,9 @@ struct EngineTests {
         let engine = root.engine
         let id = try engine.start(schema: fourPhases, featureID: "f", context: ["k": "v"])
         #expect(unlink(engine.layout.startFile(id)) == 0)
-        try engine.trigger(id, data: ["step": 1])
+        // Triggered from another engine, as from another process: the one that started the
+        // instance remembers writing its start.json (`ViewMemo`) and would not look again.
+        try root.engine.trigger(id, data: ["step": 1])
         #expect(FileSystem.exists(engine.layout.startFile(id)))
         try StateStore.replace(engine.layout.stateFile(id), temp: engine.layout.stateFile(id) + ".x", bytes: [], directory: nil)
         engine.invalidateAll()
