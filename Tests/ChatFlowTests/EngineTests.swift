@@ -292,6 +292,12 @@ struct EngineTests {
         let text = Array(try #require(FileManager.default.contents(atPath: engine.layout.stateFile(id))))
         #expect(try StateStore.decodeState(text, path: "state file") == states.last)
         #expect(store.memo.state(id, text: text) == states.last, "the last view written is remembered")
+        // The paths a change builds once are Layout's.
+        let files = InstanceFiles(engine.layout, id)
+        #expect([files.directory, files.history, files.start, files.state, files.temp, files.lock] == [
+            engine.layout.instanceDirectory(id), engine.layout.historyFile(id), engine.layout.startFile(id),
+            engine.layout.stateFile(id), engine.layout.stateTempFile(id), engine.layout.lockFile(id),
+        ])
         // Another writer's text (one value changed, its check recomputed) is not taken from the memo.
         var other = text
         let at = try #require(other.indices.first { other[$0...].starts(with: Array("\"y\": -17".utf8)) })
