@@ -398,21 +398,16 @@ package final class CommitLog: Sendable {
         bytes.append(0x0A)
         bytes.append(contentsOf: lines)
         let crc = bytes.withUnsafeBytes { CRC32.checksum(UnsafeRawBufferPointer(rebasing: $0[14...])) }
-        for index in 0..<8 { bytes[5 + index] = hexDigits[Int((crc >> UInt32(28 - 4 * index)) & 0xF)] }
+        bytes.replaceSubrange(5..<13, with: hex(crc))
         return bytes
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     /// Appends `value` (not negative) in decimal.
     private static func appendDecimal(_ value: Int, to bytes: inout [UInt8]) {
-        let digits = decimalCount(value)
-        var divisor = 1
-        for _ in 1..<digits { divisor *= 10 }
-        for _ in 0..<digits {
-            bytes.append(UInt8(ascii: "0") + UInt8((value / divisor) % 10))
-            divisor /= 10
-        }
+        let width = decimalCount(value)
+        bytes.append(contentsOf: repeatElement(0, count: width))
+        let start = bytes.count - width
+        bytes.withUnsafeMutableBufferPointer { putDigits(value, into: $0, at: start, width: width) }
     }
 
     /// A bound on `record`'s length: the sequence number at its widest.
@@ -470,9 +465,10 @@ package final class CommitLog: Sendable {
     }
 
     private static func hex(_ value: UInt32) -> [UInt8] {
-        let digits = Array("0123456789abcdef".utf8)
-        return stride(from: 28, through: 0, by: -4).map { digits[Int((value >> UInt32($0)) & 0xF)] }
+        stride(from: 28, through: 0, by: -4).map { hexDigits[Int((value >> UInt32($0)) & 0xF)] }
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 
     private static func hexValue(_ bytes: ArraySlice<UInt8>) -> UInt32? {
         var value: UInt32 = 0

@@ -62,3 +62,24 @@ public struct Layout: Sendable, Hashable {
         return Identifiers.isInstanceID(id) ? id : nil
     }
 }
+
+/// One instance's paths, built once per change (`Layout` builds each anew): the same paths as
+/// `Layout`'s functions above, which `EngineTests.viewMemoRoundTrip` checks.
+struct InstanceFiles {
+    let directory: String
+    let history: String
+    let start: String
+    let state: String
+    let temp: String
+    let lock: String
+
+    init(_ layout: Layout, _ id: String) {
+        let instances = layout.instancesDirectory
+        directory = instances + "/" + id
+        history = directory + "/history.ndjson"
+        start = directory + "/start.json"
+        state = directory + ".json"
+        temp = instances + "/." + id + ".json.tmp"
+        lock = layout.locksDirectory + "/" + id + ".lock"
+    }
+}

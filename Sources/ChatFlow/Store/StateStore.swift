@@ -188,8 +188,9 @@ package struct StateStore: Sendable {
         guard let bytes = try readStateBytes(files.state) else { return nil }
         // A view this process wrote is taken as it was written (`ViewMemo`), start.json known.
         let known = memo.recall(id, text: bytes)
+        let hasStart = known?.hasStart ?? false
         let view = if let known { Result<InstanceState, ChatFlowError>.success(known.state) } else {
-            try decodeView(bytes, id, path: files.state, skipping: [])
+            try decodeText(bytes, id, path: files.state, skipping: [])
         }
         if case .success(var state) = view {
             let fd = open(files.history, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
@@ -199,11 +200,11 @@ package struct StateStore: Sendable {
                 if size <= state.historyBytes {
                     let closed = try change(&state)
                     if closed.isEmpty {
-                        try write(state, hasStart: known?.hasStart ?? false)
+                        try write(state, hasStart: hasStart)
                     } else {
                         try commit(
                             &state, closing: closed, to: history, size: size, files: files, created: false,
-                            hasStart: known?.hasStart ?? false)
+                            hasStart: hasStart)
                     }
                     committed(state)
                     return state
@@ -225,6 +226,13 @@ package struct StateStore: Sendable {
         _ bytes: [UInt8], _ id: String, path: String, skipping: Set<String>
     ) throws(ChatFlowError) -> Result<InstanceState, ChatFlowError> {
         if skipping.isEmpty, let known = memo.state(id, text: bytes) { return .success(known) }
+        return try decodeText(bytes, id, path: path, skipping: skipping)
+    }
+
+    /// `decodeView` without the memo: the text checked and decoded.
+    private func decodeText(
+        _ bytes: [UInt8], _ id: String, path: String, skipping: Set<String>
+    ) throws(ChatFlowError) -> Result<InstanceState, ChatFlowError> {
         if StateStore.viewCheck(bytes) == false {
             return .failure(.corruptState(path: path, reason: "torn: its view_crc32 does not match its text"))
         }
@@ -753,23 +761,3 @@ extension HistoryPosition {
 
 extension InstanceState: HistoryPosition {}
 extension InstanceSummary: HistoryPosition {}
-
-/// One instance's paths, built once per change (`Layout` builds each anew).
-struct InstanceFiles {
-    let directory: String
-    let history: String
-    let start: String
-    let state: String
-    let temp: String
-    let lock: String
-
-    init(_ layout: Layout, _ id: String) {
-        let instances = layout.instancesDirectory
-        directory = instances + "/" + id
-        history = directory + "/history.ndjson"
-        start = directory + "/start.json"
-        state = directory + ".json"
-        temp = instances + "/." + id + ".json.tmp"
-        lock = layout.locksDirectory + "/" + id + ".lock"
-    }
-}
