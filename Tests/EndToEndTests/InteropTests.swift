@@ -108,17 +108,61 @@ struct InteropTests {
         #expect(try pythonRead()["history_length"] as? Int == 8)
 
         // A mix of two views (what a power cut leaves of an in-place rewrite): valid JSON, current
-        // by its history_bytes, but never committed. Its view_crc32 gives it away: both readers
-        // recover the commit from the history.
+        // by its history_bytes, but never committed. Its view_crc32 gives it away to the replay
+        // of the next boot (its commit is in the log's lap): both readers recover the commit.
         let good = try String(contentsOfFile: view, encoding: .utf8)
         #expect(good.hasPrefix("{\"view_crc32\": \""))
         let mixed = good.replacingOccurrences(of: "\"current_phase\": \"p7\"", with: "\"current_phase\": \"p1\"")
         #expect(mixed != good)
         try mixed.write(toFile: view, atomically: false, encoding: .utf8)
+        try simulateNewBoot(sandbox)
         #expect(try pythonRead()["current_phase"] as? String == "p7")
         try mixed.write(toFile: view, atomically: false, encoding: .utf8)
-        #expect(try engine.freshStatus(id)?.currentPhase == "p7")
-        #expect(try String(contentsOfFile: view, encoding: .utf8) != mixed, "the reader repaired the view")
+        try simulateNewBoot(sandbox)
+        #expect(try WorkflowEngine(root: sandbox.root).freshStatus(id)?.currentPhase == "p7")
+        #expect(try String(contentsOfFile: view, encoding: .utf8) != mixed, "the replay repaired the view")
+    }
+
+    @Test("the same edit in the same boot, where nothing can tear a view: another writer's (sed -i keeps the stale view_crc32 first), kept by both readers")
+    func staleCheckIsAnotherWriters() async throws {
+        let sandbox = Sandbox()
+        let engine = sandbox.engine
+        let id = try engine.start(schema: schema, featureID: "f")
+        for _ in 0..<7 { try engine.trigger(id) }
+        let view = engine.layout.stateFile(id)
+        let good = try String(contentsOfFile: view, encoding: .utf8)
+        let edited = good.replacingOccurrences(of: "\"current_phase\": \"p7\"", with: "\"current_phase\": \"p8\"")
+        try edited.write(toFile: view, atomically: true, encoding: .utf8)
+        #expect(try pythonRead(sandbox, id)["current_phase"] as? String == "p8")
+        try edited.write(toFile: view, atomically: true, encoding: .utf8)
+        #expect(try WorkflowEngine(root: sandbox.root).freshStatus(id)?.currentPhase == "p8")
+        // Checked again by the reader that took it, so lock-free readers take it at once.
+        let restamped = Array(try Data(contentsOf: URL(fileURLWithPath: view)))
+        #expect(String(decoding: restamped[16..<24], as: UTF8.self) == String(format: "%08x", zlibCRC32(restamped[26...])))
+        #expect(String(decoding: restamped[26...], as: UTF8.self) == String(edited.utf8.dropFirst(26))!, "the writer's text kept")
+        try engine.trigger(id)
+        #expect(try engine.freshStatus(id)?.currentPhase == "p9")
+        #expect(try engine.history(id).map(\.phase).suffix(3) == ["p7", "p8", "p9"], "the move to p8 is in the history")
+    }
+
+    @Test("other writers as people write them (json.dump with its defaults, indent=2, sorted keys; sed -i on current_phase; the original's habit; the v1.0 history list), each concurrently with `chatflow trigger`: no step lost")
+    func byHand() async throws {
+        for mode in ["dump", "indent", "sorted", "sed", "phase", "v1list"] {
+            let sandbox = Sandbox()
+            let id = try sandbox.engine.start(schema: schema, featureID: "f")
+            async let fromPython = python(sandbox, id, mode, 30)
+            for _ in 0..<30 {
+                let result = try run("chatflow", ["--root", sandbox.root, "trigger", id])
+                #expect(result.status == 0, "\(mode): \(result.stderr)")
+            }
+            #expect(try await fromPython == 0, "\(mode)")
+            let state = try #require(try WorkflowEngine(root: sandbox.root).freshStatus(id))
+            #expect(state.currentPhase == "p60", "\(mode): every step of both writers kept")
+            if ["dump", "indent", "sorted"].contains(mode) {
+                #expect(state.variables["by_" + mode] == 30, "\(mode): every variable the writer set kept")
+            }
+            #expect(try pythonRead(sandbox, id)["current_phase"] as? String == "p60", "\(mode)")
+        }
     }
 
     @Test("a power cut after acknowledged commits (their history lines and views lost, a new boot): Python replays Swift's commits from the log, and Swift Python's")
@@ -252,4 +296,14 @@ struct InteropTests {
         #expect(!text.contains("\"history\""))
         #expect(try sandbox.engine.history(id).map(\.phase) == (0...23).map { "p\($0)" })
     }
+}
+
+/// zlib's CRC-32, as docs/FORMAT.md names it for `view_crc32`.
+private func zlibCRC32(_ bytes: ArraySlice<UInt8>) -> UInt32 {
+    var crc: UInt32 = 0xFFFF_FFFF
+    for byte in bytes {
+        crc ^= UInt32(byte)
+        for _ in 0..<8 { crc = crc & 1 == 1 ? (crc >> 1) ^ 0xEDB8_8320 : crc >> 1 }
+    }
+    return ~crc
 }

@@ -25,15 +25,27 @@ these ways:
            file, with no history entry at all
   v1list   the original v1.0 layout: a `history` list inside the state file, the open entry
            closed and a new one appended per phase
+As people write the file by hand or with a script (each under the instance's flock, moving
+current_phase on and, but for sed, setting a variable; no history entry):
+  dump     json.load, then json.dump with the defaults (the keys in the order read, so a stale
+           view_crc32 stays first), truncating the file in place
+  indent   the same with indent=2
+  sorted   the same with indent=2 and sort_keys=True (view_crc32 moves mid-object)
+  sed      `sed -i` replacing the current_phase line (a new file renamed over the old)
 It prints nothing; it exits 3 when the instance is already finished.
 """
-import ctypes, fcntl, json, os, re, sys, time, zlib
+import ctypes, fcntl, json, os, re, subprocess, sys, time, zlib
 
 root, instance, mode, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-state_path = os.path.join(root, "instances", instance + ".json")
-temp_path = os.path.join(root, "instances", "." + instance + ".json.tmp")
-history_path = os.path.join(root, "instances", instance, "history.ndjson")
-start_path = os.path.join(root, "instances", instance, "start.json")
+
+
+def paths(of):
+    """The state file, its spare, the history and start.json of instance `of`."""
+    return (os.path.join(root, "instances", of + ".json"), os.path.join(root, "instances", "." + of + ".json.tmp"),
+            os.path.join(root, "instances", of, "history.ndjson"), os.path.join(root, "instances", of, "start.json"))
+
+
+state_path, temp_path, history_path, start_path = paths(instance)
 
 
 def commit(state):
@@ -53,10 +65,13 @@ CHECK = re.compile(rb'^\{"view_crc32": "([0-9a-f]{8})",')
 libc = ctypes.CDLL(None, use_errno=True)
 
 
-def parse_view(raw):
-    """A state file's bytes as a state, or None when torn (not JSON, or its check fails)."""
+def parse_view(raw, stale_check_is_torn=True):
+    """A state file's bytes as a state, or None when torn: not JSON, or its check fails while
+    `stale_check_is_torn` (a read without the lock, or a replay after a power cut). Under the
+    lock in a replayed boot a failed check is another writer's complete view (it kept a stale
+    view_crc32), taken as it is."""
     check = CHECK.match(raw) if mode != "format2" else None
-    if check and int(check.group(1), 16) != zlib.crc32(raw[check.end():]):
+    if stale_check_is_torn and check and int(check.group(1), 16) != zlib.crc32(raw[check.end():]):
         return None
     try:
         state = json.loads(raw)
@@ -66,8 +81,9 @@ def parse_view(raw):
     return state
 
 
-def write_view(state):
+def write_view(state, of=instance):
     """The state file replaced as a view of the commit line: no syncs."""
+    state_path, temp_path, _, _ = paths(of)
     text = (json.dumps(state, indent=2, sort_keys=True) + "\n").encode()
     if mode == "format2":
         with open(temp_path, "wb") as f:
@@ -167,6 +183,7 @@ def replay(lock_fd):
             write_head(lock_fd, 1, DATA_START)
             return
         seq, offset = base, DATA_START
+        replayed = set()
         while True:
             found = parse_record(data, offset)
             if found is None or found[0] != seq:
@@ -179,7 +196,21 @@ def replay(lock_fd):
                 if os.pread(fd, len(lines), at) != lines:
                     os.pwrite(fd, lines, at)
                 os.close(fd)
+            replayed.add(who)
             seq += 1
+        # The views the lap's commits wrote (unsynced) are the only ones a power cut can have torn.
+        for who in sorted(replayed):
+            if not os.path.exists(paths(who)[0]):
+                continue
+            # Without waiting: a writer holding an instance's lock may wait for the log's.
+            fd = os.open(os.path.join(root, ".locks", who + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                read_locked(who, after_cut=True)
+            except (OSError, ValueError, KeyError, SystemExit):
+                pass
+            finally:
+                os.close(fd)
         # Not synced: a power cut before the next checkpoint makes the next boot replay again.
         write_head(lock_fd, seq, offset)
     finally:
@@ -247,10 +278,13 @@ def is_entry(value):
             and isinstance(value.get("phase"), str) and isinstance(value.get("started_at"), (int, float)))
 
 
-def read_locked():
-    """The committed state, read with the instance's lock held ("Reading a state", step 3)."""
+def read_locked(of=instance, after_cut=False):
+    """The committed state, read with the instance's lock held ("Reading a state", step 3), or
+    by the replay after a power cut (`after_cut`)."""
+    state_path, _, history_path, start_path = paths(of)
     with open(state_path, "rb") as f:
-        state = parse_view(f.read())   # None: what a power cut leaves of a view; recover
+        raw = f.read()
+    state = parse_view(raw, stale_check_is_torn=after_cut)   # None: what a power cut leaves of a view; recover
     try:
         fd = os.open(history_path, os.O_RDWR)
     except FileNotFoundError:
@@ -259,6 +293,8 @@ def read_locked():
         size = os.fstat(fd).st_size
         start = state["history_bytes"] if state is not None and "history_bytes" in state else 0
         if state is not None and size <= start:
+            if CHECK.match(raw) and mode != "format2" and parse_view(raw) is None:
+                write_view(state, of)   # another writer's view: checked again
             return state
         os.fdatasync(fd)
         tail = os.pread(fd, size - start, start)
@@ -281,7 +317,7 @@ def read_locked():
                         state = json.load(f)
                 found["workflow_schema"] = state["workflow_schema"]
             os.ftruncate(fd, found["history_bytes"])
-            write_view(found)
+            write_view(found, of)
             return found
         if state is None:
             sys.exit("corrupt: the state file is not JSON and the history has no commit")
@@ -368,8 +404,27 @@ def step(state, now):
             history.append({"phase": target, "task": None, "started_at": now, "ended_at": None,
                             "status": "running", "trigger_data_snapshot": None})
             state.update(current_phase=target, status="running")
+    elif mode in ("dump", "indent", "sorted", "sed"):
+        state["current_phase"] = target or state["current_phase"]
+        if target is None:
+            state["status"] = "completed"
+        if mode != "sed":
+            state["variables"]["by_" + mode] = state["variables"].get("by_" + mode, 0) + 1
     else:
         sys.exit("unknown mode " + mode)
+
+
+def write_by_hand(before, state):
+    """The file rewritten as people do, keeping whatever they did not mean to change."""
+    if mode == "sed":
+        pattern = 's/"current_phase": "%s"/"current_phase": "%s"/' % (before["current_phase"], state["current_phase"])
+        subprocess.run(["sed", "-i", pattern, state_path], check=True)
+        return
+    with open(state_path, "w") as f:
+        if mode == "dump":
+            json.dump(state, f)
+        else:
+            json.dump(state, f, indent=2, sort_keys=(mode == "sorted"))
 
 
 lock = os.open(os.path.join(root, ".locks", instance + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
@@ -386,9 +441,13 @@ for _ in range(count):
         state = read_locked() if mode in ("format", "synced", "format2", "killed") else json.load(open(state_path))
         if state["status"] in ("completed", "failed"):
             sys.exit(3)
+        before = dict(state)
         step(state, time.time())
         if mode == "killed":
             sys.exit(0)
-        (write_view if mode in ("format", "synced", "format2") else commit)(state)
+        if mode in ("dump", "indent", "sorted", "sed"):
+            write_by_hand(before, state)
+        else:
+            (write_view if mode in ("format", "synced", "format2") else commit)(state)
     finally:
         fcntl.flock(lock, fcntl.LOCK_UN)

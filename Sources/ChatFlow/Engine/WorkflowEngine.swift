@@ -95,6 +95,8 @@ public final class WorkflowEngine: Sendable {
     ) throws(ChatFlowError) -> String {
         try schema.validate()
         try Identifiers.validateName(featureID, kind: .featureID)
+        try StoredLimits.check(context, what: "context")
+        try StoredLimits.check(meta, what: "meta")
         let backend = backend
         let store = backend.store
         try store.prepare()
@@ -131,6 +133,8 @@ public final class WorkflowEngine: Sendable {
     ) throws(ChatFlowError) -> InstanceState {
         try Identifiers.validateInstanceID(id)
         if let target { try Identifiers.validateName(target, kind: .phaseName) }
+        try StoredLimits.check(data, what: "trigger data")
+        try StoredLimits.check(meta, what: "meta")
         return try modify(id) { (state, closed) throws(ChatFlowError) in
             try WorkflowEngine.checkClaim(state, token: token, force: force)
             if let expectedTransition, expectedTransition != state.lastTransition {
@@ -176,6 +180,7 @@ public final class WorkflowEngine: Sendable {
         _ id: String, reason: String? = nil, meta: [String: JSONValue] = [:], token: String? = nil, force: Bool = false
     ) throws(ChatFlowError) -> InstanceState {
         try Identifiers.validateInstanceID(id)
+        try StoredLimits.check(meta, what: "meta")
         return try modify(id) { (state, closed) throws(ChatFlowError) in
             try WorkflowEngine.checkClaim(state, token: token, force: force)
             let now = Timestamps.unix()

@@ -5,6 +5,7 @@
 /// rejects invalid UTF-8, and bounds nesting so hostile files cannot overflow the stack.
 struct JSONParser {
     static let maximumDepth = 200
+    static let depthReason = "nesting deeper than"
 
     let bytes: UnsafeRawBufferPointer
     var index = 0
@@ -93,7 +94,7 @@ struct JSONParser {
     mutating func enter() throws(JSONParseError) {
         depth += 1
         if depth > JSONParser.maximumDepth {
-            throw error("nesting deeper than \(JSONParser.maximumDepth) levels")
+            throw error("\(JSONParser.depthReason) \(JSONParser.maximumDepth) levels")
         }
     }
 

@@ -168,4 +168,7 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     public let reason: String
 
     public var description: String { "\(reason) at byte \(offset)" }
+
+    /// Whether the text may be valid JSON that only passes a limit of the parser (its nesting).
+    public var exceedsLimit: Bool { reason.hasPrefix(JSONParser.depthReason) }
 }

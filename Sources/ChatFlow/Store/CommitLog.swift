@@ -70,8 +70,12 @@ package final class CommitLog: Sendable {
     /// Makes sure no history lacks a commit the log holds: a no-op (one read of the lock file,
     /// once per process) unless this is the first use of the store since the machine booted, when
     /// it replays the log (the histories' last lines may have been lost with the page cache).
-    /// Call before reading a state or history.
-    package func ensureRecovered() throws(ChatFlowError) {
+    /// Call before reading a state or history. After a replay, and before the head names this
+    /// boot, `repairViews` gets every instance the replayed lap named: the only instances whose
+    /// views (written without syncs since the lap began) a power cut can have torn.
+    package func ensureRecovered(
+        repairViews: (Set<String>) throws(ChatFlowError) -> Void = { _ in }
+    ) throws(ChatFlowError) {
         if recovered.load(ordering: .acquiring) { return }
         // The mutex only keeps this process's threads from replaying twice.
         try files.withLock { (_) throws(ChatFlowError) in
@@ -101,7 +105,7 @@ package final class CommitLog: Sendable {
             let fd = CommitLog.openForCommits(logPath)
             guard fd >= 0 else { throw .io(operation: "open", path: logPath, errno: errno) }
             let log = FileDescriptor(adopting: fd, path: logPath)
-            try replay(log: log.rawValue, size: try CommitLog.checkedSize(log), lock: lock.rawValue)
+            try replay(log: log.rawValue, size: try CommitLog.checkedSize(log), lock: lock.rawValue, repairViews: repairViews)
         }
         recovered.store(true, ordering: .releasing)
     }
@@ -109,7 +113,9 @@ package final class CommitLog: Sendable {
     /// Replays every record of the current lap into its history where the history lacks it, and
     /// records this boot and the head in the lock file. With the log lock. The replayed lines are
     /// not synced: a power cut before the next checkpoint makes the next boot replay them again.
-    private func replay(log: Int32, size: Int, lock: Int32) throws(ChatFlowError) {
+    private func replay(
+        log: Int32, size: Int, lock: Int32, repairViews: (Set<String>) throws(ChatFlowError) -> Void = { _ in }
+    ) throws(ChatFlowError) {
         let path = logPath
         // Read through the page cache: the log's own descriptor may be O_DIRECT.
         let reader = try FileDescriptor(opening: path, flags: O_RDONLY)
@@ -121,11 +127,14 @@ package final class CommitLog: Sendable {
             return
         }
         var head = Head(boot: CommitLog.bootID, seq: base, offset: CommitLog.dataStart)
+        var replayed = Set<String>()
         while let record = CommitLog.parseRecord(bytes, at: head.offset), record.seq == head.seq {
             try apply(record)
+            replayed.insert(record.instanceID)
             head.seq += 1
             head.offset = record.end
         }
+        try repairViews(replayed)
         try CommitLog.writeHead(lock, head, path: lockPath)
     }
 
@@ -159,7 +168,8 @@ package final class CommitLog: Sendable {
                 head = known
             } else {
                 // The lock file lost its text (or the log was made without one): replay, which
-                // finds the head (records already in their histories are left alone).
+                // finds the head (records already in their histories are left alone). This boot
+                // was replayed before this process wrote (`ensureRecovered`), so no view is torn.
                 try replay(log: log, size: size, lock: lock)
                 guard let found = CommitLog.readHead(lock) else {
                     throw .corruptState(path: lockPath, reason: "unreadable right after it was written")

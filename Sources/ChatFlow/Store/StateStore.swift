@@ -63,7 +63,7 @@ package struct StateStore: Sendable {
     package func readWithText(
         _ id: String, skipping: Set<String> = [], waitingForWriter: Bool = true
     ) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
-        try commitLog.ensureRecovered()
+        try ensureRecovered()
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
         let view = try? decodeView(bytes, id, path: path, skipping: skipping).get()
@@ -110,12 +110,34 @@ package struct StateStore: Sendable {
     /// one sees a state a power cut could still take back) and the state file rewritten from it.
     /// An uncommitted tail past the commit is cut off, as the next writer would.
     package func readLocked(_ id: String, skipping: Set<String> = []) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
-        try commitLog.ensureRecovered()
+        try ensureRecovered()
+        return try readCommitted(id, skipping: skipping, afterPowerCut: false)
+    }
+
+    /// `readLocked` once the log is replayed (or while replaying: `afterPowerCut`). A view that
+    /// fails its check is torn only `afterPowerCut`: under the lock in a replayed boot nothing can
+    /// tear a view (a writer's rewrite is finished, and the replay made every view a power cut
+    /// could have torn whole again), so such a view is another writer's, complete and readable,
+    /// that kept a stale `view_crc32` (Python's `json.dump` keeps the key order it read, `sed -i`
+    /// keeps the first line): it is taken as it is, and given a check of its own.
+    private func readCommitted(
+        _ id: String, skipping: Set<String>, afterPowerCut: Bool
+    ) throws(ChatFlowError) -> (state: InstanceState, text: [UInt8])? {
         let path = layout.stateFile(id)
         guard let bytes = try readStateBytes(path) else { return nil }
-        let view = try decodeView(bytes, id, path: path, skipping: skipping)
+        let view = try decodeText(bytes, id, path: path, skipping: skipping, staleCheckIsTorn: afterPowerCut)
         // The common case (every write): current. Only a lagging or torn view opens the history.
-        if case .success(let state) = view, try historySize(id) <= state.historyBytes { return (state, bytes) }
+        if case .success(let state) = view, try historySize(id) <= state.historyBytes {
+            if StateStore.viewCheck(bytes) == false {
+                // The writer's text kept as it is, with a check of its own, so that lock-free
+                // readers need not come here for it each time.
+                let body = [UInt8(ascii: "{")] + bytes[StateStore.viewCheckLength...]
+                if let restamped = try? StateStore.replaceView(path, temp: layout.stateTempFile(id), view: body) {
+                    return (state, restamped)
+                }
+            }
+            return (state, bytes)
+        }
         let historyPath = layout.historyFile(id)
         let history: FileDescriptor
         var writable = true
@@ -138,7 +160,7 @@ package struct StateStore: Sendable {
             throw .corruptState(path: historyPath, reason: "more than \(StateStore.maximumHistoryBytes) bytes")
         }
         let tail = try history.read(at: committed, count: size - committed)
-        if let (members, end) = StateStore.lastCommit(in: tail, from: committed) {
+        if let (members, end) = try StateStore.lastCommit(in: tail, from: committed, path: historyPath) {
             var stored = members
             stored["history_bytes"] = JSONValue(end)
             if stored["workflow_schema"] == nil {
@@ -157,8 +179,10 @@ package struct StateStore: Sendable {
                 throw .corruptState(path: historyPath, reason: "its commit names instance_id '\(state.instanceID)'")
             }
             if writable {
-                if size > end { try history.truncate(to: end) }
-                try StateStore.replaceView(path, temp: layout.stateTempFile(id), view: writer.bytes)
+                // A repair, not the commit: where it fails (a full disk) the state still stands,
+                // recovered again by the next reader.
+                if size > end { try? history.truncate(to: end) }
+                _ = try? StateStore.replaceView(path, temp: layout.stateTempFile(id), view: writer.bytes)
             }
             return (state, writer.bytes)
         }
@@ -166,8 +190,25 @@ package struct StateStore: Sendable {
         // (A state file that is not JSON with no commit to recover it from was not torn by a
         // power cut, since only views of a commit are written without syncs: it is corrupt.)
         let state = try view.get()
-        if writable { try history.truncate(to: state.historyBytes) }
+        if writable { try? history.truncate(to: state.historyBytes) }
         return (state, bytes)
+    }
+
+    /// Makes sure the commit log needs no replay in this boot (`CommitLog.ensureRecovered`),
+    /// and after a replay, that no view a power cut tore is left: the replayed instances' views
+    /// that fail their check are recovered from their histories before any process reads them.
+    func ensureRecovered() throws(ChatFlowError) {
+        try commitLog.ensureRecovered { (ids) throws(ChatFlowError) in
+            for id in ids.sorted() where FileSystem.exists(layout.stateFile(id)) {
+                // Without waiting: a writer that holds an instance's lock may be waiting for the
+                // log's (the lock order), and a writer that holds it will write a view of its own.
+                guard let lock = try? FileDescriptor(opening: layout.lockFile(id), flags: O_RDWR | O_CREAT),
+                      (try? lock.tryLockExclusive()) == true
+                else { continue }
+                // One instance that cannot be read is that instance's error, not every reader's.
+                _ = try? readCommitted(id, skipping: [], afterPowerCut: true)
+            }
+        }
     }
 
     /// `WorkflowStore.modify` with each file opened once: the history's descriptor tells whether
@@ -183,14 +224,15 @@ package struct StateStore: Sendable {
         guard let lock = try? FileDescriptor(opening: files.lock, flags: O_RDWR) else {
             return try modifyInGeneral(id, change, committed: committed)
         }
+        // Before the instance's lock: a replay repairs views under their instances' locks.
+        try ensureRecovered()
         try lock.lockExclusive()
-        try commitLog.ensureRecovered()
         guard let bytes = try readStateBytes(files.state) else { return nil }
         // A view this process wrote is taken as it was written (`ViewMemo`), start.json known.
         let known = memo.recall(id, text: bytes)
         let hasStart = known?.hasStart ?? false
         let view = if let known { Result<InstanceState, ChatFlowError>.success(known.state) } else {
-            try decodeText(bytes, id, path: files.state, skipping: [])
+            try decodeText(bytes, id, path: files.state, skipping: [], staleCheckIsTorn: true)
         }
         if case .success(var state) = view {
             let fd = open(files.history, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
@@ -226,14 +268,16 @@ package struct StateStore: Sendable {
         _ bytes: [UInt8], _ id: String, path: String, skipping: Set<String>
     ) throws(ChatFlowError) -> Result<InstanceState, ChatFlowError> {
         if skipping.isEmpty, let known = memo.state(id, text: bytes) { return .success(known) }
-        return try decodeText(bytes, id, path: path, skipping: skipping)
+        return try decodeText(bytes, id, path: path, skipping: skipping, staleCheckIsTorn: true)
     }
 
-    /// `decodeView` without the memo: the text checked and decoded.
+    /// `decodeView` without the memo: the text checked and decoded. A view that fails its check
+    /// is a failure (torn) when `staleCheckIsTorn` (a read without the lock, which can overlap a
+    /// rewrite, or a replay after a power cut); else it is decoded like any other writer's view.
     private func decodeText(
-        _ bytes: [UInt8], _ id: String, path: String, skipping: Set<String>
+        _ bytes: [UInt8], _ id: String, path: String, skipping: Set<String>, staleCheckIsTorn: Bool
     ) throws(ChatFlowError) -> Result<InstanceState, ChatFlowError> {
-        if StateStore.viewCheck(bytes) == false {
+        if staleCheckIsTorn, StateStore.viewCheck(bytes) == false {
             return .failure(.corruptState(path: path, reason: "torn: its view_crc32 does not match its text"))
         }
         let state: InstanceState
@@ -259,14 +303,28 @@ package struct StateStore: Sendable {
 
     /// The state of the last commit line in `tail` (history bytes from offset `start`: whole
     /// lines, each a history entry; the first that is not ends the search) and where it ends.
-    static func lastCommit(in tail: [UInt8], from start: Int) -> (members: [String: JSONValue], end: Int)? {
+    ///
+    /// A whole line past a parser limit is refused (thrown), not taken for the end: no crash
+    /// leaves one, and cutting it off as an uncommitted tail could drop a commit.
+    static func lastCommit(
+        in tail: [UInt8], from start: Int, path: String
+    ) throws(ChatFlowError) -> (members: [String: JSONValue], end: Int)? {
         var found: (members: [String: JSONValue], end: Int)?
         var lineStart = 0
         for offset in tail.indices where tail[offset] == 0x0A {
             defer { lineStart = offset + 1 }
-            guard let line = try? JSONValue(parsing: Array(tail[lineStart..<offset])),
-                  (try? HistoryEntry(json: line)) != nil
-            else { break }
+            let line: JSONValue
+            do {
+                line = try JSONValue(parsing: Array(tail[lineStart..<offset]))
+            } catch {
+                if error.exceedsLimit {
+                    throw .corruptState(
+                        path: path,
+                        reason: "the line at byte \(start + lineStart) is past the reader's limits (\(error)); nothing was cut off")
+                }
+                break
+            }
+            guard (try? HistoryEntry(json: line)) != nil else { break }
             if case .object(let state)? = line.objectValue?[StateStore.commitMember] {
                 found = (state, start + offset + 1)
             }
@@ -339,6 +397,7 @@ package struct StateStore: Sendable {
         let temp = layout.stateTempFile(state.instanceID)
         if unlink(temp) != 0 && errno != ENOENT { throw .io(operation: "unlink", path: temp, errno: errno) }
         let bytes = StateStore.viewBytes(state)
+        try StateStore.checkStorable(bytes, state.instanceID)
         try StateStore.replace(layout.stateFile(state.instanceID), temp: temp, bytes: bytes, directory: layout.instancesDirectory)
         memo.remember(state, text: bytes, hasStart: hasStart)
     }
@@ -350,8 +409,12 @@ package struct StateStore: Sendable {
     /// inode costs a scan past every recently deleted one and each freed block a synchronous
     /// discard, 1.2 ms a trigger over 1,000 instances (docs/BENCHMARKS.md). Where the file
     /// system cannot exchange, or there is no state file yet, it is a plain rename.
+    ///
+    /// `durable` for the view of a commit that has no record in the commit log (lines too large
+    /// for it): the replay after a power cut repairs only the views its records name, so this
+    /// one is synced before the swap and cannot be torn.
     @discardableResult
-    static func replaceView(_ path: String, temp: String, view: [UInt8]) throws(ChatFlowError) -> [UInt8] {
+    static func replaceView(_ path: String, temp: String, view: [UInt8], durable: Bool = false) throws(ChatFlowError) -> [UInt8] {
         let bytes = checkedView(view)
         do {
             let file = try FileDescriptor(opening: temp, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
@@ -361,6 +424,7 @@ package struct StateStore: Sendable {
             if size == 0 { _ = chatflow_allocate(file.rawValue, Int64(bytes.count)) }
             try file.write(bytes, at: 0)
             if size > bytes.count { try file.truncate(to: bytes.count) }
+            if durable { try file.syncData() }
         }
         if chatflow_exchange(temp, path) == 0 { return bytes }
         let code = errno
@@ -371,9 +435,17 @@ package struct StateStore: Sendable {
         return bytes
     }
 
+    /// Refuses, before anything is written, a state whose view a reader would refuse as too large.
+    static func checkStorable(_ view: [UInt8], _ id: String) throws(ChatFlowError) {
+        guard view.count + viewCheckLength > maximumStateBytes else { return }
+        throw .invalidJSON(
+            what: "change of \(id)",
+            reason: "its state would be \(view.count) bytes, and a state file holds at most \(maximumStateBytes >> 20) MiB; nothing was changed (keep large data as an artifact)")
+    }
+
     /// The bytes before a checked view's members: `{"view_crc32": "` + 8 hex digits + `",`.
     private static let viewCheckHead = Array(#"{"view_crc32": ""#.utf8)
-    private static let viewCheckLength = viewCheckHead.count + 10
+    static let viewCheckLength = viewCheckHead.count + 10
 
     /// A view with its check: the members of `view` (a JSON object's text) after a first member
     /// `view_crc32`, the CRC-32 of every byte after it. An in-place rewrite can leave a mix of
@@ -535,6 +607,7 @@ package struct StateStore: Sendable {
     ) throws(ChatFlowError) {
         let before = state
         let (lines, view) = StateStore.commitTexts(state, closing: entries)
+        try StateStore.checkStorable(view, state.instanceID)
         if size < state.historyBytes {
             throw .corruptState(
                 path: files.history, reason: "shorter (\(size) bytes) than the committed history_bytes \(state.historyBytes)")
@@ -546,9 +619,13 @@ package struct StateStore: Sendable {
         if startMissing { try writeStartFile(before) }
         try file.write(lines, at: state.historyBytes)
         if created || startMissing { try FileSystem.syncDirectory(files.directory) }
+        var unlogged = false
         do {
             // Lines too large for the log commit as format 2 did: by syncing the history itself.
-            if try !commitLog.append(instance: state.instanceID, at: state.historyBytes, lines: lines) { try file.syncData() }
+            if try !commitLog.append(instance: state.instanceID, at: state.historyBytes, lines: lines) {
+                try file.syncData()
+                unlogged = true
+            }
         } catch {
             // Not committed (no space for the log, an I/O error): the line must not be read as
             // a commit, which a reader finding it past the view would do.
@@ -556,7 +633,12 @@ package struct StateStore: Sendable {
             throw error
         }
         state.historyBytes += lines.count
-        memo.remember(state, text: try StateStore.replaceView(files.state, temp: files.temp, view: view), hasStart: true)
+        // Committed: an error from here on would report a change that stands as failed, and a
+        // client that retries would make it twice. The view is a cache of the commit line; where
+        // it cannot be written (a full disk cannot grow the spare) readers recover it from the line.
+        if let written = try? StateStore.replaceView(files.state, temp: files.temp, view: view, durable: unlogged) {
+            memo.remember(state, text: written, hasStart: true)
+        }
     }
 
     /// The history lines of a commit: one per entry, the last carrying the new state (without
@@ -618,7 +700,7 @@ package struct StateStore: Sendable {
         let count = state.closedEntryCount - state.foreignEntries.count
         let foreign = Array(state.foreignEntries.dropFirst(max(0, start - count)))
         guard start < count else { return (foreign, []) }
-        try commitLog.ensureRecovered()
+        try ensureRecovered()
         let path = layout.historyFile(state.instanceID)
         let bytes: [UInt8]
         do {
