@@ -81,4 +81,51 @@ struct HookSetupTests {
         #expect(try run("chatflow", ["--root", sandbox.root, "artifact", passing, "test-output-1.txt"]).stdout == "12 passed\n")
         #expect(await watcher.stop() == 0)
     }
+
+    @Test("hooks.env is trusted only as a hook is: world-writable, a link to another file or another user's file is refused whole, settings that load code are skipped, and doctor says so")
+    func untrustedSettings() async throws {
+        let sandbox = Sandbox()
+        let settings = sandbox.root + "/hooks.env"
+        let seen = sandbox.directory + "/seen.log"
+        sandbox.hook("@any", "echo \"[$MARK] [$LD_PRELOAD] [$BASH_ENV]\" >> \(seen)")
+        func write(_ text: String, mode: mode_t) throws {
+            unlink(settings)
+            try text.write(toFile: settings, atomically: false, encoding: .utf8)
+            #expect(chmod(settings, mode) == 0)
+        }
+        let watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        let engine = sandbox.engine
+        let id = try engine.start(schema: WorkflowSchema(name: "long", phaseNames: (0..<10).map { "p\($0)" }), featureID: "f")
+        func step(_ expected: String) async throws {
+            let before = sandbox.lines("seen.log").count
+            try engine.trigger(id)
+            #expect(await eventually { sandbox.lines("seen.log").count > before })
+            #expect(sandbox.lines("seen.log").last == expected)
+        }
+        // Trusted: its settings reach the hook, but never those that load code.
+        try write("MARK=mine\nLD_PRELOAD=/tmp/evil.so\nexport BASH_ENV=/tmp/evil.sh\n", mode: 0o644)
+        try await step("[mine] [] []")
+        var doctor = try run("chatflow", ["--root", sandbox.root, "doctor"])
+        #expect(doctor.stdout.contains("LD_PRELOAD") && doctor.stdout.contains("BASH_ENV"), "\(doctor.stdout)")
+        // World-writable: refused whole.
+        try write("MARK=theirs\n", mode: 0o666)
+        try await step("[] [] []")
+        doctor = try run("chatflow", ["--root", sandbox.root, "doctor"])
+        #expect(doctor.stdout.contains("hooks.env is group- or world-writable"), "\(doctor.stdout)")
+        // Another user's file (as root, the tests can make one): refused whole.
+        if geteuid() == 0 {
+            try write("MARK=nobody\n", mode: 0o644)
+            #expect(chown(settings, 65534, 65534) == 0)
+            try await step("[] [] []")
+        }
+        // A link (to a file others could own or change): refused whole, even to a good file.
+        let elsewhere = sandbox.directory + "/elsewhere.env"
+        try "MARK=linked\n".write(toFile: elsewhere, atomically: false, encoding: .utf8)
+        unlink(settings)
+        #expect(symlink(elsewhere, settings) == 0)
+        try await step("[] [] []")
+        #expect(watcher.log.contains("hooks.env refused"))
+        #expect(await watcher.stop() == 0)
+    }
 }

@@ -149,6 +149,23 @@ extension WorkflowEngine {
             }
         }
 
+        // The hooks' settings, trusted as a hook is.
+        let settings = layout.hookEnvironmentFile
+        switch HookSettingsFile.read(settings) {
+        case .failure(let refused):
+            findings.append(DoctorFinding(problem: refused.reason + " (the watcher ignores it)", fix: "see the fix in the message", fixed: false))
+        case .success(let bytes?):
+            for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+                let name = line.drop(while: { $0 == " " }).replacing("export ", with: "").prefix { $0 != "=" }
+                if HookSettingsFile.loadsCode(String(name)), line.contains("=") {
+                    findings.append(DoctorFinding(
+                        problem: "\(settings) sets \(name), which makes the loader or the shell run code before a hook starts: the watcher skips it",
+                        fix: "remove the line; set it inside the hook that needs it", fixed: false))
+                }
+            }
+        case .success(nil): break
+        }
+
         // inotify limits the watcher depends on.
         for (setting, minimum) in [("max_queued_events", 16384), ("max_user_watches", 1024), ("max_user_instances", 16)] {
             let path = "/proc/sys/fs/inotify/" + setting

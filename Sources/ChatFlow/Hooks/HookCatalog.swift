@@ -16,7 +16,7 @@ public struct Hook: Sendable, Hashable {
 }
 
 /// A hook file that will not be run, and why.
-public struct RefusedHook: Sendable, Hashable {
+public struct RefusedHook: Error, Sendable, Hashable {
     public var path: String
     /// What is wrong and how to fix it.
     public var reason: String
@@ -154,4 +154,52 @@ extension Substring {
     package func trimmingCharacters(in characters: String) -> String {
         String(drop(while: { characters.contains($0) }).reversed().drop(while: { characters.contains($0) }).reversed())
     }
+}
+
+/// `<root>/hooks.env`, trusted only as a hook is: read from the descriptor whose owner and mode
+/// were checked (so no file swapped in after the check is read), never through a link.
+package enum HookSettingsFile {
+    /// The file's bytes (`nil` when it does not exist), or why it is refused.
+    package static func read(_ path: String, limit: Int = 1 << 20) -> Result<[UInt8]?, RefusedHook> {
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT { return .success(nil) }
+            if code == ELOOP {
+                return .failure(RefusedHook(path: path, reason: "\(path) is a symbolic link, so whoever controls where it leads controls the hooks' settings; fix: replace it with a regular file of your own"))
+            }
+            return .failure(RefusedHook(path: path, reason: "cannot read \(path): \(String(cString: strerror(code)))"))
+        }
+        let file = FileDescriptor(adopting: fd, path: path)
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            return .failure(RefusedHook(path: path, reason: "cannot read \(path): \(String(cString: strerror(errno)))"))
+        }
+        guard info.st_mode & S_IFMT == S_IFREG else {
+            return .failure(RefusedHook(path: path, reason: "\(path) is not a regular file"))
+        }
+        let user = geteuid()
+        if info.st_uid != user && info.st_uid != 0 {
+            return .failure(RefusedHook(path: path, reason: "\(path) is owned by uid \(info.st_uid), not by the watcher's user (uid \(user)) or root, so its settings could run another user's code; fix: chown \(user) '\(path)'"))
+        }
+        if info.st_mode & 0o022 != 0 {
+            return .failure(RefusedHook(path: path, reason: "\(path) is group- or world-writable, so others could set what the hooks run; fix: chmod go-w '\(path)'"))
+        }
+        guard let bytes = try? file.readAll(limit: limit) else {
+            return .failure(RefusedHook(path: path, reason: "cannot read \(path), or it is larger than \(limit) bytes"))
+        }
+        return .success(bytes)
+    }
+
+    /// Whether a setting would make the dynamic loader or the shell run code before a hook's
+    /// first line (`LD_PRELOAD`, `BASH_ENV`, …): such settings are refused even in a trusted file,
+    /// since a hook's own environment is the place for them.
+    package static func loadsCode(_ name: String) -> Bool {
+        name.hasPrefix("LD_") || name.hasPrefix("BASH_FUNC_") || codeLoading.contains(name)
+    }
+
+    private static let codeLoading: Set<String> = [
+        "BASH_ENV", "ENV", "SHELLOPTS", "BASHOPTS", "PS4", "PROMPT_COMMAND", "GCONV_PATH", "LOCPATH", "NLSPATH",
+        "MALLOC_TRACE", "HOSTALIASES", "GLIBC_TUNABLES",
+    ]
 }

@@ -9,6 +9,9 @@ import Synchronization
 /// `KEY=VALUE` lines; blank lines and `#` comments are skipped, `export ` is allowed, a value in
 /// matching single or double quotes loses them; nothing is expanded. A line that is not a
 /// setting is skipped with a warning. The file is re-read when an `lstat` says it changed.
+/// It is trusted only as a hook is (`HookSettingsFile`): a link, another user's file or one
+/// others can write is refused whole, and settings that load code (`LD_PRELOAD`, `BASH_ENV`)
+/// are skipped, each with an error in the watcher's log.
 final class HookEnvironmentFile: Sendable {
     let path: String
     private let logger: Logger
@@ -25,13 +28,26 @@ final class HookEnvironmentFile: Sendable {
         if let cached = cached.withLock({ $0 }), cached.stamp == stamp, let stamp, stamp.changed < Timestamps.unix() - 0.1 {
             return cached.values
         }
-        guard stamp != nil, let bytes = try? FileDescriptor(opening: path, flags: O_RDONLY | O_NONBLOCK).readAll(limit: 1 << 20) else {
+        let bytes: [UInt8]
+        switch HookSettingsFile.read(path) {
+        case .success(let read?): bytes = read
+        case .success(nil):
+            cached.withLock { $0 = (stamp, [:]) }
+            return [:]
+        case .failure(let refused):
+            logger.error("hooks.env refused: hooks run without its settings", metadata: ["reason": "\(refused.reason)"])
             cached.withLock { $0 = (stamp, [:]) }
             return [:]
         }
-        let (values, skipped) = HookEnvironmentFile.parse(String(decoding: bytes, as: UTF8.self))
+        var (values, skipped) = HookEnvironmentFile.parse(String(decoding: bytes, as: UTF8.self))
         for line in skipped {
             logger.warning("skipping a line of hooks.env that is not KEY=VALUE", metadata: ["path": "\(path)", "line": "\(line)"])
+        }
+        for name in values.keys.sorted() where HookSettingsFile.loadsCode(name) {
+            values[name] = nil
+            logger.error(
+                "skipping a setting of hooks.env that makes the loader or the shell run code before a hook starts; set it inside the hook instead",
+                metadata: ["path": "\(path)", "name": "\(name)"])
         }
         cached.withLock { $0 = (stamp, values) }
         return values
