@@ -23,7 +23,7 @@ struct Logs: ParsableCommand {
     func run() throws {
         let engine = try global.makeEngine()
         let run = try engine.latestRun(of: id, transition: transition, hook: hook)
-        let follower = RunLogFollower(logPath: run.logPath, journalPath: engine.layout.runJournalFile, pid: run.running?.pid) {
+        let follower = RunLogFollower(logPath: run.logPath, root: engine.layout.root, journalPath: engine.layout.runJournalFile, pid: run.running?.pid) {
             engine.runHasEnded(id, startedAt: run.startedAt)
         }
         try follower.run(follow: follow && run.running != nil)

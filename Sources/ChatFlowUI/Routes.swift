@@ -229,7 +229,7 @@ enum LogStream {
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let logPath = run.logPath, journalPath = engine.layout.runJournalFile, pid = run.running?.pid, startedAt = run.startedAt
         Thread {
-            let follower = RunLogFollower(logPath: logPath, journalPath: journalPath, pid: pid) { engine.runHasEnded(id, startedAt: startedAt) }
+            let follower = RunLogFollower(logPath: logPath, root: engine.layout.root, journalPath: journalPath, pid: pid) { engine.runHasEnded(id, startedAt: startedAt) }
             try? follower.run(follow: pid != nil, out: writeEnd)
             close(writeEnd)
         }.start()

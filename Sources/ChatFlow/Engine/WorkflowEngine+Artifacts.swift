@@ -17,7 +17,32 @@ extension WorkflowEngine {
         // Under the instance lock, so `doctor --fix` can tell a stale temp file from one in use.
         let store = StateStore(layout: layout)
         try store.withExclusiveLock(layout.lockFile(id)) { () throws(ChatFlowError) in
-            try StateStore.replace(directory + "/" + name, temp: directory + "/." + name + ".tmp", bytes: bytes, directory: directory)
+            // Relative to the tasks directory opened without following links: a link planted
+            // in the state directory cannot lead the write out of it.
+            let tasks = try WorkflowEngine.beneath(layout, ["instances", id, "tasks"], flags: O_RDONLY | O_DIRECTORY)
+            let temp = "." + name + ".tmp"
+            if unlinkat(tasks.rawValue, temp, 0) != 0 && errno != ENOENT { throw .io(operation: "unlink", path: directory + "/" + temp, errno: errno) }
+            let fd = openat(tasks.rawValue, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw .io(operation: "open", path: directory + "/" + temp, errno: errno) }
+            let file = FileDescriptor(adopting: fd, path: directory + "/" + temp)
+            try file.write(bytes, at: 0)
+            try file.syncData()
+            guard renameat(tasks.rawValue, temp, tasks.rawValue, name) == 0 else {
+                throw .io(operation: "rename \(temp) to", path: directory + "/" + name, errno: errno)
+            }
+            guard fsync(tasks.rawValue) == 0 else { throw .io(operation: "fsync", path: directory, errno: errno) }
+        }
+    }
+
+    /// `FileDescriptor(beneath:)` under the state directory, a link on the way named as such.
+    static func beneath(_ layout: Layout, _ components: [String], flags: Int32) throws(ChatFlowError) -> FileDescriptor {
+        do {
+            return try FileDescriptor(beneath: layout.root, components, flags: flags)
+        } catch {
+            if case .io(_, let path, let code) = error, code == ELOOP || code == ENOTDIR {
+                throw .corruptState(path: path, reason: "a symbolic link stands on its way, which could lead out of the state directory; it was not followed (remove the link)")
+            }
+            throw error
         }
     }
 
@@ -27,6 +52,8 @@ extension WorkflowEngine {
         guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
         let directory = layout.tasksDirectory(id)
         guard FileSystem.isDirectory(directory) else { return [] }
+        // Listed only when reached without a link (a listing of another directory is a leak too).
+        _ = try WorkflowEngine.beneath(layout, ["instances", id, "tasks"], flags: O_RDONLY | O_DIRECTORY)
         return try FileSystem.list(directory).filter { Identifiers.nameProblem($0) == nil }.sorted()
     }
 
@@ -36,7 +63,7 @@ extension WorkflowEngine {
         try Identifiers.validateName(name, kind: .artifactName)
         guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
         do {
-            let file = try FileDescriptor(opening: layout.tasksDirectory(id) + "/" + name, flags: O_RDONLY | O_NOFOLLOW)
+            let file = try WorkflowEngine.beneath(layout, ["instances", id, "tasks", name], flags: O_RDONLY | O_NONBLOCK)
             return try file.readAll(limit: WorkflowEngine.maximumArtifactBytes)
         } catch {
             if case .io(_, _, let code) = error, code == ENOENT { throw .artifactNotFound(instanceID: id, name: name) }

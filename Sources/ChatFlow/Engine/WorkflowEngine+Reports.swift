@@ -44,11 +44,15 @@ extension WorkflowEngine {
         }
         let running = all.running.filter { $0.instanceID == id && matches($0.transition, $0.hook) }.last
         let ended = all.ended.filter { $0.instanceID == id && matches($0.transition, $0.hook) }.last
+        // The log's path is derived from what the run was, never read from the record: a record
+        // is text anyone who can write the journal controls, and may name any file.
         if let running, running.startedAt >= ended?.startedAt ?? 0 {
-            return RunSelection(logPath: running.logPath, startedAt: running.startedAt, transition: running.transition, hook: running.hook, running: running)
+            let path = layout.runLogFile(id, transition: running.transition, hook: running.hook, attempt: running.attempt)
+            return RunSelection(logPath: path, startedAt: running.startedAt, transition: running.transition, hook: running.hook, running: running)
         }
         if let ended, !ended.logPath.isEmpty {
-            return RunSelection(logPath: ended.logPath, startedAt: ended.startedAt, transition: ended.transition, hook: ended.hook, ended: ended)
+            let path = layout.runLogFile(id, transition: ended.transition, hook: ended.hook, attempt: ended.attempt)
+            return RunSelection(logPath: path, startedAt: ended.startedAt, transition: ended.transition, hook: ended.hook, ended: ended)
         }
         let detail = [transition.map { "transition \($0)" }, hook.map { "hook \($0)" }].compactMap { $0 }.joined(separator: ", ")
         throw .runNotFound(instanceID: id, detail: detail)
@@ -66,10 +70,23 @@ extension WorkflowEngine {
 
     /// Up to `maxBytes` of a run log from byte `offset` (`nil`: its last `maxBytes`), and the
     /// log's size; a log not written yet reads as empty.
+    /// The log must lie in the state directory, reached without following a link.
     package func readLog(_ path: String, from offset: Int?, maxBytes: Int) throws(ChatFlowError) -> (bytes: [UInt8], start: Int, size: Int) {
-        let opened = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
-        if opened < 0 && errno == ENOENT { return ([], 0, 0) }
-        guard opened >= 0 else { throw .io(operation: "open", path: path, errno: errno) }
+        guard path.hasPrefix(layout.root + "/") else {
+            throw .corruptState(path: path, reason: "a run log outside the state directory \(layout.root) is never read")
+        }
+        let components = path.dropFirst(layout.root.count + 1).split(separator: "/").map(String.init)
+        let opened: Int32
+        do {
+            opened = try FileDescriptor(beneath: layout.root, components, flags: O_RDONLY | O_NONBLOCK).release()
+        } catch {
+            guard case .io(_, _, let code) = error else { throw error }
+            if code == ENOENT { return ([], 0, 0) }
+            if code == ELOOP || code == ENOTDIR {
+                throw .corruptState(path: path, reason: "a symbolic link stands on its way, which could lead out of the state directory; it was not followed")
+            }
+            throw error
+        }
         let file = FileDescriptor(adopting: opened, path: path)
         var info = stat()
         guard fstat(file.rawValue, &info) == 0 else { throw .io(operation: "stat", path: path, errno: errno) }

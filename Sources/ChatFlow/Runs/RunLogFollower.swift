@@ -7,6 +7,7 @@ import Glibc
 /// polling loop: it sleeps in `poll` until one of them fires.
 package struct RunLogFollower {
     package let logPath: String
+    package let root: String?
     package let journalPath: String
     /// The run followed: its end record in the journal ends the follow.
     package let isEnded: () -> Bool
@@ -14,8 +15,11 @@ package struct RunLogFollower {
 
     private static let modify: UInt32 = 0x2, closeWrite: UInt32 = 0x8, movedTo: UInt32 = 0x80, create: UInt32 = 0x100
 
-    package init(logPath: String, journalPath: String, pid: Int32?, isEnded: @escaping () -> Bool) {
+    /// With `root`, the log is read only when it lies beneath that state directory, reached
+    /// without following a link.
+    package init(logPath: String, root: String? = nil, journalPath: String, pid: Int32?, isEnded: @escaping () -> Bool) {
         self.logPath = logPath
+        self.root = root
         self.journalPath = journalPath
         self.pid = pid
         self.isEnded = isEnded
@@ -33,7 +37,7 @@ package struct RunLogFollower {
             _ = chatflow_inotify_add_watch(notify, FileSystem.parent(logPath), Self.movedTo | Self.create)
             journalWatch = chatflow_inotify_add_watch(notify, journalPath, Self.modify)
         }
-        var reader = LogReader(path: logPath)
+        var reader = LogReader(path: logPath, root: root)
         try reader.copyNew(to: out)
         guard follow, !isEnded() else { return }
         let pidfd = pid.map { chatflow_pidfd_open($0) } ?? -1
@@ -78,10 +82,34 @@ private struct LogReader {
     private var offset = 0
     private var inode: UInt64?
 
-    init(path: String) { self.path = path }
+    /// The state directory the log lies in: the log is opened beneath it, no link followed.
+    let root: String?
+
+    init(path: String, root: String?) {
+        self.path = path
+        self.root = root
+    }
+
+    /// The log's descriptor, or -1 while it does not exist.
+    private func open() throws(ChatFlowError) -> Int32 {
+        guard let root, path.hasPrefix(root + "/") else {
+            return (try? FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW).release()) ?? -1
+        }
+        let components = path.dropFirst(root.count + 1).split(separator: "/").map(String.init)
+        do {
+            return try FileDescriptor(beneath: root, components, flags: O_RDONLY | O_NONBLOCK).release()
+        } catch {
+            if case .io(_, _, let code) = error, code == ELOOP || code == ENOTDIR {
+                throw .corruptState(path: path, reason: "a symbolic link stands on its way, which could lead out of the state directory; it was not followed")
+            }
+            return -1
+        }
+    }
 
     mutating func copyNew(to out: Int32) throws(ChatFlowError) {
-        guard let file = try? FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW) else { return }
+        let opened = try open()
+        guard opened >= 0 else { return }
+        let file = FileDescriptor(adopting: opened, path: path)
         var info = stat()
         guard fstat(file.rawValue, &info) == 0 else { return }
         let size = Int(info.st_size)

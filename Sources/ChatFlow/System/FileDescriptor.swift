@@ -201,3 +201,25 @@ package struct Errno: Error, Sendable, Equatable, CustomStringConvertible {
 package func writeStandardError(_ text: String) {
     try? writeAll(2, Array(text.utf8), operation: "write", path: "standard error")
 }
+
+extension FileDescriptor {
+    /// Opens `root/components…` without following a symbolic link anywhere below `root` (each
+    /// directory is opened `O_NOFOLLOW | O_DIRECTORY` from the one before, the file `O_NOFOLLOW`),
+    /// so a link planted in the state directory cannot lead a read or write out of it. `root`
+    /// itself is the user's to place and may be a link. A link met fails with `ELOOP` (or
+    /// `ENOTDIR` for a directory's place).
+    package init(beneath root: String, _ components: [String], flags: Int32, mode: mode_t = 0o644) throws(ChatFlowError) {
+        let path = ([root] + components).joined(separator: "/")
+        var directory = try FileDescriptor(opening: root, flags: O_RDONLY | O_DIRECTORY)
+        for component in components.dropLast() {
+            let next = try retryingEINTR("open", path) {
+                Glibc.openat(directory.rawValue, component, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            }
+            directory = FileDescriptor(adopting: next, path: path)
+        }
+        let fd = try retryingEINTR("open", path) {
+            Glibc.openat(directory.rawValue, components.last ?? ".", flags | O_NOFOLLOW | O_CLOEXEC, mode)
+        }
+        self.init(adopting: fd, path: path)
+    }
+}
