@@ -66,6 +66,46 @@ struct ShutdownTests {
         #expect(await watcher.stop() == 0)
     }
 
+    @Test("SIGKILL of the watcher mid-hook, ten times: each restart ends the orphan before its transition runs again (never two at once), attempts 1 to 11 each with its own log, every run listed", .timeLimit(.minutes(2)))
+    func repeatedKills() async throws {
+        let sandbox = Sandbox()
+        let directory = sandbox.directory
+        sandbox.hook("design", """
+            p=$(cat \(directory)/hook.pid 2>/dev/null)
+            if [ -n "$p" ] && [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status; then echo "overlap with $p" >> \(directory)/record.log; fi
+            echo $$ > \(directory)/hook.pid
+            echo "attempt $CHATFLOW_ATTEMPT" >> \(directory)/record.log
+            echo "output of attempt $CHATFLOW_ATTEMPT"
+            exec sleep 60
+            """)
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        for round in 1...10 {
+            let watcher = try Watcher(sandbox)
+            #expect(await watcher.ready())
+            #expect(await eventually { sandbox.lines().count >= round })
+            await watcher.kill9()
+            // Between watchers the killed run is listed, its end unknown.
+            let listed = try runs(sandbox, id)
+            #expect(listed.count == round, "every run listed: \(listed)")
+        }
+        let watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        #expect(await eventually { sandbox.lines().count >= 11 })
+        #expect(sandbox.lines() == (1...11).map { "attempt \($0)" }, "no run began while another was alive")
+        let listed = try runs(sandbox, id)
+        #expect(listed.compactMap { $0["attempt"]?.intValue } == Array(1...11))
+        #expect(listed.prefix(10).allSatisfy { $0["interrupted"] == .bool(true) }, "\(listed)")
+        #expect(listed.last?["running"] == .bool(true))
+        for attempt in [1, 5, 11] {
+            let log = try run("chatflow", ["--root", sandbox.root, "logs", id, "--hook", "design"]).stdout
+            if attempt == 11 { #expect(log.contains("output of attempt 11")) }
+            let path = sandbox.engine.layout.runLogFile(id, transition: 0, hook: "design", attempt: attempt)
+            #expect((try? String(contentsOfFile: path, encoding: .utf8))?.contains("output of attempt \(attempt)\n") == true, "\(path)")
+        }
+        kill(pid_t((try String(contentsOfFile: directory + "/hook.pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, SIGKILL)
+        #expect(await watcher.stop() == 0)
+    }
+
     @Test("a second SIGINT during the grace period ends the hooks at once and exits; they are recorded as interrupted")
     func doubleInterrupt() async throws {
         let sandbox = Sandbox()

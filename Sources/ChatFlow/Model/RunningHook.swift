@@ -57,6 +57,42 @@ public struct RunningHook: Sendable, Hashable {
         attempt = json["attempt"]?.intValue ?? 1
     }
 
-    /// Whether its process still exists (a watcher killed mid-hook leaves a start with no end).
-    var isAlive: Bool { pid > 0 && (kill(pid, 0) == 0 || errno == EPERM) }
+    /// Whether its process still exists (a watcher killed mid-hook leaves a start with no end):
+    /// the pid is alive, leads its own session (hooks are spawned with `setsid`), and started
+    /// within two seconds of the run, so a pid the system has since given to another process
+    /// is not taken for the hook.
+    package var isAlive: Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let process = ProcessStart(pid) else { return false }
+        return process.session == pid && abs(process.startedAt - startedAt) < 2
+    }
+}
+
+/// A process's session and start time, from `/proc/<pid>/stat` and the boot time.
+package struct ProcessStart {
+    package let session: Int32
+    /// Unix seconds.
+    package let startedAt: Double
+
+    package init?(_ pid: Int32) {
+        guard let bytes = try? FileDescriptor(opening: "/proc/\(pid)/stat", flags: O_RDONLY).readAll(limit: 4096),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")"))
+        else { return nil }
+        // After "pid (comm) ": state ppid pgrp session … starttime (the 22nd field overall).
+        let fields = bytes[(close + 2)...].split(separator: UInt8(ascii: " "))
+        guard fields.count > 19, let session = Int32(String(decoding: fields[3], as: UTF8.self)),
+              let ticks = Double(String(decoding: fields[19], as: UTF8.self)), let boot = ProcessStart.bootTime
+        else { return nil }
+        self.session = session
+        self.startedAt = boot + ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// `btime` of `/proc/stat`: when the machine booted, in Unix seconds.
+    static let bootTime: Double? = {
+        guard let bytes = try? FileDescriptor(opening: "/proc/stat", flags: O_RDONLY).readAll(limit: 1 << 20) else { return nil }
+        for line in bytes.split(separator: 0x0A) where line.starts(with: Array("btime ".utf8)) {
+            return Double(String(decoding: line.dropFirst(6), as: UTF8.self))
+        }
+        return nil
+    }()
 }

@@ -32,6 +32,12 @@ final class HookDispatcher: Sendable {
         environmentFile = HookEnvironmentFile(path: Layout(root: settings.root).hookEnvironmentFile, logger: logger)
     }
 
+    /// Ends and records the runs a watcher that died left running (`OrphanRuns`). Call holding
+    /// the watcher lock, before any transition is run again.
+    func settleOrphans() {
+        OrphanRuns.settle(layout: Layout(root: settings.root), recorder: recorder, grace: settings.killGrace, logger: logger)
+    }
+
     /// Starts the job's first hook on the calling thread (logging follows the spawn, so nothing
     /// delays it); `nil` when the job has no hook.
     func startFirst(_ job: TransitionJob, childFirst: Bool = true) -> StartedRun? {
@@ -160,6 +166,9 @@ final class HookDispatcher: Sendable {
         logTransition(job.transition, hooks: job.hooks.count, logger: logger)
     }
 
+    /// Marks a hook as one a watcher started (`OrphanRuns` finds the unrecorded ones by it).
+    static let watcherPID = "\(getpid())"
+
     private func invocation(for hook: Hook, _ job: TransitionJob, attempt: Int) -> HookInvocation {
         let transition = job.transition
         // hooks.env first: the watcher's own variables win over it.
@@ -170,6 +179,7 @@ final class HookDispatcher: Sendable {
             "CHATFLOW_PHASE": transition.phase, "CHATFLOW_PREVIOUS_PHASE": transition.previousPhase ?? "",
             "CHATFLOW_STATUS": transition.status, "CHATFLOW_TRANSITION": "\(transition.position)",
             "CHATFLOW_EVENT": transition.event, "CHATFLOW_HOOK": hook.name, "CHATFLOW_ATTEMPT": "\(attempt)",
+            "CHATFLOW_WATCHER_PID": HookDispatcher.watcherPID,
         ]) { _, own in own }
         environment.merge(job.extraEnvironment) { _, extra in extra }
         var invocation = HookInvocation(

@@ -19,9 +19,13 @@ final class RunRecorder: Sendable {
         self.layout = layout
         self.logger = logger
         var counts: [String: Int] = [:]
-        for record in try RunJournal(layout: layout).records() {
-            let key = RunRecorder.key(record.instanceID, record.transition, record.hook)
-            counts[key] = max(counts[key] ?? 0, record.attempt)
+        // Starts count too: a run whose watcher died before its end still used its attempt.
+        let (ended, unended) = try RunJournal(layout: layout).scan()
+        for (id, position, hook, attempt) in ended.map({ ($0.instanceID, $0.transition, $0.hook, $0.attempt) })
+            + unended.map({ ($0.instanceID, $0.transition, $0.hook, $0.attempt) })
+        {
+            let key = RunRecorder.key(id, position, hook)
+            counts[key] = max(counts[key] ?? 0, attempt)
         }
         attempts = Mutex(counts)
         journal = try AppendLog(path: layout.runJournalFile)
@@ -68,6 +72,26 @@ final class RunRecorder: Sendable {
             level: result.outcome.succeeded ? .info : .warning,
             "hook \(hook.name) for \(transition.instanceID) #\(transition.position): \(result.outcome.summary) after \(HookOutcome.seconds(result.endedAt - result.startedAt))\(attempt > 1 ? " (attempt \(attempt))" : "")",
             metadata: metadata)
+    }
+
+    /// The end of a run another watcher started and never ended (`OrphanRuns`); its attempt
+    /// counts as used.
+    func recordEnd(of start: RunningHook, outcome: HookOutcome) {
+        attempts.withLock { counts in
+            let key = RunRecorder.key(start.instanceID, start.transition, start.hook)
+            counts[key] = max(counts[key] ?? 0, start.attempt)
+        }
+        var record = RunRecord(
+            instanceID: start.instanceID, transition: start.transition, phase: start.phase, event: start.event,
+            hook: start.hook, startedAt: start.startedAt, endedAt: Timestamps.unix(), outcome: outcome,
+            logPath: layout.runLogFile(start.instanceID, transition: start.transition, hook: start.hook, attempt: start.attempt),
+            droppedOutputBytes: 0)
+        record.attempt = start.attempt
+        do {
+            try journal.append([record.json])
+        } catch {
+            logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The start of a run, in the journal (not synced: losing it in a power cut loses nothing).

@@ -85,6 +85,8 @@ public final class WatchService: Sendable {
             throw .state(ChatFlowErrorDescription(text: "\(error)"))
         }
         defer { withExtendedLifetime(lock) {} }
+        // Before the catch-up runs their transitions again: never two runs of one at once.
+        dispatcher.settleOrphans()
         let reconciler = Reconciler(
             engine: engine, catalog: catalog,
             scheduler: scheduler, dispatcher: dispatcher, logger: logger, fromNow: configuration.fromNow)
