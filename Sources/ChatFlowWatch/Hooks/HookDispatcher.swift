@@ -1,3 +1,4 @@
+import Glibc
 import ChatFlow
 import Logging
 import Synchronization
