@@ -1,5 +1,5 @@
-import Glibc
 import ChatFlow
+import Glibc
 import Logging
 import Synchronization
 
