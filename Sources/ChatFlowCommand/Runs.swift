@@ -23,7 +23,8 @@ struct Runs: ParsableCommand {
         }
         for record in ended {
             let took = HookOutcome.seconds(record.endedAt - record.startedAt)
-            print("\(record.instanceID)  #\(record.transition) \(record.phase)  \(record.hook)  \(record.outcome.summary)  \(took)  \(Output.time(record.startedAt))  \(record.logPath)")
+            let lost = record.logError.map { "  (log incomplete: \($0))" } ?? ""
+            print("\(record.instanceID)  #\(record.transition) \(record.phase)  \(record.hook)  \(record.outcome.summary)  \(took)  \(Output.time(record.startedAt))  \(record.logPath)\(lost)")
         }
         for hook in running {
             print("\(hook.instanceID)  #\(hook.transition) \(hook.phase)  \(hook.hook)  running (pid \(hook.pid), \(HookOutcome.seconds(now - hook.startedAt)))  \(Output.time(hook.startedAt))  \(hook.logPath)")

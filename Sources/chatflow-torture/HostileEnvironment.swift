@@ -108,21 +108,15 @@ extension Torture {
         // A process that commits keeps the store's commit log open for writing (as SQLite keeps
         // its database open), which a remount read-only refuses: this one commits in a scope of
         // its own, and from here on only reads (which keep nothing open) or runs `chatflow`.
-        let id = try {
+        let (id, loud) = try {
             let writer = WorkflowEngine(root: root)
             let id = try writer.start(schema: schema(50), featureID: "d")
             for _ in 0..<3 { try writer.trigger(id, data: ["note": "before the disk filled"]) }
-            return id
+            return (id, try writer.start(schema: WorkflowSchema(name: "l", phaseNames: ["quiet", "loud"]), featureID: "l"))
         }()
         let engine = WorkflowEngine(root: root)
         var wrong: [String] = []
         var tried = 0
-        func intact() -> Bool {
-            engine.invalidateAll()
-            guard let state = try? engine.freshStatus(id), state.historyLength == 4,
-                (try? engine.history(id).count) == 4 else { return false }
-            return true
-        }
         func expectFailure(_ label: String, _ arguments: [String], reason: String) throws {
             tried += 1
             let outcome = try run("chatflow", ["--root", root] + arguments)
@@ -130,8 +124,47 @@ extension Torture {
                 wrong.append("\(label): exit \(outcome.status) \(outcome.stderr.prefix(160))")
             }
         }
+        // A watcher whose hook writes 256 KiB of output, running while the disk is full.
+        mkdir(root + "/hooks", 0o755)
+        chmod(root + "/hooks", 0o755)
+        writeHook(root, "loud", "#!/bin/sh\nhead -c 262144 /dev/zero | tr '\\0' x\n")
+        let watchLog = mountPoint + "/../watch-disk.log"
+        let watcher = try startWatcher(root, [], log: watchLog)
+        defer { stop(watcher) }
+        try waitFor("the watcher", timeout: 20) { read(watchLog).contains("watching ") }
         // Fill the filesystem.
         _ = system("dd if=/dev/zero of='\(mountPoint)/filler' bs=64k >/dev/null 2>&1")
+        // A trigger whose commit fits in the space already allocated (the log, the history's
+        // first 16 KiB) but whose view cannot grow: it committed, so it must say so.
+        tried += 1
+        let medium = String(repeating: "m", count: 6000)
+        let committed = try run("chatflow", ["--root", root, "trigger", id, "--data", "{\"medium\": \"\(medium)\"}"])
+        engine.invalidateAll()
+        let after = try? engine.freshStatus(id)
+        let shown = try run("chatflow", ["--root", root, "status", id])
+        if committed.status == 0 {
+            if after?.historyLength != 5 || after?.variables["medium"] != .string(medium) || shown.status != 0 {
+                wrong.append("a trigger reported done is not what reads back: \(shown.stderr.prefix(160))")
+            }
+        } else if after?.historyLength != 4 {
+            wrong.append("a trigger that committed reported failure: exit \(committed.status) \(committed.stderr.prefix(160))")
+        }
+        let expectedLength = after?.historyLength ?? 4
+        // Hook output that cannot be written is said, not lost silently.
+        tried += 1
+        _ = try run("chatflow", ["--root", root, "trigger", loud])
+        try? waitFor("the loud hook's end", timeout: 30) {
+            read(watchLog).contains("hook output not saved") || read(watchLog).contains("hook loud for")
+        }
+        if !read(watchLog).contains("hook output not saved") {
+            wrong.append("hook output lost on a full disk without an error: \(read(watchLog).suffix(300))")
+        }
+        func intact() -> Bool {
+            engine.invalidateAll()
+            guard let state = try? engine.freshStatus(id), state.historyLength == expectedLength,
+                (try? engine.history(id).count) == expectedLength else { return false }
+            return true
+        }
         let big = String(repeating: "x", count: 100_000)
         try expectFailure("trigger on a full disk", ["trigger", id, "--data", "{\"big\": \"\(big)\"}"], reason: "No space left")
         try expectFailure("start on a full disk", ["start", "--feature", "d", "--phases", "a,b", "--context", "{\"big\": \"\(big)\"}"], reason: "No space left")
@@ -141,6 +174,7 @@ extension Torture {
         let resumed = try run("chatflow", ["--root", root, "trigger", id])
         if resumed.status != 0 { wrong.append("no recovery after space came back: \(resumed.stderr.prefix(160))") }
         // Read-only.
+        stop(watcher)
         guard system("mount -o remount,ro '\(mountPoint)'") == 0 else {
             wrong.append("cannot remount read-only")
             tally("disk_trouble", tried: tried, wrong: wrong.count, note: wrong.first ?? "")
@@ -155,7 +189,7 @@ extension Torture {
             }
         }
         _ = system("mount -o remount,rw '\(mountPoint)'")
-        tally("disk_trouble", tried: tried, wrong: wrong.count, note: wrong.first ?? "ENOSPC and EROFS reported, state intact, resumed after")
+        tally("disk_trouble", tried: tried, wrong: wrong.count, note: wrong.first ?? "ENOSPC and EROFS reported, a committed change reported done, lost hook output said, state intact, resumed after")
     }
 
     // MARK: doctor

@@ -57,6 +57,8 @@ public struct RunRecord: Sendable, Hashable {
     /// Which run of this hook for this transition it was (1 first; retries, reruns and re-runs
     /// after a crash count up).
     public var attempt: Int = 1
+    /// Why some of the run's output is not in its log (a full disk), or `nil`.
+    public var logError: String?
 
     public init(
         instanceID: String, transition: Int, phase: String, event: String, hook: String, startedAt: Double,
@@ -107,6 +109,7 @@ public struct RunRecord: Sendable, Hashable {
         if refused { members["refused"] = .bool(true) }
         if interrupted { members["interrupted"] = .bool(true) }
         members["attempt"] = .number(JSONNumber(attempt))
+        if let logError { members["log_error"] = .string(logError) }
         return .object(members)
     }
 
@@ -136,5 +139,6 @@ public struct RunRecord: Sendable, Hashable {
             startedAt: startedAt, endedAt: endedAt, outcome: outcome, logPath: try reader.string("log_path"),
             droppedOutputBytes: reader.value("dropped_output_bytes").intValue ?? 0)
         attempt = reader.value("attempt").intValue ?? 1
+        logError = reader.value("log_error").stringValue
     }
 }

@@ -44,6 +44,8 @@ public struct HookResult: Sendable {
     public var output: [UInt8]
     /// Bytes written beyond the kept tail.
     public var droppedBytes: Int
+    /// Why some of the output is not in the run's log (a full disk), or `nil`.
+    public var logProblem: String?
 }
 
 /// Runs hooks as direct children (no shell), each in its own session so that a timeout ends its

@@ -95,7 +95,7 @@ final class HookSupervisor: Sendable {
             child: child, pidfd: pidfd, timeout: invocation.timeout, grace: invocation.gracePeriod,
             deadline: Timestamps.monotonic() + invocation.timeout, completion: completion,
             tail: OutputTail(limit: invocation.outputLimit),
-            log: invocation.logFile.flatMap { LiveLog(path: $0, header: invocation.logHeader, limit: invocation.outputLimit) })
+            log: invocation.logFile.map { LiveLog(path: $0, header: invocation.logHeader, limit: invocation.outputLimit) })
         return state.withLock { state in
             let id = state.nextID
             state.nextID += 1
@@ -267,9 +267,11 @@ final class HookSupervisor: Sendable {
         var footer = "== \(outcome.summary) after \(HookOutcome.seconds(endedAt - entry.child.startedAt))"
         if entry.tail.dropped > 0 { footer += ", \(entry.tail.dropped) bytes of output dropped (the tail is kept)" }
         entry.log?.finish(footer + " ==\n")
-        return HookResult(
+        var result = HookResult(
             outcome: outcome, pid: entry.child.pid, startedAt: entry.child.startedAt, endedAt: endedAt,
             output: entry.tail.bytes, droppedBytes: entry.tail.dropped)
+        result.logProblem = entry.log?.problem
+        return result
     }
 }
 

@@ -22,26 +22,52 @@ final class LiveLog: @unchecked Sendable {
     /// This run's output bytes now in the file.
     private var inFile = 0
     private(set) var dropped = 0
+    /// Why output did not reach the file (the first failure: a full disk, say), and how many
+    /// bytes of it were lost: said in the run's record and on the console, never silent.
+    private(set) var failure: String?
+    private(set) var unwritten = 0
 
-    /// Creates (or appends to) the log and writes the header; `nil` if it cannot be opened.
-    init?(path: String, header: String, limit: Int) {
-        let directory = FileSystem.parent(path)
-        if !FileSystem.isDirectory(directory) { try? FileSystem.createDirectory(directory) }
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
-        guard fd >= 0 else { return nil }
+    /// Creates (or appends to) the log and writes the header. A log that cannot be opened is
+    /// still returned: it counts what it could not write.
+    init(path: String, header: String, limit: Int) {
         self.path = path
         self.header = Array(header.utf8)
         self.limit = max(1, limit)
+        let directory = FileSystem.parent(path)
+        if !FileSystem.isDirectory(directory) { try? FileSystem.createDirectory(directory) }
+        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        runStart = 0
+        guard fd >= 0 else {
+            failure = "cannot open \(path): \(String(cString: strerror(errno)))"
+            return
+        }
         var info = stat()
         runStart = fstat(fd, &info) == 0 ? Int(info.st_size) : 0
-        try? writeAll(fd, self.header, operation: "write", path: path)
+        write(self.header[...])
+    }
+
+    /// Writes whole or counts what was lost.
+    private func write(_ bytes: ArraySlice<UInt8>) {
+        guard fd >= 0 else {
+            unwritten += bytes.count
+            return
+        }
+        do {
+            try writeAll(fd, Array(bytes), operation: "write", path: path)
+        } catch {
+            if failure == nil { failure = "\(error)" }
+            unwritten += bytes.count
+        }
     }
 
     deinit { if fd >= 0 { close(fd) } }
 
     func append(_ chunk: ArraySlice<UInt8>) {
-        guard fd >= 0 else { return }
-        try? writeAll(fd, Array(chunk), operation: "write", path: path)
+        guard fd >= 0 else {
+            unwritten += chunk.count
+            return
+        }
+        write(chunk)
         inFile += chunk.count
         if inFile > 2 * limit { keepTail() }
     }
@@ -51,9 +77,15 @@ final class LiveLog: @unchecked Sendable {
     func finish(_ footer: String) {
         guard fd >= 0 else { return }
         if inFile > limit { keepTail() }
-        try? writeAll(fd, Array(footer.utf8), operation: "write", path: path)
+        write(Array(footer.utf8)[...])
         close(fd)
         fd = -1
+    }
+
+    /// What went wrong with the log, for the run's record: `nil` when every byte was written.
+    var problem: String? {
+        guard let failure else { return nil }
+        return "\(failure); \(unwritten) bytes of the run's output are not in its log"
     }
 
     private func keepTail() {

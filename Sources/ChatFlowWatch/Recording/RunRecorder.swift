@@ -54,10 +54,15 @@ final class RunRecorder: Sendable {
             event: transition.event, hook: hook.name, startedAt: result.startedAt, endedAt: result.endedAt,
             outcome: result.outcome, logPath: logPath, droppedOutputBytes: result.droppedBytes)
         record.attempt = attempt
+        record.logError = result.logProblem
         do {
             try journal.append([record.json])
         } catch {
             logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
+        }
+        if let problem = result.logProblem {
+            logger.error(
+                "hook output not saved", metadata: ["instance.id": "\(transition.instanceID)", "hook.name": "\(hook.name)", "log": "\(logPath)", "reason": "\(problem)"])
         }
         var metadata: Logger.Metadata = [
             "instance.id": "\(transition.instanceID)", "transition": "\(transition.position)",
