@@ -38,7 +38,7 @@ extension WorkflowEngine {
     package func latestRun(of id: String, transition: Int? = nil, hook: String? = nil) throws(ChatFlowError) -> RunSelection {
         try Identifiers.validateInstanceID(id)
         guard try status(id) != nil else { throw .notFound(instanceID: id, root: storeDescription) }
-        let all = try RunJournal(layout: layout).records(running: true)
+        let all = try RunJournal(layout: layout).records(of: id, running: true)
         func matches(_ runTransition: Int, _ runHook: String) -> Bool {
             (transition == nil || transition == runTransition) && (hook == nil || hook == runHook)
         }
@@ -64,8 +64,10 @@ extension WorkflowEngine {
             try Identifiers.validateInstanceID(id)
             guard try status(id) != nil else { throw .notFound(instanceID: id, root: storeDescription) }
         }
-        let journal = try RunJournal(layout: layout).records(running: true)
-        return (journal.ended.filter { id == nil || $0.instanceID == id }, journal.running.filter { id == nil || $0.instanceID == id })
+        if let id { return try RunJournal(layout: layout).records(of: id, running: true) }
+        let journal = RunJournal(layout: layout)
+        let current = try journal.records(running: true)
+        return (try journal.archived() + current.ended, current.running)
     }
 
     /// Up to `maxBytes` of a run log from byte `offset` (`nil`: its last `maxBytes`), and the

@@ -1,9 +1,47 @@
 /// The run journal: a start record when a hook starts, and one `RunRecord` when it ends,
 /// appended by chatflow-watch.
+///
+/// Bounded: past `rotateBytes` the watcher moves the journal to `runs.1.ndjson` (replacing the
+/// generation before) and starts a new one with the runs still going, so the journal and its
+/// readers stay small however long the watcher runs. Each ended run is also appended to its
+/// instance's `runs/runs.ndjson`, which keeps that instance's every run: `chatflow runs ID`
+/// reads that file and the journal's lines that name the instance, never the whole history.
 package struct RunJournal: Sendable {
     package let path: String
+    package let archivePath: String
+    private let layout: Layout
 
-    package init(layout: Layout) { path = layout.runJournalFile }
+    package init(layout: Layout) {
+        path = layout.runJournalFile
+        archivePath = layout.runArchiveFile
+        self.layout = layout
+    }
+
+    /// The journal's size past which the watcher rotates it.
+    package static let rotateBytes = 4 << 20
+
+    /// The runs of one instance: every ended one (its own file, and the journal's two
+    /// generations for what that file lacks), and the running ones.
+    package func records(of id: String, running: Bool) throws(ChatFlowError) -> (ended: [RunRecord], running: [RunningHook]) {
+        let needle = Array(id.utf8)
+        var values: [JSONValue] = []
+        // In time order, so that an end follows its start (the instance's file repeats the ends).
+        for file in [archivePath, path, layout.instanceRunsFile(id)] {
+            try AppendLog.forEachLine(file) { line in
+                guard line.firstRange(of: needle) != nil, let value = try? JSONValue(parsing: Array(line)),
+                      value["instance_id"]?.stringValue == id
+                else { return }
+                values.append(value)
+            }
+        }
+        let (ended, unended) = RunJournal.pair(values)
+        var seen = Set<String>()
+        var unique: [RunRecord] = []
+        for record in ended.sorted(by: { $0.startedAt < $1.startedAt }) {
+            if seen.insert("\(record.transition) \(record.hook) \(record.attempt) \(record.startedAt)").inserted { unique.append(record) }
+        }
+        return RunJournal.settle(unique, unended, running: running)
+    }
 
     /// The journal's tail `chatflow status` reads for running hooks (tens of thousands of runs):
     /// every hook calls `status`, so it must not read a journal that has grown for months.
@@ -20,6 +58,13 @@ package struct RunJournal: Sendable {
     /// watcher has started since) is listed as ended, its status lost, so no run vanishes.
     package func records(running: Bool, lastBytes: Int? = nil) throws(ChatFlowError) -> (ended: [RunRecord], running: [RunningHook]) {
         let (ended, unended) = try scan(lastBytes: lastBytes)
+        return RunJournal.settle(ended, unended, running: running)
+    }
+
+    /// The ended runs and the running ones, a run whose process is gone listed as ended.
+    private static func settle(
+        _ ended: [RunRecord], _ unended: [RunningHook], running: Bool
+    ) -> (ended: [RunRecord], running: [RunningHook]) {
         var alive: [RunningHook] = []
         var lost: [RunRecord] = []
         for start in unended {
@@ -40,13 +85,25 @@ package struct RunJournal: Sendable {
     }
 
     /// The ended runs in journal order, and the runs started and never ended (oldest first).
-    package func scan(lastBytes: Int? = nil) throws(ChatFlowError) -> (ended: [RunRecord], unended: [RunningHook]) {
+    /// With `archive`, the previous generation first.
+    package func scan(lastBytes: Int? = nil, archive: Bool = false) throws(ChatFlowError) -> (ended: [RunRecord], unended: [RunningHook]) {
+        let values = (archive ? try AppendLog.read(archivePath).values : []) + (try AppendLog.read(path, lastBytes: lastBytes).values)
+        return RunJournal.pair(values)
+    }
+
+    /// The ended runs of the journal's previous generation.
+    package func archived() throws(ChatFlowError) -> [RunRecord] {
+        RunJournal.pair(try AppendLog.read(archivePath).values).ended
+    }
+
+    /// Journal lines as ended runs (in order) and the runs started and never ended.
+    private static func pair(_ values: [JSONValue]) -> (ended: [RunRecord], unended: [RunningHook]) {
         var ended: [RunRecord] = []
         var started: [String: RunningHook] = [:]
         func key(_ id: String, _ transition: Int, _ hook: String, _ startedAt: Double) -> String {
             "\(id) \(transition) \(hook) \(startedAt)"
         }
-        for value in try AppendLog.read(path, lastBytes: lastBytes).values {
+        for value in values {
             if let start = RunningHook(json: value) {
                 started[key(start.instanceID, start.transition, start.hook, start.startedAt)] = start
             } else if let record = try? RunRecord(json: value) {

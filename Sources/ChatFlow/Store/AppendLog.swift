@@ -93,7 +93,7 @@ package final class AppendLog: Sendable {
         return (values, lines - values.count)
     }
 
-    static func lines(_ values: [JSONValue]) -> [UInt8] {
+    package static func lines(_ values: [JSONValue]) -> [UInt8] {
         var writer = JSONWriter(pretty: false, capacity: 256 * values.count)
         for value in values {
             writer.write(value)

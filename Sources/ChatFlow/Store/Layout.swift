@@ -20,8 +20,12 @@ public struct Layout: Sendable, Hashable {
     public var watchDirectory: String { root + "/.watch" }
     /// The last transition dispatched per instance, written by the watcher.
     public var ledgerFile: String { watchDirectory + "/ledger.ndjson" }
-    /// One record per hook run, written by the watcher.
+    /// One record per hook run, written by the watcher; rotated into `runArchiveFile` at 4 MiB.
     public var runJournalFile: String { watchDirectory + "/runs.ndjson" }
+    /// The run journal's previous generation.
+    public var runArchiveFile: String { watchDirectory + "/runs.1.ndjson" }
+    /// Every ended run of one instance (the journal keeps only the recent ones of all).
+    public func instanceRunsFile(_ id: String) -> String { runsDirectory(id) + "/runs.ndjson" }
     /// Held by the running watcher (one per state directory); holds its pid.
     public var watchLockFile: String { locksDirectory + "/watch.lock" }
 

@@ -11,8 +11,9 @@ final class RunRecorder: Sendable {
     let layout: Layout
     private let logger: Logger
     private let journal: AppendLog
-    /// Runs so far per instance, transition and hook (from the journal at start), for attempt numbers.
-    private let attempts: Mutex<[String: Int]>
+    /// Runs so far per instance, transition and hook (from the journal at start, and from an
+    /// instance's own run file the first time it is seen), for attempt numbers.
+    private let attempts: Mutex<(counts: [String: Int], loaded: Set<String>)>
 
     /// Opens (creating) the run journal and counts the runs it records.
     init(layout: Layout, logger: Logger) throws(ChatFlowError) {
@@ -20,14 +21,14 @@ final class RunRecorder: Sendable {
         self.logger = logger
         var counts: [String: Int] = [:]
         // Starts count too: a run whose watcher died before its end still used its attempt.
-        let (ended, unended) = try RunJournal(layout: layout).scan()
+        let (ended, unended) = try RunJournal(layout: layout).scan(archive: true)
         for (id, position, hook, attempt) in ended.map({ ($0.instanceID, $0.transition, $0.hook, $0.attempt) })
             + unended.map({ ($0.instanceID, $0.transition, $0.hook, $0.attempt) })
         {
             let key = RunRecorder.key(id, position, hook)
             counts[key] = max(counts[key] ?? 0, attempt)
         }
-        attempts = Mutex(counts)
+        attempts = Mutex((counts, []))
         journal = try AppendLog(path: layout.runJournalFile)
     }
 
@@ -35,11 +36,64 @@ final class RunRecorder: Sendable {
 
     /// The attempt number of a run about to start.
     func nextAttempt(_ transition: Transition, hook: String) -> Int {
-        attempts.withLock { counts in
-            let key = RunRecorder.key(transition.instanceID, transition.position, hook)
-            let next = (counts[key] ?? 0) + 1
-            counts[key] = next
+        let id = transition.instanceID
+        if !attempts.withLock({ $0.loaded.contains(id) }) {
+            // Runs the journal has rotated away are still in the instance's own file.
+            let earlier = (try? RunJournal(layout: layout).records(of: id, running: false).ended) ?? []
+            attempts.withLock { state in
+                state.loaded.insert(id)
+                for record in earlier {
+                    let key = RunRecorder.key(id, record.transition, record.hook)
+                    state.counts[key] = max(state.counts[key] ?? 0, record.attempt)
+                }
+            }
+        }
+        return attempts.withLock { state in
+            let key = RunRecorder.key(id, transition.position, hook)
+            let next = (state.counts[key] ?? 0) + 1
+            state.counts[key] = next
             return next
+        }
+    }
+
+    /// Appends an ended run to the journal and to its instance's own run file, and rotates the
+    /// journal once it passes `RunJournal.rotateBytes`.
+    private func appendEnded(_ record: RunRecord) {
+        do {
+            try journal.append([record.json])
+        } catch {
+            logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
+        }
+        do {
+            // Not synced: the journal's copy is durable, and readers take the union.
+            let id = record.instanceID
+            try FileSystem.createDirectory(layout.runsDirectory(id))
+            let file = try FileDescriptor(
+                beneath: layout.root, ["instances", id, "runs", "runs.ndjson"], flags: O_WRONLY | O_CREAT | O_APPEND)
+            try file.append(AppendLog.lines([record.json]))
+        } catch {
+            logger.error("cannot append to the instance's run file", metadata: ["instance.id": "\(record.instanceID)", "error": "\(error)"])
+        }
+        rotateIfNeeded()
+    }
+
+    /// Past `RunJournal.rotateBytes`: the journal becomes `runs.1.ndjson` (linked there first,
+    /// so readers always find one or the other whole) and a new one starts with the runs still
+    /// going. Only the watcher (holding the watcher lock) writes the journal.
+    private func rotateIfNeeded() {
+        let path = layout.runJournalFile
+        var info = stat()
+        guard stat(path, &info) == 0, Int(info.st_size) > RunJournal.rotateBytes else { return }
+        do {
+            let unended = try RunJournal(layout: layout).scan().unended
+            let temp = layout.runArchiveFile + ".tmp"
+            unlink(temp)
+            guard link(path, temp) == 0 else { throw ChatFlowError.io(operation: "link", path: temp, errno: errno) }
+            guard rename(temp, layout.runArchiveFile) == 0 else { throw ChatFlowError.io(operation: "rename", path: temp, errno: errno) }
+            try journal.rewrite(raw: AppendLog.lines(unended.map(\.json)))
+            logger.info("run journal rotated", metadata: ["running": "\(unended.count)", "archive": "\(layout.runArchiveFile)"])
+        } catch {
+            logger.error("cannot rotate the run journal", metadata: ["error": "\(error)"])
         }
     }
 
@@ -55,11 +109,7 @@ final class RunRecorder: Sendable {
             outcome: result.outcome, logPath: logPath, droppedOutputBytes: result.droppedBytes)
         record.attempt = attempt
         record.logError = result.logProblem
-        do {
-            try journal.append([record.json])
-        } catch {
-            logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
-        }
+        appendEnded(record)
         if let problem = result.logProblem {
             logger.error(
                 "hook output not saved", metadata: ["instance.id": "\(transition.instanceID)", "hook.name": "\(hook.name)", "log": "\(logPath)", "reason": "\(problem)"])
@@ -82,9 +132,9 @@ final class RunRecorder: Sendable {
     /// The end of a run another watcher started and never ended (`OrphanRuns`); its attempt
     /// counts as used.
     func recordEnd(of start: RunningHook, outcome: HookOutcome) {
-        attempts.withLock { counts in
+        attempts.withLock { state in
             let key = RunRecorder.key(start.instanceID, start.transition, start.hook)
-            counts[key] = max(counts[key] ?? 0, start.attempt)
+            state.counts[key] = max(state.counts[key] ?? 0, start.attempt)
         }
         var record = RunRecord(
             instanceID: start.instanceID, transition: start.transition, phase: start.phase, event: start.event,
@@ -92,11 +142,7 @@ final class RunRecorder: Sendable {
             logPath: layout.runLogFile(start.instanceID, transition: start.transition, hook: start.hook, attempt: start.attempt),
             droppedOutputBytes: 0)
         record.attempt = start.attempt
-        do {
-            try journal.append([record.json])
-        } catch {
-            logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
-        }
+        appendEnded(record)
     }
 
     /// The start of a run, in the journal (not synced: losing it in a power cut loses nothing).
@@ -146,11 +192,7 @@ final class RunRecorder: Sendable {
             instanceID: transition.instanceID, transition: transition.position, phase: transition.phase,
             event: transition.event, hook: name, startedAt: now, endedAt: now, outcome: .refused(reason: hook.reason),
             logPath: "", droppedOutputBytes: 0)
-        do {
-            try journal.append([record.json])
-        } catch {
-            logger.error("cannot append to the run journal", metadata: ["error": "\(error)"])
-        }
+        appendEnded(record)
     }
 
     private func writeLog(_ path: String, _ bytes: [UInt8]) {
