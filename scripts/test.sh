@@ -18,6 +18,9 @@ if [ -z "${CHATFLOW_TEST_POSTGRES:-}" ]; then
     CHATFLOW_TEST_POSTGRES=$(scripts/pg-cluster.sh start "$cluster/data" "$port")
     # The restart test cuts every connection mid-run.
     CHATFLOW_TEST_POSTGRES_RESTART="$PWD/scripts/pg-cluster.sh restart $cluster/data"
-    export CHATFLOW_TEST_POSTGRES CHATFLOW_TEST_POSTGRES_RESTART
+    # An outage of a chosen length: stop, then start again on the same port.
+    CHATFLOW_TEST_POSTGRES_STOP="$PWD/scripts/pg-cluster.sh stop $cluster/data"
+    CHATFLOW_TEST_POSTGRES_START="$PWD/scripts/pg-cluster.sh start $cluster/data $port"
+    export CHATFLOW_TEST_POSTGRES CHATFLOW_TEST_POSTGRES_RESTART CHATFLOW_TEST_POSTGRES_STOP CHATFLOW_TEST_POSTGRES_START
 fi
 swift test --skip-build --no-parallel

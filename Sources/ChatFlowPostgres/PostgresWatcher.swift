@@ -1,5 +1,6 @@
 import ChatFlow
 import ChatFlowWatch
+import Dispatch
 import Glibc
 import Logging
 import NIOCore
@@ -35,10 +36,16 @@ package final class PostgresWatcher: Sendable {
     private let hooks: TransitionHooks
     private let settings: Settings
     private let jobs: Int
+    /// `--shutdown-grace`: seconds running hooks get after the first stop request.
+    private let shutdownGrace: Double
     private let logger: Logger
-    /// This watcher's name in the dispatch table: host, pid and a random part (a restarted
-    /// watcher is another owner, so its predecessor's leases are not mistaken for its own).
+    /// This watcher's name in the dispatch table: `host:pid:random:root`, the last the CRC-32
+    /// of its state directory's path (a restarted watcher is another owner, so its predecessor's
+    /// leases are not mistaken for its own; host, pid and root tell it which were its own
+    /// predecessor's: `releaseDeadPredecessors`).
     package let owner: String
+    private let host: String
+    private let rootTag: String
     private let held = Mutex<[String: Job]>([:])
     private let inFlight = Atomic<Int>(0)
     private let stopping = Atomic<Bool>(false)
@@ -52,11 +59,14 @@ package final class PostgresWatcher: Sendable {
         self.settings = settings
         self.logger = logger
         jobs = configuration.jobs
+        shutdownGrace = configuration.shutdownGrace
         hooks = try TransitionHooks(root: root, configuration: configuration, logger: logger)
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count - 1)
         let host = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        owner = "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        self.host = host
+        rootTag = String(CRC32.checksum(Array(FileSystem.absolute(root).utf8)), radix: 16)
+        owner = "\(host):\(getpid()):\(String(UInt32.random(in: 0...UInt32.max), radix: 36)):\(rootTag)"
         (wakes, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -64,10 +74,28 @@ package final class PostgresWatcher: Sendable {
     package func run(shutdown: ShutdownSignal, onReady: @Sendable () -> Void) async throws(ChatFlowError) {
         try store.prepare()
         try register()
+        try releaseDeadPredecessors()
         onReady()
+        // As the file watcher: stop taking work, let running hooks finish within the grace, then
+        // end them (TERM, KILL after the kill grace); a second request ends them at once. Ended
+        // hooks are handed back (`execute`), never marked done.
         shutdown.onRequest { [self] in
             stopping.store(true, ordering: .relaxed)
             wake.yield()
+            logger.info("stopping: letting running hooks finish", metadata: ["grace": "\(shutdownGrace)"])
+            let hooks = hooks, logger = logger, grace = shutdownGrace
+            DispatchQueue.global().asyncAfter(deadline: .now() + grace) {
+                let count = hooks.terminateAll()
+                if count > 0 {
+                    logger.warning("grace period over: ending running hooks; their transitions are handed back", metadata: ["count": "\(count)"])
+                }
+            }
+        }
+        shutdown.onImmediateRequest { [self] in
+            let count = hooks.terminateAll(grace: 1)
+            logger.warning(
+                "second stop request: ending running hooks now (TERM, then KILL after 1 s); their transitions are handed back",
+                metadata: ["count": "\(count)"])
         }
         let changes = settings.listen && !settings.once ? PostgresChangeSource(location: store.connector.location, logger: logger) : nil
         await withTaskGroup(of: Void.self) { group in
@@ -75,7 +103,11 @@ package final class PostgresWatcher: Sendable {
             group.addTask { await self.tick() }
             wake.yield()
             for await _ in wakes {
-                if stopping.load(ordering: .relaxed) { break }
+                // Stopping: take nothing more, but keep renewing (`tick`) until what runs is recorded.
+                if stopping.load(ordering: .relaxed) {
+                    if inFlight.load(ordering: .relaxed) == 0 { break }
+                    continue
+                }
                 let free = jobs - inFlight.load(ordering: .relaxed)
                 var taken: [Job] = []
                 if free > 0 {
@@ -149,7 +181,31 @@ package final class PostgresWatcher: Sendable {
     private func execute(_ job: Job) async {
         let started = Timestamps.unix()
         let completed = await hooks.run(job.transition, stateText: job.stateText, stopping: { self.stopping.load(ordering: .relaxed) })
+        // Held, its lease renewed, until it is recorded: a store outage now must not let the lease
+        // lapse and the transition run again. Retried with backoff; when stopping, for the grace.
+        var backoff = 0.1
+        let giveUp = Timestamps.unix() + max(shutdownGrace, settings.lease)
+        while !record(job, started: started, completed: completed) {
+            if stopping.load(ordering: .relaxed) && Timestamps.unix() > giveUp {
+                logger.warning("gave up recording \(job.instanceID) #\(job.position) while stopping; another watcher runs it again once the lease ends")
+                break
+            }
+            await PostgresWatcher.pause(backoff)
+            backoff = min(backoff * 2, 5)
+        }
         held.withLock { _ = $0.removeValue(forKey: key(job)) }
+    }
+
+    /// A wait that a cancelled task still waits out (`Task.sleep` would return at once).
+    private static func pause(_ seconds: Double) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().asyncAfter(deadline: .now() + seconds) { continuation.resume() }
+        }
+    }
+
+    /// Records how the job's hooks ended and finishes (or hands back) its row; `false` when the
+    /// store could not be reached (the caller retries).
+    private func record(_ job: Job, started: Double, completed: Bool) -> Bool {
         do {
             _ = try store.rows(
                 """
@@ -169,8 +225,10 @@ package final class PostgresWatcher: Sendable {
                       AND attempt = \(job.attempt) AND status = 'running'
                     """, "hand back \(job.instanceID)")
             }
+            return true
         } catch {
-            logger.warning("could not record \(job.instanceID) #\(job.position) as done: \(error); another watcher runs it again once the lease ends")
+            logger.warning("could not record \(job.instanceID) #\(job.position): \(error); retrying (its lease is renewed meanwhile)")
+            return false
         }
     }
 
@@ -196,6 +254,9 @@ package final class PostgresWatcher: Sendable {
     private func renew() throws(ChatFlowError) {
         let jobs = held.withLock { Array($0.values) }
         _ = try store.rows("UPDATE chatflow_watchers SET seen_at = now() WHERE owner = \(owner)", "renew")
+        // A watcher unseen for three leases is dead (a live one renews every third of one).
+        _ = try store.rows(
+            "DELETE FROM chatflow_watchers WHERE seen_at < now() - make_interval(secs => \(settings.lease * 3))", "forget dead watchers")
         guard !jobs.isEmpty else { return }
         let rows = try store.rows(
             """
@@ -211,10 +272,38 @@ package final class PostgresWatcher: Sendable {
 
     private func register() throws(ChatFlowError) {
         _ = try store.rows(
+            "DELETE FROM chatflow_watchers WHERE seen_at < now() - make_interval(secs => \(settings.lease * 3))", "forget dead watchers")
+        _ = try store.rows(
             """
             INSERT INTO chatflow_watchers (owner, host, pid) VALUES (\(owner), \(owner.split(separator: ":").first.map(String.init) ?? ""), \(Int32(getpid())))
             ON CONFLICT (owner) DO UPDATE SET seen_at = now()
             """, "register the watcher")
+    }
+
+    /// Hands back at once what a dead watcher of this host and state directory held: its hooks
+    /// were ended when this one started (`TransitionHooks`), so no one need wait for its lease,
+    /// and nothing it ran is still running when another watcher takes it. A predecessor whose
+    /// pid is alive (reused) is left to its lease.
+    private func releaseDeadPredecessors() throws(ChatFlowError) {
+        let rows = try store.rows(
+            "SELECT DISTINCT owner FROM chatflow_dispatch WHERE status = 'running' AND owner LIKE \(host + ":%")", "find predecessors")
+        var dead: [String] = []
+        for row in rows {
+            let name = try store.decode(row, String.self, "find predecessors")
+            let parts = name.split(separator: ":")
+            guard parts.count == 4, parts[0] == host, parts[3] == rootTag, name != owner, let pid = Int32(parts[1]),
+                  kill(pid, 0) != 0, errno == ESRCH
+            else { continue }
+            dead.append(name)
+        }
+        guard !dead.isEmpty else { return }
+        let released = try store.rows(
+            """
+            UPDATE chatflow_dispatch SET status = 'pending', owner = NULL, lease_until = NULL
+            WHERE status = 'running' AND owner = ANY(\(dead)::text[])
+            RETURNING 1
+            """, "hand back a dead predecessor's transitions")
+        logger.notice("handed back \(released.count) transition(s) a dead watcher of this host held; its hooks were ended")
     }
 
     private func unregister() throws(ChatFlowError) {
@@ -227,7 +316,7 @@ package final class PostgresWatcher: Sendable {
     /// every change), renewing leases every third of the lease.
     private func tick() async {
         var lastRenewal = Timestamps.unix()
-        while !stopping.load(ordering: .relaxed) {
+        while !stopping.load(ordering: .relaxed) || inFlight.load(ordering: .relaxed) > 0 {
             try? await Task.sleep(for: .seconds(min(settings.poll, settings.lease / 3)))
             if Task.isCancelled { return }
             if Timestamps.unix() - lastRenewal >= settings.lease / 3 {

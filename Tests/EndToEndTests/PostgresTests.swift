@@ -180,4 +180,118 @@ struct PostgresTests {
         let unreachable = try PostgresChangeSource(url: "postgres://nobody@127.0.0.1:1/none")
         await #expect(throws: WatchError.self) { _ = try await unreachable.subscribe { _ in } }
     }
+
+    /// Runs one of the test script's cluster commands (`CHATFLOW_TEST_POSTGRES_STOP`, …).
+    private func cluster(_ variable: String) -> Bool {
+        guard let command = ProcessInfo.processInfo.environment[variable] else { return false }
+        return system(command + " >/dev/null 2>&1") == 0
+    }
+
+    private func status(_ database: TestDatabase, _ id: String) throws -> String {
+        try database.sql("SELECT status FROM chatflow_dispatch WHERE instance_id = '\(id)' AND position = 1").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    @Test("--shutdown-grace holds: a hook past it is ended and its transition handed back (pending, not done); a second SIGTERM ends hooks at once", .timeLimit(.minutes(2)))
+    func shutdownGrace() async throws {
+        let database = try TestDatabase()
+        let a = Sandbox()
+        a.hook("b", "echo $$ >> \(a.directory)/pids; exec sleep 60")
+        let engine = try WorkflowEngine.postgres(url: database.url, root: a.root)
+        try engine.prepare()
+        let id = try engine.start(schema: WorkflowSchema(name: "w", phaseNames: ["a", "b", "c"]), featureID: "f")
+        try engine.trigger(id)
+        var watcher = try self.watcher(a, database, hooks: a.hooks, extra: ["--shutdown-grace", "0.5"])
+        #expect(await watcher.ready())
+        #expect(await eventually { a.lines("pids").count == 1 })
+        let started = Date()
+        #expect(await watcher.stop() == 0)
+        #expect(Date().timeIntervalSince(started) < 15, "the grace was kept, not the hook's 60 s")
+        #expect(try status(database, id) == "pending", "handed back, not done")
+
+        // A second SIGTERM during a long grace ends the hook at once.
+        watcher = try self.watcher(a, database, hooks: a.hooks, extra: ["--shutdown-grace", "300"])
+        #expect(await watcher.ready())
+        #expect(await eventually { a.lines("pids").count == 2 })
+        kill(watcher.process.processIdentifier, SIGTERM)
+        #expect(await eventually { watcher.log.contains("letting running hooks finish") })
+        kill(watcher.process.processIdentifier, SIGTERM)
+        #expect(await eventually(timeout: 15) { !watcher.process.isRunning })
+        #expect(watcher.log.contains("second stop request"))
+        #expect(try status(database, id) == "pending")
+    }
+
+    @Test("the store down while a hook ends: the watcher keeps the lease and records the run once the store is back; the hook ran once; dead watchers are forgotten", .timeLimit(.minutes(2)),
+          .enabled(if: ProcessInfo.processInfo.environment["CHATFLOW_TEST_POSTGRES_STOP"] != nil, "needs $CHATFLOW_TEST_POSTGRES_STOP"))
+    func outageAtFinish() async throws {
+        let database = try TestDatabase()
+        let a = Sandbox()
+        a.hook("b", "echo ran >> \(a.directory)/runs; while [ ! -f \(a.directory)/go ]; do sleep 0.05; done")
+        let engine = try WorkflowEngine.postgres(url: database.url, root: a.root)
+        try engine.prepare()
+        let id = try engine.start(schema: WorkflowSchema(name: "w", phaseNames: ["a", "b", "c"]), featureID: "f")
+        try engine.trigger(id)
+        // A dead watcher's row, from before.
+        _ = try database.sql("INSERT INTO chatflow_watchers (owner, host, pid, seen_at) VALUES ('gone:1:x', 'gone', 1, now() - interval '1 hour')")
+        let watcher = try self.watcher(a, database, hooks: a.hooks, lease: 3)
+        #expect(await watcher.ready())
+        #expect(await eventually { a.lines("runs").count == 1 })
+        #expect(try database.sql("SELECT count(*) FROM chatflow_watchers WHERE owner = 'gone:1:x'") == "0\n", "a dead watcher is forgotten")
+        #expect(cluster("CHATFLOW_TEST_POSTGRES_STOP"))
+        _ = FileManager.default.createFile(atPath: a.directory + "/go", contents: nil)
+        #expect(await eventually { watcher.log.contains("could not record") })
+        // Down past the lease: a watcher that let go of it would take the transition again.
+        try await Task.sleep(for: .seconds(4))
+        #expect(cluster("CHATFLOW_TEST_POSTGRES_START"))
+        #expect(await eventually(timeout: 30) { (try? self.status(database, id)) == "done" })
+        #expect(a.lines("runs").count == 1, "the hook ran once")
+        #expect(try database.sql("SELECT attempt FROM chatflow_dispatch WHERE instance_id = '\(id)' AND position = 1") == "1\n")
+        #expect(await watcher.stop() == 0)
+    }
+
+    @Test("SIGKILL of the watcher running a hook, ten times, two watchers and one server restart: each restarted watcher ends its orphan and hands its dead predecessor's lease back, so no transition runs twice at once and none waits for a lease; every run listed", .timeLimit(.minutes(3)))
+    func repeatedKills() async throws {
+        let database = try TestDatabase()
+        let sandboxes = [Sandbox(), Sandbox()]
+        let shared = sandboxes[0].directory
+        let hooks = sandboxes[0].hooks
+        sandboxes[0].hook("b", """
+            p=$(cat \(shared)/hook.pid 2>/dev/null)
+            if [ -n "$p" ] && [ -d /proc/$p ] && ! grep -q '^State:.*Z' /proc/$p/status; then echo "overlap with $p" >> \(shared)/record.log; fi
+            echo $$ > \(shared)/hook.pid
+            echo "run $CHATFLOW_ROOT $CHATFLOW_ATTEMPT" >> \(shared)/record.log
+            exec sleep 60
+            """)
+        let engine = try WorkflowEngine.postgres(url: database.url, root: sandboxes[0].root)
+        try engine.prepare()
+        let id = try engine.start(schema: WorkflowSchema(name: "w", phaseNames: ["a", "b", "c"]), featureID: "f")
+        // A lease longer than the test: a takeover that waited for it would time the test out.
+        var watchers = try sandboxes.map { try watcher($0, database, hooks: hooks, lease: 120) }
+        for watcher in watchers { #expect(await watcher.ready()) }
+        try engine.trigger(id)
+        for round in 1...10 {
+            #expect(await eventually(timeout: 30) { sandboxes[0].lines().count >= round })
+            let owner = try database.sql("SELECT owner FROM chatflow_dispatch WHERE instance_id = '\(id)' AND status = 'running'")
+            let pid = Int32(owner.split(separator: ":").dropFirst().first ?? "") ?? 0
+            guard let index = watchers.firstIndex(where: { $0.process.processIdentifier == pid }) else {
+                Issue.record("round \(round): no watcher holds the transition (\(owner))")
+                break
+            }
+            await watchers[index].kill9()
+            if round == 5 { #expect(cluster("CHATFLOW_TEST_POSTGRES_RESTART") || ProcessInfo.processInfo.environment["CHATFLOW_TEST_POSTGRES_RESTART"] == nil) }
+            watchers[index] = try watcher(sandboxes[index], database, hooks: hooks, lease: 120)
+            #expect(await watchers[index].ready())
+        }
+        #expect(await eventually(timeout: 30) { sandboxes[0].lines().count >= 11 })
+        let lines = sandboxes[0].lines()
+        #expect(!lines.contains { $0.hasPrefix("overlap") }, "no run began while another was alive: \(lines)")
+        #expect(lines.count == 11, "\(lines)")
+        var interrupted = 0
+        for sandbox in sandboxes {
+            let listed = try JSONValue(parsing: run("chatflow", ["--store", database.url, "--root", sandbox.root, "runs", id, "--json"]).stdout).arrayValue ?? []
+            interrupted += listed.filter { $0["interrupted"] == .bool(true) }.count
+        }
+        #expect(interrupted == 10, "every killed run is listed as interrupted")
+        kill(pid_t((try String(contentsOfFile: shared + "/hook.pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, SIGKILL)
+        for watcher in watchers { _ = await watcher.stop() }
+    }
 }

@@ -4,9 +4,14 @@ import Logging
 /// A transition's hooks run as the watcher runs them (lookup, order, retries, `@hook-failed`,
 /// run records and logs under `root`), for a watcher whose transitions come from elsewhere
 /// (the PostgreSQL store's dispatch table).
+///
+/// Like the file watcher it holds `root`'s watcher lock (one watcher per host and state
+/// directory), and before it runs anything it ends the hooks a watcher of `root` that died left
+/// running (`OrphanRuns`).
 package final class TransitionHooks: Sendable {
     private let dispatcher: HookDispatcher
     private let catalog: HookLookupCache
+    private let lock: LockFile
 
     package init(root: String, configuration: WatchConfiguration, logger: Logger) throws(ChatFlowError) {
         let layout = Layout(root: root)
@@ -14,8 +19,20 @@ package final class TransitionHooks: Sendable {
         let catalog = HookLookupCache(catalog: HookCatalog(directory: hooksDirectory))
         self.catalog = catalog
         try FileSystem.createDirectory(layout.instancesDirectory)
+        try FileSystem.createDirectory(layout.locksDirectory)
+        do {
+            lock = try WatcherLock.acquire(layout)
+        } catch {
+            throw .store(operation: "watch", store: root, reason: "\(error)")
+        }
         dispatcher = try HookDispatcher(layout: layout, hooksDirectory: hooksDirectory, configuration: configuration, catalog: catalog, logger: logger)
+        dispatcher.settleOrphans()
     }
+
+    /// Ends the running hooks' process groups (TERM, then KILL after `grace` or the kill
+    /// grace); they are recorded as interrupted. How many there were.
+    @discardableResult
+    package func terminateAll(grace: Double? = nil) -> Int { dispatcher.terminateAll(grace: grace) }
 
     /// The names of the hooks `transition` runs (the event's, then `@any`'s).
     package func hookNames(for transition: Transition) -> [String] {

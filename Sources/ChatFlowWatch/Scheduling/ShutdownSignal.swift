@@ -37,6 +37,11 @@ public final class ShutdownSignal: Sendable {
         _ = register(stage: 1, handler)
     }
 
+    /// Runs `handler` when an immediate stop is requested (at once if it already was).
+    public func onImmediateRequest(_ handler: @escaping @Sendable () -> Void) {
+        _ = register(stage: 2, handler)
+    }
+
     private func register(stage: Int, _ handler: @escaping @Sendable () -> Void) -> Int? {
         let token = state.withLock { state -> Int? in
             if state.requests >= stage { return nil }
