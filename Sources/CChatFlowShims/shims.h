@@ -44,6 +44,18 @@ static inline int chatflow_syncfs(int fd) {
 #include <fcntl.h>
 static inline int chatflow_o_direct(void) { return __O_DIRECT; }
 
+/* openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS: `path` (relative) under `dirfd`, no link
+   followed and no way out of it (ELOOP at a link, EXDEV at an escape; ENOSYS before Linux 5.6).
+   One system call, as open(2) is. */
+struct chatflow_open_how { unsigned long long flags, mode, resolve; };
+static inline int chatflow_open_beneath(int dirfd, const char *path, int flags, unsigned int mode) {
+    struct chatflow_open_how how = {
+        (unsigned long long)(unsigned int)flags,
+        (flags & 0100 /* O_CREAT */) ? mode : 0,
+        0x08 /* RESOLVE_BENEATH */ | 0x04 /* RESOLVE_NO_SYMLINKS */ };
+    return (int)syscall(437 /* SYS_openat2 */, dirfd, path, &how, sizeof how);
+}
+
 /* glibc defines POSIX_SPAWN_SETSID only under _GNU_SOURCE, which would clash with Swift's Glibc module. */
 static inline short chatflow_spawn_setsid_flag(void) { return (short)0x80; }
 

@@ -28,6 +28,8 @@ struct Run: ParsableCommand {
             ("writer_crashes", torture.writerCrashes), ("contention", torture.contention), ("claims", torture.claims),
             ("watcher_crashes", torture.watcherCrashes), ("overflow", torture.overflow),
             ("hostile_hooks", torture.hostileHooks), ("disk_trouble", torture.diskTrouble), ("doctor", torture.doctor),
+            ("acknowledged", torture.acknowledged), ("other_writers", torture.otherWriters), ("orphans", torture.orphans),
+            ("containment", torture.containment),
         ]
         for (name, scenario) in scenarios where only.isEmpty || only.contains(name) {
             FileHandle.standardError.write(Data("\(name)…\n".utf8))

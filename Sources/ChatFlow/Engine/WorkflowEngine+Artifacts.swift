@@ -13,7 +13,7 @@ extension WorkflowEngine {
         }
         guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
         let directory = layout.tasksDirectory(id)
-        try FileSystem.createDirectory(directory)
+        try RootDirectory(path: layout.root).makeDirectories(directory)
         // Under the instance lock, so `doctor --fix` can tell a stale temp file from one in use.
         let store = StateStore(layout: layout)
         try store.withExclusiveLock(layout.lockFile(id)) { () throws(ChatFlowError) in

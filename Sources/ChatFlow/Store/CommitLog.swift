@@ -143,8 +143,9 @@ package final class CommitLog: Sendable {
         let id = record.instanceID
         // Removed since (its state file and directory gone): not brought back.
         guard FileSystem.exists(layout.instanceDirectory(id)) || FileSystem.exists(layout.stateFile(id)) else { return }
-        try FileSystem.createDirectory(layout.instanceDirectory(id))
-        let file = try FileDescriptor(opening: layout.historyFile(id), flags: O_RDWR | O_CREAT | O_NOFOLLOW)
+        let root = RootDirectory(path: layout.root)
+        try root.makeDirectories(layout.instanceDirectory(id))
+        let file = try root.open(layout.historyFile(id), flags: O_RDWR | O_CREAT)
         if try file.read(at: record.offset, count: record.lines.count) == record.lines { return }
         try file.write(record.lines, at: record.offset)
     }

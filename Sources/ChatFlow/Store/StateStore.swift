@@ -14,10 +14,13 @@ package struct StateStore: Sendable {
     let commitLog: CommitLog
     /// The views this process wrote, so that reading one back needs no decode.
     let memo = ViewMemo()
+    /// The state directory held open: an instance's files are opened beneath it, no link followed.
+    let root: RootDirectory
 
     init(layout: Layout) {
         self.layout = layout
         self.commitLog = CommitLog(layout: layout)
+        self.root = RootDirectory(path: layout.root)
     }
 
     /// Creates `instances/`, `features/` and `.locks/` if missing.
@@ -142,12 +145,12 @@ package struct StateStore: Sendable {
         let history: FileDescriptor
         var writable = true
         do {
-            history = try FileDescriptor(opening: historyPath, flags: O_RDWR | O_NOFOLLOW)
+            history = try root.open(historyPath, flags: O_RDWR)
         } catch {
             guard case .io(_, _, let code) = error else { throw error }
             if code == ENOENT { return (try view.get(), bytes) }
             guard code == EACCES || code == EROFS else { throw error }
-            history = try FileDescriptor(opening: historyPath, flags: O_RDONLY | O_NOFOLLOW)
+            history = try root.open(historyPath, flags: O_RDONLY)
             writable = false
         }
         let size = try history.size()
@@ -235,7 +238,7 @@ package struct StateStore: Sendable {
             try decodeText(bytes, id, path: files.state, skipping: [], staleCheckIsTorn: true)
         }
         if case .success(var state) = view {
-            let fd = open(files.history, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+            let fd = (try? root.open(files.history, flags: O_WRONLY).release()) ?? -1
             if fd >= 0 {
                 let history = FileDescriptor(adopting: fd, path: files.history)
                 let size = try history.size()
@@ -343,7 +346,7 @@ package struct StateStore: Sendable {
 
     private func readStateBytes(_ path: String) throws(ChatFlowError) -> [UInt8]? {
         do {
-            let file = try FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+            let file = try root.open(path, flags: O_RDONLY | O_NONBLOCK)
             return try file.readAll(limit: StateStore.maximumStateBytes)
         } catch {
             guard case .io(_, _, let code) = error else { throw error }
@@ -530,7 +533,7 @@ package struct StateStore: Sendable {
 
     /// Creates the instance's directory and `tasks/` for a new instance.
     func createInstanceDirectories(_ id: String) throws(ChatFlowError) {
-        try FileSystem.createDirectory(layout.tasksDirectory(id))
+        try root.makeDirectories(layout.tasksDirectory(id))
     }
 
     /// A new instance's directory, `tasks/`, empty `history.ndjson` and `start.json`, durable (one
@@ -541,7 +544,7 @@ package struct StateStore: Sendable {
     func start(_ state: InstanceState) throws(ChatFlowError) {
         let id = state.instanceID
         try createInstanceDirectories(id)
-        let history = try FileDescriptor(opening: layout.historyFile(id), flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+        let history = try root.open(layout.historyFile(id), flags: O_WRONLY | O_CREAT)
         // Its first blocks allocated now (the size stays 0): the first commit then allocates
         // nothing, and its fdatasync writes no block bitmap or group descriptor.
         _ = chatflow_allocate_beyond_end(history.rawValue, Int64(StateStore.historyPreallocation))
@@ -568,7 +571,7 @@ package struct StateStore: Sendable {
     /// Writes and syncs `start.json` (its directory entry is the caller's to sync). Written once,
     /// before any view of the instance needs it, so a plain write suffices.
     private func writeStartFile(_ state: InstanceState) throws(ChatFlowError) {
-        let file = try FileDescriptor(opening: layout.startFile(state.instanceID), flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW)
+        let file = try root.open(layout.startFile(state.instanceID), flags: O_WRONLY | O_CREAT | O_TRUNC)
         try file.write(StateStore.viewBytes(state), at: 0)
         try file.syncData()
     }
@@ -589,11 +592,11 @@ package struct StateStore: Sendable {
         let file: FileDescriptor
         var created = false
         do {
-            file = try FileDescriptor(opening: files.history, flags: O_WRONLY | O_NOFOLLOW)
+            file = try root.open(files.history, flags: O_WRONLY)
         } catch {
             guard case .io(_, _, let code) = error, code == ENOENT else { throw error }
             try createInstanceDirectories(state.instanceID)
-            file = try FileDescriptor(opening: files.history, flags: O_WRONLY | O_CREAT | O_NOFOLLOW)
+            file = try root.open(files.history, flags: O_WRONLY | O_CREAT)
             created = true
         }
         try commit(&state, closing: entries, to: file, size: try file.size(), files: files, created: created, hasStart: false)
@@ -676,7 +679,7 @@ package struct StateStore: Sendable {
             try createInstanceDirectories(id)
             let lines = entries.isEmpty ? [] : StateStore.commitLines(state, closing: entries)
             state.historyBytes = lines.count
-            let history = try FileDescriptor(opening: layout.historyFile(id), flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW)
+            let history = try root.open(layout.historyFile(id), flags: O_WRONLY | O_CREAT | O_TRUNC)
             try history.write(lines, at: 0)
             try history.syncData()
             try writeStartFile(state)
@@ -704,7 +707,7 @@ package struct StateStore: Sendable {
         let path = layout.historyFile(state.instanceID)
         let bytes: [UInt8]
         do {
-            let file = try FileDescriptor(opening: path, flags: O_RDONLY | O_NOFOLLOW | O_NONBLOCK)
+            let file = try root.open(path, flags: O_RDONLY | O_NONBLOCK)
             bytes = try file.readAll(limit: StateStore.maximumHistoryBytes)
         } catch {
             if case .io(_, _, let code) = error, code == ENOENT {

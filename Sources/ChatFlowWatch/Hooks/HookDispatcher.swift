@@ -187,6 +187,7 @@ final class HookDispatcher: Sendable {
             executable: hook.path, environment: environment, standardInput: job.stateText,
             workingDirectory: FileSystem.parent(settings.root), timeout: hook.timeout ?? settings.timeout,
             gracePeriod: settings.killGrace, outputLimit: settings.outputLimit)
+        invocation.logRoot = settings.root
         invocation.logFile = Layout(root: settings.root).runLogFile(
             transition.instanceID, transition: transition.position, hook: hook.name, attempt: attempt)
         invocation.logHeader = "== \(hook.name) for transition \(transition.position) (\(transition.event)), attempt \(attempt) ==\n"

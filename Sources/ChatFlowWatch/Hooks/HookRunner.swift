@@ -20,6 +20,8 @@ public struct HookInvocation: Sendable {
     /// output is only in the result).
     public var logFile: String?
     public var logHeader = ""
+    /// The state directory `logFile` lies in: the log is opened beneath it, no link followed.
+    public var logRoot: String?
 
     public init(
         executable: String, environment: [String: String], standardInput: [UInt8], workingDirectory: String,

@@ -95,7 +95,7 @@ final class HookSupervisor: Sendable {
             child: child, pidfd: pidfd, timeout: invocation.timeout, grace: invocation.gracePeriod,
             deadline: Timestamps.monotonic() + invocation.timeout, completion: completion,
             tail: OutputTail(limit: invocation.outputLimit),
-            log: invocation.logFile.map { LiveLog(path: $0, header: invocation.logHeader, limit: invocation.outputLimit) })
+            log: invocation.logFile.map { LiveLog(path: $0, root: invocation.logRoot, header: invocation.logHeader, limit: invocation.outputLimit) })
         return state.withLock { state in
             let id = state.nextID
             state.nextID += 1

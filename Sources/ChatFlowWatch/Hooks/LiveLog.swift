@@ -29,16 +29,26 @@ final class LiveLog: @unchecked Sendable {
 
     /// Creates (or appends to) the log and writes the header. A log that cannot be opened is
     /// still returned: it counts what it could not write.
-    init(path: String, header: String, limit: Int) {
+    /// With `root` (the state directory the log lies in), its directory is made and the log
+    /// opened beneath it, no link followed: a `runs/` linked elsewhere gets no log.
+    init(path: String, root: String? = nil, header: String, limit: Int) {
         self.path = path
         self.header = Array(header.utf8)
         self.limit = max(1, limit)
-        let directory = FileSystem.parent(path)
-        if !FileSystem.isDirectory(directory) { try? FileSystem.createDirectory(directory) }
-        fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0o644)
         runStart = 0
-        guard fd >= 0 else {
-            failure = "cannot open \(path): \(String(cString: strerror(errno)))"
+        do {
+            if let root {
+                let directory = RootDirectory(path: root)
+                try directory.makeDirectories(FileSystem.parent(path))
+                fd = try directory.open(path, flags: O_WRONLY | O_CREAT | O_APPEND).release()
+            } else {
+                let parent = FileSystem.parent(path)
+                if !FileSystem.isDirectory(parent) { try FileSystem.createDirectory(parent) }
+                fd = try FileDescriptor(opening: path, flags: O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW).release()
+            }
+        } catch {
+            fd = -1
+            failure = "cannot open the log: \(error)"
             return
         }
         var info = stat()
