@@ -84,7 +84,7 @@ def record(root, instance, *command):
     out = tempfile.mktemp()
     subprocess.run(
         ["strace", "-f", "-qq", "-y", "-xx", "-s", "2000000", "-o", out,
-         "-e", "trace=openat,close,write,pwrite64,rename,renameat2,fsync,fdatasync,syncfs,ftruncate,fallocate,unlink,mkdir",
+         "-e", "trace=openat,openat2,close,write,pwrite64,rename,renameat2,fsync,fdatasync,syncfs,ftruncate,fallocate,unlink,mkdir,mkdirat",
          CHATFLOW, "--root", root, *(command or ("trigger", instance, "--data", '{"n": 1}'))],
         check=True, capture_output=True)
     ops = []
@@ -110,8 +110,12 @@ def record(root, instance, *command):
         if name == "close":
             dsync.discard((pid, fd.group(1) if fd else args.split("<", 1)[0]))
             continue
-        if name == "openat":
+        if name in ("openat", "openat2"):
             path = strings[0] if strings else None
+            if path is not None and not path.startswith("/") and fd_path is not None:
+                # Relative to a directory's descriptor (the store opens an instance's files
+                # beneath the state directory).
+                path = fd_path + "/" + path
             if "O_DSYNC" in args:
                 dsync.add((pid, result))
             if inside(path) and "O_CREAT" in args:
@@ -149,9 +153,12 @@ def record(root, instance, *command):
         elif name == "unlink":
             if strings and inside(strings[0]):
                 ops.append(("unlink", strings[0]))
-        elif name == "mkdir":
-            if strings and inside(strings[0]):
-                ops.append(("mkdir", strings[0]))
+        elif name in ("mkdir", "mkdirat"):
+            path = strings[0] if strings else None
+            if name == "mkdirat" and path is not None and not path.startswith("/") and fd_path is not None:
+                path = fd_path + "/" + path
+            if inside(path):
+                ops.append(("mkdir", path))
     return ops
 
 

@@ -71,6 +71,34 @@ struct MCPTests {
         #expect(try sandbox.engine.freshStatus(id)?.historyLength == 2)
     }
 
+    @Test("the transport: requests with ids MCP does not allow do not hold the server at the end of input; a call before initialize is refused; a line past the limit is dropped with an error, and serving goes on", .timeLimit(.minutes(1)))
+    func hostileTransport() throws {
+        let sandbox = Sandbox()
+        let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"pipe","version":"1"}}}"#
+        // Before initialize, then ids of every kind MCP does not allow, then the end of input.
+        var lines = [#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"list","arguments":{}}}"#, initialize]
+        for id in ["1.5", "{}", "[1]", "true"] {
+            lines.append(#"{"jsonrpc":"2.0","id":\#(id),"method":"tools/call","params":{"name":"list","arguments":{}}}"#)
+        }
+        var result = try run("chatflow-mcp", ["--root", sandbox.root], standardInput: Data((lines.joined(separator: "\n") + "\n").utf8))
+        #expect(result.status == 0, "it ended at the end of input: \(result.stderr.suffix(300))")
+        let replies = try result.stdout.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+        #expect(replies.contains { $0["id"]?.intValue == 7 && $0["error"]?["code"]?.intValue == -32002 }, "\(result.stdout)")
+        #expect(replies.contains { $0["id"]?.intValue == 1 && $0["result"] != nil })
+
+        // A line longer than the limit, then a request: the first is answered with an error
+        // (and never held whole in memory), the second served.
+        var input = Data(initialize.utf8) + Data("\n".utf8)
+        input.append(Data(repeating: UInt8(ascii: "x"), count: (96 << 20) + (1 << 20)))
+        input.append(Data("\n".utf8))
+        input.append(Data((#"{"jsonrpc":"2.0","id":2,"method":"ping"}"# + "\n").utf8))
+        result = try run("chatflow-mcp", ["--root", sandbox.root], standardInput: input)
+        #expect(result.status == 0)
+        let answers = try result.stdout.split(separator: "\n").map { try JSONValue(parsing: String($0)) }
+        #expect(answers.contains { $0["error"]?["message"]?.stringValue?.contains("larger than") == true }, "\(result.stdout.prefix(400))")
+        #expect(answers.contains { $0["id"]?.intValue == 2 && $0["result"] != nil }, "served after the long line")
+    }
+
     @Test("--print-config prints a snippet for each client with this binary's path; an unknown client is a usage error")
     func printConfig() throws {
         let sandbox = Sandbox()
