@@ -128,4 +128,39 @@ struct HookSetupTests {
         #expect(watcher.log.contains("hooks.env refused"))
         #expect(await watcher.stop() == 0)
     }
+
+    @Test("a hook is refused when a directory above it could let another user swap it: world- or group-writable (but a sticky one, or the user's private group), or owned by someone else; doctor and the watcher say which and how to fix it")
+    func ancestorChain() async throws {
+        let sandbox = Sandbox()
+        sandbox.hook("b", sandbox.recorder())
+        try sandbox.engine.prepare()
+        func doctor() throws -> String { try run("chatflow", ["--root", sandbox.root, "doctor"]).stdout }
+        #expect(!(try doctor()).contains("above the hooks"))
+        // The project directory world-writable: anyone could rename .chatflow and put theirs there.
+        #expect(chmod(sandbox.directory, 0o777) == 0)
+        let report = try doctor()
+        #expect(report.contains("above the hooks, is world-writable") && report.contains(sandbox.directory), "\(report)")
+        let watcher = try Watcher(sandbox)
+        #expect(await watcher.ready())
+        let id = try sandbox.engine.start(schema: WorkflowSchema(name: "w", phaseNames: ["a", "b"]), featureID: "f")
+        try sandbox.engine.trigger(id)
+        #expect(await eventually { (try? run("chatflow", ["--root", sandbox.root, "runs", id]).stdout.contains("refused")) == true })
+        #expect(sandbox.lines().isEmpty, "the hook did not run")
+        #expect(await watcher.stop() == 0)
+        // Sticky (as /tmp is): others cannot rename what they do not own.
+        #expect(chmod(sandbox.directory, 0o1777) == 0)
+        #expect(!(try doctor()).contains("above the hooks"))
+        // Group-writable by a group of others.
+        #expect(chmod(sandbox.directory, 0o775) == 0)
+        if geteuid() == 0 {
+            #expect(chown(sandbox.directory, 0, 65534) == 0)
+            #expect(try doctor().contains("is group-writable"))
+            // Owned by another user.
+            #expect(chmod(sandbox.directory, 0o755) == 0 && chown(sandbox.directory, 65534, 65534) == 0)
+            #expect(try doctor().contains("is owned by uid 65534"))
+            #expect(chown(sandbox.directory, 0, 0) == 0)
+        }
+        #expect(chmod(sandbox.directory, 0o755) == 0)
+        #expect(!(try doctor()).contains("above the hooks"))
+    }
 }

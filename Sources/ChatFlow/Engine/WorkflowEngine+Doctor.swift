@@ -129,7 +129,7 @@ extension WorkflowEngine {
         // Hooks.
         let catalog = HookCatalog(directory: FileSystem.absolute(hooksDirectory ?? layout.hooksDirectory))
         if FileSystem.isDirectory(catalog.directory) {
-            if let problem = catalog.directoryProblem(catalog.directory) {
+            if let problem = catalog.directoryProblem(catalog.directory) ?? catalog.ancestorProblem(catalog.directory) {
                 findings.append(DoctorFinding(problem: problem, fix: "see the fix in the message", fixed: false))
             }
             for name in ((try? FileSystem.list(catalog.directory)) ?? []).sorted() where !HookCatalog.isIgnored(name) && name != "README.md" {

@@ -51,7 +51,7 @@ package struct HookCatalog: Sendable {
             }
         }
         guard !candidates.isEmpty else { return ([], refused) }
-        if let problem = directoryProblem(directory) {
+        if let problem = directoryProblem(directory) ?? ancestorProblem(directory) {
             return ([], refused + candidates.map { RefusedHook(path: $0, reason: problem) })
         }
         for path in candidates {
@@ -79,11 +79,66 @@ package struct HookCatalog: Sendable {
     }
 
     /// Why a hooks directory (or `E.d/`) is not trusted, or `nil`.
+    /// A hooks directory that is a symbolic link is judged by its target (whose own parents
+    /// `ancestorProblem` checks, as it resolves links).
     package func directoryProblem(_ path: String) -> String? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return "cannot read \(path): \(String(cString: strerror(errno)))" }
+        if info.st_mode & S_IFMT == S_IFLNK {
+            guard let target = FileSystem.realPath(path), stat(target, &info) == 0 else { return "\(path) is a broken symbolic link" }
+            guard info.st_mode & S_IFMT == S_IFDIR else { return "\(path) links to \(target), which is not a directory" }
+            return ownershipProblem(info, path: target, what: "directory (the target of \(path))")
+        }
         if let problem = ownershipProblem(info, path: path, what: "directory") { return problem }
         return nil
+    }
+
+    /// The directories above `path`, up to `/` (what `ancestorProblem` checks; a watcher's cached
+    /// lookup is re-validated against them too).
+    package func ancestors(of path: String) -> [String] {
+        guard var current = FileSystem.realPath(path) else { return [] }
+        var result: [String] = []
+        while current != "/" {
+            current = FileSystem.parent(current)
+            result.append(current)
+        }
+        return result
+    }
+
+    /// Why a directory above `path` would let another user replace what it names (rename the
+    /// hooks directory, or one of its parents, and put theirs in its place), or `nil`. Each must
+    /// be owned by the watcher's user or root and writable by no one else, except a sticky
+    /// directory such as `/tmp` (others cannot rename what they do not own there) and a
+    /// directory writable by the user's own private group (umask 002 with a group of one).
+    package func ancestorProblem(_ path: String) -> String? {
+        for directory in ancestors(of: path) {
+            var info = stat()
+            guard lstat(directory, &info) == 0 else { return "cannot read \(directory): \(String(cString: strerror(errno)))" }
+            let user = geteuid()
+            if info.st_uid != user && info.st_uid != 0 {
+                return "directory \(directory), above the hooks, is owned by uid \(info.st_uid), not by the watcher's user (uid \(user)) or root, so its owner could put other hooks in their place; fix: keep the project in a directory of your own"
+            }
+            let sticky = info.st_mode & S_ISVTX != 0
+            let others = info.st_mode & 0o002 != 0 && !sticky
+            let group = info.st_mode & 0o020 != 0 && !sticky && !HookCatalog.isPrivateGroup(info.st_gid)
+            if others || group {
+                return "directory \(directory), above the hooks, is \(others ? "world" : "group")-writable, so others could put other hooks in their place; fix: chmod \(others ? "o" : "g")-w '\(directory)'"
+            }
+        }
+        return nil
+    }
+
+    /// Whether `gid` is the user's own private group: their primary group, named as they are,
+    /// with no other members (the umask 002 convention).
+    static func isPrivateGroup(_ gid: gid_t) -> Bool {
+        guard gid == getegid(), let user = getpwuid(geteuid()), let group = getgrgid(gid) else { return false }
+        guard String(cString: group.pointee.gr_name) == String(cString: user.pointee.pw_name) else { return false }
+        var member = group.pointee.gr_mem
+        while let name = member?.pointee {
+            if String(cString: name) != String(cString: user.pointee.pw_name) { return false }
+            member = member?.advanced(by: 1)
+        }
+        return true
     }
 
     private func ownershipProblem(_ info: stat, path: String, what: String) -> String? {
@@ -106,6 +161,15 @@ package struct HookCatalog: Sendable {
                 return "\(path) is a symbolic link that leads out of the hooks directory; fix: copy the script into \(directory) or call it from a small wrapper hook"
             }
             guard stat(resolved, &info) == 0 else { return "\(path) is a broken symbolic link" }
+            // The directories between the hooks directory and the target: trusted as the hooks
+            // directory is, or whoever may write one could swap the target.
+            var parent = FileSystem.parent(resolved)
+            while parent.hasPrefix(base + "/") {
+                var folder = stat()
+                guard lstat(parent, &folder) == 0 else { return "cannot read \(parent): \(String(cString: strerror(errno)))" }
+                if let problem = ownershipProblem(folder, path: parent, what: "directory") { return problem }
+                parent = FileSystem.parent(parent)
+            }
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
             return "\(path) is not a regular file; hooks must be executable files"

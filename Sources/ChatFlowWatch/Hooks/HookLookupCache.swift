@@ -20,6 +20,9 @@ final class HookLookupCache: Sendable {
         var hooks: [Hook]
         var refused: [RefusedHook]
         var stamps: [(path: String, stamp: FileStamp?)]
+        /// The directories above the hooks directory: only their identity, owner and mode matter
+        /// (their times move with every file written beside them).
+        var ancestors: [(path: String, stamp: FileStamp?)]
     }
 
     private let entries = Mutex<[String: Entry]>([:])
@@ -38,7 +41,9 @@ final class HookLookupCache: Sendable {
         }
         var result: (hooks: [Hook], refused: [RefusedHook]) = ([], [])
         for event in events {
-            if let entry = entries.withLock({ $0[event] }), entry.stamps.allSatisfy({ current($0.path) == $0.stamp }) {
+            if let entry = entries.withLock({ $0[event] }), entry.stamps.allSatisfy({ current($0.path) == $0.stamp }),
+               entry.ancestors.allSatisfy({ FileStamp.sameTrust(current($0.path), $0.stamp) })
+            {
                 result.hooks += entry.hooks
                 result.refused += entry.refused
                 continue
@@ -68,6 +73,8 @@ final class HookLookupCache: Sendable {
             + [directory + "/" + event, directory + "/" + event + ".d"].compactMap { path in
                 FileStamp(lstatOf: path).map { (path: path, stamp: Optional($0)) }
             }
+        // The directories above it too: a chmod or chown there changes what is trusted.
+        let ancestors = catalog.ancestors(of: directory).map { (path: $0, stamp: FileStamp(lstatOf: $0)) }
         let (hooks, refused) = catalog.hooks(for: event)
         let inside = (hooks.map(\.path) + refused.map(\.path)).filter { path in !before.contains { $0.path == path } }
         let stamps = before + inside.map { (path: $0, stamp: FileStamp(lstatOf: $0)) }
@@ -77,7 +84,7 @@ final class HookLookupCache: Sendable {
             return !stamp.isSymbolicLink && stamp.changed < settled
         } && before.allSatisfy { FileStamp(lstatOf: $0.path) == $0.stamp }
         entries.withLock { entries in
-            entries[event] = cacheable ? Entry(hooks: hooks, refused: refused, stamps: stamps) : nil
+            entries[event] = cacheable ? Entry(hooks: hooks, refused: refused, stamps: stamps, ancestors: ancestors) : nil
         }
         return (hooks, refused)
     }
@@ -110,6 +117,12 @@ struct FileStamp: Equatable {
     /// The later of the two times, in seconds since the epoch.
     var changed: Double {
         max(Double(modified.tv_sec) + Double(modified.tv_nsec) / 1e9, Double(statusChanged.tv_sec) + Double(statusChanged.tv_nsec) / 1e9)
+    }
+
+    /// The same file with the same owner and mode (times aside).
+    static func sameTrust(_ a: FileStamp?, _ b: FileStamp?) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        return a.device == b.device && a.inode == b.inode && a.mode == b.mode && a.owner == b.owner
     }
 
     static func == (a: FileStamp, b: FileStamp) -> Bool {
