@@ -104,3 +104,29 @@ public enum IdentifierKind: String, Sendable {
         return "'" + shown + "'"
     }
 }
+
+/// Text from others (an owner name, user data) made safe to print on a terminal: C0 and C1
+/// control characters (ESC and CSI start terminal sequences) and the bidirectional overrides
+/// and isolates (U+202E can make a line read backwards) are shown escaped, `\u{1B}`.
+public enum Terminal {
+    public static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isUnsafe) else { return text }
+        var shown = ""
+        for scalar in text.unicodeScalars {
+            if isUnsafe(scalar) {
+                shown += "\\u{" + String(scalar.value, radix: 16, uppercase: true) + "}"
+            } else {
+                shown.unicodeScalars.append(scalar)
+            }
+        }
+        return shown
+    }
+
+    /// A control character or a bidirectional formatting character.
+    public static func isUnsafe(_ scalar: Unicode.Scalar) -> Bool {
+        switch scalar.value {
+        case 0x00..<0x20, 0x7F...0x9F, 0x200E, 0x200F, 0x202A...0x202E, 0x2066...0x2069: return true
+        default: return false
+        }
+    }
+}

@@ -36,7 +36,7 @@ enum Output {
     /// 1,000 that halves the command's time.
     static func printDocument(_ state: InstanceState, history: [[UInt8]], extra: [String: JSONValue] = [:]) {
         var members: [String: JSONValue] = [:]
-        if case .object(let stored) = state.json { members = stored }
+        if case .object(let stored) = state.report { members = stored }
         members["transition"] = .number(JSONNumber(state.lastTransition))
         for (key, value) in extra { members[key] = value }
         var text = Array(JSONValue.object(members).prettyText.utf8)

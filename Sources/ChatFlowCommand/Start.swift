@@ -49,7 +49,7 @@ struct Start: ParsableCommand {
             context: try context.map { try JSONValue.object(argument: $0, name: "--context") } ?? [:],
             meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:])
         if json, let state = try engine.status(id) {
-            Output.json(state.json)
+            Output.json(state.report)
         } else {
             print(id)
         }

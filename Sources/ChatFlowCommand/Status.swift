@@ -103,7 +103,7 @@ struct List: ParsableCommand {
                 Output.error(error.description, code: error.code, json: json)
             }
         if json {
-            Output.json(.array(states.map(\.json)))
+            Output.json(.array(states.map(\.report)))
         } else {
             for state in states { print(Output.line(state)) }
         }

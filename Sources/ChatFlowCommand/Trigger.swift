@@ -40,7 +40,7 @@ struct Trigger: ParsableCommand {
             meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to,
             expectedTransition: expectTransition, token: token, force: force)
         if json {
-            Output.json(state.json)
+            Output.json(state.report)
         } else {
             // The state records the phase just left; completing stays in the last phase.
             let left = state.status == .completed ? state.currentPhase : state.previousPhase ?? "-"
@@ -74,7 +74,7 @@ struct Fail: ParsableCommand {
         let engine = try global.makeEngine()
         let state = try engine.fail(id, reason: reason, token: token, force: force)
         if json {
-            Output.json(state.json)
+            Output.json(state.report)
         } else {
             print("\(state.instanceID): failed at \(state.currentPhase)")
         }

@@ -80,7 +80,7 @@ enum ChatFlowTools {
             let id = try context.engine.start(
                 schema: schema, featureID: feature, context: try arguments.object("context") ?? [:], meta: try arguments.object("meta") ?? [:])
             guard let state = try context.engine.status(id) else { throw ChatFlowError.notFound(instanceID: id, root: context.engine.storeDescription) }
-            return ToolOutput(structured: state.json, text: "started \(id) (feature \(feature)) in phase \(state.currentPhase)")
+            return ToolOutput(structured: state.report, text: "started \(id) (feature \(feature)) in phase \(state.currentPhase)")
         },
         ChatFlowTool(
             "trigger",
@@ -101,7 +101,7 @@ enum ChatFlowTools {
                 force: try arguments.bool("force"))
             let left = state.status == .completed ? state.currentPhase : state.previousPhase ?? "-"
             let to = state.status == .completed ? "completed" : "\(state.currentPhase) (\(state.status.rawValue))"
-            return ToolOutput(structured: state.json, text: "\(state.instanceID): \(left) → \(to), transition \(state.lastTransition)")
+            return ToolOutput(structured: state.report, text: "\(state.instanceID): \(left) → \(to), transition \(state.lastTransition)")
         },
         ChatFlowTool(
             "fail", "Mark an instance failed, with a reason.",
@@ -113,7 +113,7 @@ enum ChatFlowTools {
             let state = try context.engine.fail(
                 try arguments.required("id"), reason: try arguments.string("reason"), token: try arguments.string("token"),
                 force: try arguments.bool("force"))
-            return ToolOutput(structured: state.json, text: "\(state.instanceID): failed at \(state.currentPhase)")
+            return ToolOutput(structured: state.report, text: "\(state.instanceID): failed at \(state.currentPhase)")
         },
         ChatFlowTool(
             "status",
@@ -172,7 +172,7 @@ enum ChatFlowTools {
             }
             let text = states.isEmpty ? "no instances match" : states.map(\.line).joined(separator: "\n")
             return ToolOutput(
-                structured: ["instances": .array(states.map(\.json)), "unreadable": .array(unreadable)],
+                structured: ["instances": .array(states.map(\.report)), "unreadable": .array(unreadable)],
                 text: text + (unreadable.isEmpty ? "" : "\n(\(unreadable.count) unreadable state files skipped)"))
         },
         ChatFlowTool(
@@ -207,7 +207,7 @@ enum ChatFlowTools {
                     throw ChatFlowError.invalidJSON(what: "arguments of wait", reason: "without id, give phase (and optionally feature)")
                 }
                 let state = try await context.engine.waitForAny(phase: phase, feature: feature, timeout: timeout, changes: context.changes)
-                return ToolOutput(structured: state.json, text: state.line)
+                return ToolOutput(structured: state.report, text: state.line)
             }
             guard feature == nil else { throw ChatFlowError.invalidJSON(what: "argument feature of wait", reason: "goes with the form without id") }
             let condition: WaitCondition
@@ -222,7 +222,7 @@ enum ChatFlowTools {
             default: throw ChatFlowError.invalidJSON(what: "arguments of wait", reason: "give exactly one of phase, status or after_transition")
             }
             let state = try await context.engine.wait(for: id, until: condition, timeout: timeout, changes: context.changes)
-            return ToolOutput(structured: state.json, text: state.line)
+            return ToolOutput(structured: state.report, text: state.line)
         },
     ]
 

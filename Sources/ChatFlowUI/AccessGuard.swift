@@ -22,7 +22,9 @@ struct AccessGuard<Context: RequestContext>: RouterMiddleware {
         if Self.presented(request) == token { return try await next(request, context) }
         if request.query("token") == token {
             // A link with ?token= signs the browser in with a cookie, then drops the token from the address.
-            var response = Response(status: .seeOther, headers: [.location: request.uri.path])
+            // To this server's own path only: `//evil.example/` is a protocol-relative address.
+            let path = "/" + request.uri.path.drop { $0 == "/" || $0 == "\\" }
+            var response = Response(status: .seeOther, headers: [.location: String(path)])
             response.headers[.setCookie] = "chatflow_token=\(token); HttpOnly; SameSite=Strict; Path=/"
             return response
         }
@@ -71,8 +73,24 @@ struct ActionGuard: Sendable {
         if let site = request.header("Sec-Fetch-Site"), site != "same-origin", site != "none" {
             throw UIError(code: "forbidden", message: "a \(site) request may not act here")
         }
-        guard request.headers[.contentType]?.hasPrefix("application/json") == true else {
+        let mediaType = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        guard mediaType == "application/json" else {
             throw UIError(code: "forbidden", message: "an action's body must be application/json")
         }
+    }
+}
+
+/// Headers on every response: no page of this server is framed by another site
+/// (`frame-ancestors`, `X-Frame-Options`), and its pages run only this server's script (CSP;
+/// the script sets style attributes, so inline style is allowed), so text from state files can
+/// never run as script even if it reached markup.
+struct SecurityHeaders<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var response = try await next(request, context)
+        response.headers[HTTPField.Name("Content-Security-Policy")!] =
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        response.headers[HTTPField.Name("X-Frame-Options")!] = "DENY"
+        response.headers[HTTPField.Name("Referrer-Policy")!] = "no-referrer"
+        return response
     }
 }

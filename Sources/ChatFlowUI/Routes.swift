@@ -4,7 +4,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
 import ServiceLifecycle
+import Synchronization
 
 import Glibc
 
@@ -18,7 +20,7 @@ struct Routes: Sendable {
 
     private var actions: ActionGuard { ActionGuard(enabled: configuration.actions, token: configuration.token) }
 
-    func register(on router: Router<BasicRequestContext>) {
+    func register(on router: Router<UIRequestContext>) {
         let engine = engine, events = events, actions = actions, logger = logger
         let board = Board(engine: engine)
 
@@ -54,10 +56,10 @@ struct Routes: Sendable {
                 let phase = request.query("phase")
                 if request.query("claimable") == "true" {
                     guard let phase else { throw UIError(code: "invalid_input", message: "claimable=true goes with phase=P") }
-                    return .array(try engine.claimable(phase: phase, feature: request.query("feature")).map(\.json))
+                    return .array(try engine.claimable(phase: phase, feature: request.query("feature")).map(\.report))
                 }
                 let status = try request.query("status").map(Self.status)
-                return .array(try engine.list(feature: request.query("feature"), status: status, phase: phase, unreadable: { _, _ in }).map(\.json))
+                return .array(try engine.list(feature: request.query("feature"), status: status, phase: phase, unreadable: { _, _ in }).map(\.report))
             }
         }
         router.get("/api/instances/:id") { _, context in
@@ -90,9 +92,26 @@ struct Routes: Sendable {
             do {
                 let id = try context.parameters.require("id")
                 let run = try engine.latestRun(of: id, transition: request.query("transition").flatMap(Int.init), hook: request.query("hook"))
+                let follow = LogStream.follow(engine: engine, id: id, run: run)
+                // A client that leaves while the hook is quiet is seen here, not at the next write
+                // (the server allows half-closed connections, so its end of input is the sign).
+                let channel = context.channel
+                channel.eventLoop.execute {
+                    _ = try? channel.pipeline.syncOperations.addHandler(ClientGone(follow.stop), position: .first)
+                }
+                channel.closeFuture.whenComplete { _ in follow.stop() }
                 return Response(
                     status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
-                    body: ResponseBody(asyncSequence: LogStream.follow(engine: engine, id: id, run: run)))
+                    body: ResponseBody { writer in
+                        // Ended with the client (the stream's termination) or at shutdown.
+                        try await withGracefulShutdownHandler {
+                            for await chunk in follow.stream { try await writer.write(chunk) }
+                        } onGracefulShutdown: {
+                            follow.stop()
+                        }
+                        follow.stop()
+                        try await writer.finish(nil)
+                    })
             } catch {
                 return Reply.error(error)
             }
@@ -205,6 +224,10 @@ struct Routes: Sendable {
             return Reply.json(try body(json))
         } catch let error as JSONParseError {
             return Reply.error(code: "invalid_input", message: "the body is not JSON: \(error)", status: .badRequest)
+        } catch is NIOTooManyBytesError {
+            return Reply.error(code: "invalid_input", message: "the body is larger than 1 MiB", status: .contentTooLarge)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            return Reply.error(code: "invalid_input", message: "the body is larger than 1 MiB", status: .contentTooLarge)
         } catch {
             return Reply.error(error)
         }
@@ -220,20 +243,45 @@ struct Routes: Sendable {
 }
 
 /// A run's log as it is written: `RunLogFollower` (the code behind `chatflow logs --follow`)
-/// on a thread writes into a pipe; the response reads the pipe.
+/// on a thread writes into a pipe; the response reads the pipe. Ended by `stop` (the client
+/// left, or the server is shutting down): a second pipe wakes the follower, which then closes
+/// its end, which ends the reader, so nothing outlives the response.
 enum LogStream {
-    static func follow(engine: WorkflowEngine, id: String, run: RunSelection) -> AsyncStream<ByteBuffer> {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { return AsyncStream { $0.finish() } }
+    struct Follow: Sendable {
+        let stream: AsyncStream<ByteBuffer>
+        let stop: @Sendable () -> Void
+    }
+
+    static func follow(engine: WorkflowEngine, id: String, run: RunSelection) -> Follow {
+        var fds: [Int32] = [0, 0], wake: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { return Follow(stream: AsyncStream { $0.finish() }, stop: {}) }
+        guard pipe(&wake) == 0 else {
+            fds.forEach { _ = close($0) }
+            return Follow(stream: AsyncStream { $0.finish() }, stop: {})
+        }
         let (readEnd, writeEnd) = (fds[0], fds[1])
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let (cancelRead, cancelWrite) = (wake[0], wake[1])
+        for fd in fds + wake { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let stopped = Mutex(false)
+        let stop: @Sendable () -> Void = {
+            let first = stopped.withLock { done in
+                defer { done = true }
+                return !done
+            }
+            if first {
+                _ = Glibc.write(cancelWrite, "x", 1)
+                _ = close(cancelWrite)
+            }
+        }
         let logPath = run.logPath, journalPath = engine.layout.runJournalFile, pid = run.running?.pid, startedAt = run.startedAt
+        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        continuation.onTermination = { _ in stop() }
         Thread {
             let follower = RunLogFollower(logPath: logPath, root: engine.layout.root, journalPath: journalPath, pid: pid) { engine.runHasEnded(id, startedAt: startedAt) }
-            try? follower.run(follow: pid != nil, out: writeEnd)
+            try? follower.run(follow: pid != nil, out: writeEnd, cancel: cancelRead)
             close(writeEnd)
+            close(cancelRead)
         }.start()
-        let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         Thread {
             var chunk = [UInt8](repeating: 0, count: 16384)
             while true {
@@ -245,7 +293,39 @@ enum LogStream {
             // Closing the read end makes the follower's next write fail, which ends it.
             close(readEnd)
             continuation.finish()
+            stop()
         }.start()
-        return stream
+        return Follow(stream: stream, stop: stop)
+    }
+}
+
+/// The request context of the web view: the connection too, so that a response that waits (a
+/// log follow) can end the moment its client leaves rather than at its next write.
+struct UIRequestContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
+/// Calls `gone` when the client closes its side of the connection (or the connection ends),
+/// passing every event on unchanged.
+final class ClientGone: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = NIOAny
+    private let gone: @Sendable () -> Void
+
+    init(_ gone: @escaping @Sendable () -> Void) { self.gone = gone }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { gone() }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        gone()
+        context.fireChannelInactive()
     }
 }

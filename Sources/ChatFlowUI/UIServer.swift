@@ -23,7 +23,7 @@ public struct UIConfiguration: Sendable {
         self.actions = actions
     }
 
-    public var isLoopback: Bool { AccessGuard<BasicRequestContext>.loopbackNames.contains(bind) || bind.hasPrefix("127.") }
+    public var isLoopback: Bool { AccessGuard<UIRequestContext>.loopbackNames.contains(bind) || bind.hasPrefix("127.") }
 
     /// Refuses what would expose the state without a token.
     public func validate() throws(UIError) {
@@ -70,11 +70,15 @@ public struct UIServer: Sendable {
             continuation.finish()
             feeder.cancel()
         }
-        let router = Router()
+        let router = Router(context: UIRequestContext.self)
+        router.add(middleware: SecurityHeaders())
         router.add(middleware: AccessGuard(token: configuration.token, bindHost: configuration.bind))
         Routes(engine: engine, events: events, configuration: configuration, logger: logger).register(on: router)
         let app = Application(
             router: router,
+            // A connection that sends nothing for a minute outside a request is closed (a
+            // response in progress, such as the event stream, is not).
+            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
             configuration: .init(address: .hostname(configuration.bind, port: configuration.port), serverName: "chatflow-ui"),
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

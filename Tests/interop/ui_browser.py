@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import http.client
 import urllib.error
 import urllib.request
 
@@ -71,12 +72,13 @@ def main():
     for folder in (ROOT, ROOT + "/hooks"):
         os.chmod(folder, 0o755)
     chatflow("init")
-    for phase, body in [("review", 'echo "reviewing $CHATFLOW_INSTANCE_ID"; echo "looks good"'), ("testing", 'echo "2 tests failed" >&2; exit 1')]:
+    for phase, body in [("review", 'echo "reviewing $CHATFLOW_INSTANCE_ID"; echo "looks good"'), ("testing", 'echo "2 tests failed" >&2; exit 1'),
+                        ("fix", 'echo "fixing"; exec sleep 60')]:
         path = os.path.join(ROOT, "hooks", phase)
         with open(path, "w") as f:
             f.write("#!/bin/sh\n" + body + "\n")
         os.chmod(path, 0o755)
-    watcher, _ = started([os.path.join(BIN, "chatflow-watch"), "--root", ROOT], "watching")
+    watcher, _ = started([os.path.join(BIN, "chatflow-watch"), "--root", ROOT, "--shutdown-grace", "1"], "watching")
     try:
         scenario(watcher)
     finally:
@@ -114,10 +116,13 @@ def scenario(watcher):
     base = line.split(" on ", 1)[1].split("/?")[0].strip()
     try:
         http_checks(base, ids)
+        hostile_http_checks(base, ids, ui)
         browser_checks(base, ids)
     finally:
         ui.terminate()
+        # A follower still open must not hold the server past its shutdown.
         ui.wait(10)
+        check("the server stopped with a log follow open", ui.returncode is not None)
 
 
 def http_checks(base, ids):
@@ -163,6 +168,60 @@ def http_checks(base, ids):
             replayed = json.loads(line[6:])
     stream.close()
     check("a reconnect with Last-Event-ID gets the change it missed", replayed["instance_id"] == ids[3], replayed)
+
+
+def threads_and_descriptors(pid):
+    return len(os.listdir(f"/proc/{pid}/task")), len(os.listdir(f"/proc/{pid}/fd"))
+
+
+OPEN_FOLLOW = []   # kept open through the browser checks, and over the server's shutdown
+
+
+def hostile_http_checks(base, ids, ui):
+    auth = {"X-ChatFlow-Token": TOKEN}
+    json_auth = {**auth, "Content-Type": "application/json"}
+    action = base + f"/api/instances/{ids[2]}/trigger"
+    status, body = request(action, "POST", {**auth, "Content-Type": "application/jsonfoo"}, b"{}")
+    check("an action whose type only starts with application/json is refused", status == 403, body)
+    status, body = request(action, "POST", json_auth, b'{"data": "' + b"x" * (2 << 20) + b'"}')
+    check("a body over 1 MiB is 413, not 500", status == 413, (status, body[:200]))
+    host, port = base.split("//", 1)[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("GET", f"//evil.example/?token={TOKEN}")
+    answer = connection.getresponse()
+    location = answer.getheader("Location") or ""
+    connection.close()
+    check("a token link redirects to this server's own path only", answer.status == 303 and location.startswith("/") and not location.startswith("//"), location)
+    status, _ = request(base + "/", headers=auth)
+    with urllib.request.urlopen(urllib.request.Request(base + "/", headers=auth), timeout=10) as page:
+        policy = page.headers.get("Content-Security-Policy", "")
+        frames = page.headers.get("X-Frame-Options", "")
+    check("pages carry a CSP that forbids framing", "frame-ancestors 'none'" in policy and "default-src 'self'" in policy and frames == "DENY", policy)
+    status, body = request(base + f"/api/instances/{ids[1]}", headers=auth)
+    claim = (json.loads(body).get("current_entry") or {}).get("claim") or {}
+    check("a claim's token is not shown to readers", status == 200 and claim.get("owner") == "coder-1" and "token" not in claim, claim)
+    check("nor by status --json", "token" not in ((json.loads(chatflow("status", ids[1], "--json")).get("current_entry") or {}).get("claim") or {}))
+
+    # Followers of a running hook's log end with their client.
+    chatflow("trigger", ids[3])   # → fix: its hook runs for a minute
+    deadline = time.monotonic() + 20
+    while "running" not in chatflow("runs", ids[3]):
+        if time.monotonic() > deadline:
+            raise AssertionError("the fix hook never started: " + chatflow("runs", ids[3]))
+        time.sleep(0.05)
+    before = threads_and_descriptors(ui.pid)
+    follow = base + f"/api/instances/{ids[3]}/logs/follow"
+    for _ in range(40):
+        stream = urllib.request.urlopen(urllib.request.Request(follow, headers=auth), timeout=10)
+        stream.read(3)
+        stream.close()
+    deadline = time.monotonic() + 15
+    after = threads_and_descriptors(ui.pid)
+    while (after[0] > before[0] + 2 or after[1] > before[1] + 4) and time.monotonic() < deadline:
+        time.sleep(0.1)
+        after = threads_and_descriptors(ui.pid)
+    check("40 closed follows leave no thread or descriptor behind", after[0] <= before[0] + 2 and after[1] <= before[1] + 4, (before, after))
+    OPEN_FOLLOW.append(urllib.request.urlopen(urllib.request.Request(follow, headers=auth), timeout=10))
 
 
 def browser_checks(base, ids):

@@ -23,8 +23,10 @@ extension WorkflowEngine {
     /// expired; `nil` when there is none.
     public func claim(phase: String, owner: String, feature: String? = nil, ttl: Double = 300) throws(ChatFlowError) -> ClaimGrant? {
         try Identifiers.validateName(phase, kind: .phaseName)
-        guard !owner.isEmpty, owner.count <= 200, !owner.contains(where: \.isNewline) else {
-            throw .invalidIdentifier(kind: .featureID, value: owner, reason: "an owner is 1 to 200 characters on one line")
+        guard !owner.isEmpty, owner.count <= 200, !owner.unicodeScalars.contains(where: Terminal.isUnsafe) else {
+            throw .invalidIdentifier(
+                kind: .featureID, value: owner,
+                reason: "an owner is 1 to 200 characters on one line, without control or bidirectional formatting characters")
         }
         guard ttl > 0, ttl.isFinite else { throw .invalidJSON(what: "--ttl", reason: "must be a positive number of seconds") }
         let now = Timestamps.unix()
@@ -80,13 +82,13 @@ extension WorkflowEngine {
             guard let live, live.token == token else {
                 throw .claimMismatch(
                     instanceID: state.instanceID,
-                    reason: live == nil ? "the claim of that token has expired or was released" : "the token is not the claim's (claimed by \(live!.owner))")
+                    reason: live == nil ? "the claim of that token has expired or was released" : "the token is not the claim's (claimed by \(Terminal.printable(live!.owner)))")
             }
             return
         }
         if let live, !force {
             throw .claimMismatch(
-                instanceID: state.instanceID, reason: "claimed by \(live.owner) until \(Int(live.expiresAt)); pass its --token, or --force")
+                instanceID: state.instanceID, reason: "claimed by \(Terminal.printable(live.owner)) until \(Timestamps.text(live.expiresAt)); pass its --token, or --force")
         }
     }
 

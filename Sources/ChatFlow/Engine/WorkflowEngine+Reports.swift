@@ -26,7 +26,7 @@ extension WorkflowEngine {
     /// `status --json` as a value: the state, its `transition`, its whole `history` and its
     /// `running_hooks`. (The command writes the same document around the stored history lines.)
     package func statusDocument(_ state: InstanceState, now: Double = Timestamps.unix()) throws(ChatFlowError) -> JSONValue {
-        var members = state.json.objectValue ?? [:]
+        var members = state.report.objectValue ?? [:]
         members["transition"] = .number(JSONNumber(state.lastTransition))
         members["history"] = .array(try historyText(of: state).map { line in (try? JSONValue(parsing: line)) ?? .null })
         members["running_hooks"] = .array(runningHooks(of: state.instanceID).map { $0.report(now: now) })
@@ -142,7 +142,7 @@ extension InstanceState {
     /// `  claimed by NAME until TIME` for a live claim.
     package var claimText: String {
         guard let claim = currentEntry?.claim, claim.isLive(at: Timestamps.unix()) else { return "" }
-        return "  claimed by \(claim.owner) until \(Timestamps.text(claim.expiresAt))"
+        return "  claimed by \(Terminal.printable(claim.owner)) until \(Timestamps.text(claim.expiresAt))"
     }
 
     /// What `chatflow status` prints.
@@ -154,8 +154,8 @@ extension InstanceState {
         phase     \(currentPhase)
         status    \(status.rawValue)\(claimText)
         history   \(historyLength) entries
-        variables \(JSONValue.object(variables).compactText)
-        meta      \(JSONValue.object(meta).compactText)
+        variables \(Terminal.printable(JSONValue.object(variables).compactText))
+        meta      \(Terminal.printable(JSONValue.object(meta).compactText))
         created   \(Timestamps.text(createdAt))
         updated   \(Timestamps.text(updatedAt))
         """

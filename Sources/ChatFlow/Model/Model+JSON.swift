@@ -170,6 +170,19 @@ extension Claim {
 }
 
 extension InstanceState {
+    /// The state as readers are shown it (`status --json`, `list --json`, the web view's API,
+    /// MCP): `json` without the claim's token, so that reading an instance never lets a reader
+    /// act as the claim's holder (only `claim` hands a token out).
+    public var report: JSONValue {
+        guard case .object(var members) = json, case .object(var entry)? = members["current_entry"],
+              case .object(var claim)? = entry["claim"]
+        else { return json }
+        claim["token"] = nil
+        entry["claim"] = .object(claim)
+        members["current_entry"] = .object(entry)
+        return .object(members)
+    }
+
     /// The state as stored in `instances/wfi_<id>.json`, snake_case keys.
     public var json: JSONValue {
         var members = membersWithoutSchema

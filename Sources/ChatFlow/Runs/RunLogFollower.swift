@@ -25,8 +25,10 @@ package struct RunLogFollower {
         self.isEnded = isEnded
     }
 
-    /// Writes the log to `out` (a descriptor) and, with `follow`, everything appended until the run ends.
-    package func run(follow: Bool, out: Int32 = 1) throws(ChatFlowError) {
+    /// Writes the log to `out` (a descriptor) and, with `follow`, everything appended until the
+    /// run ends, or until `cancel` (a descriptor: a pipe's read end, say) becomes readable: a
+    /// follower whose client left (or whose server stops) ends at once, holding nothing.
+    package func run(follow: Bool, out: Int32 = 1, cancel: Int32 = -1) throws(ChatFlowError) {
         let notify = chatflow_inotify_init()
         guard notify >= 0 else { throw .io(operation: "inotify_init", path: logPath, errno: errno) }
         defer { close(notify) }
@@ -45,14 +47,15 @@ package struct RunLogFollower {
         var exitedAt: Double?
         var buffer = [UInt8](repeating: 0, count: 4096)
         while true {
-            var fds = [pollfd(fd: notify, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: notify, events: Int16(POLLIN), revents: 0), pollfd(fd: cancel, events: Int16(POLLIN), revents: 0)]
             if pidfd >= 0 && exitedAt == nil { fds.append(pollfd(fd: pidfd, events: Int16(POLLIN), revents: 0)) }
             // Once the hook has exited, its end record follows within moments; a watcher that
             // died with it writes none, so stop waiting after two seconds.
             let timeout: Int32 = exitedAt == nil ? -1 : 200
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR { throw .io(operation: "poll", path: logPath, errno: errno) }
-            if fds.count > 1 && fds[1].revents != 0 { exitedAt = Timestamps.monotonic() }
+            if cancel >= 0 && fds[1].revents != 0 { return }
+            if fds.count > 2 && fds[2].revents != 0 { exitedAt = Timestamps.monotonic() }
             // The journal is read only when it changed (a run's end is appended there).
             var journalChanged = exitedAt != nil
             while true {
