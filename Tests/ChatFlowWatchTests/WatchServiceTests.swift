@@ -40,4 +40,12 @@ struct WatchServiceTests {
         try await running.value
         #expect(try RunJournal(layout: engine.layout).records().count == 2)
     }
+
+    @Test("a watch that cannot start names the limit that was hit: the instance limit when no inotify instance could be had, the watch limit otherwise")
+    func watchLimitAdvice() {
+        let instances = WatchError.watchFailed(path: "/x", reason: FileEventSource.initialisationFailure + ": Too many open files")
+        #expect(instances.description.contains("max_user_instances") && !instances.description.contains("max_user_watches"))
+        let watches = WatchError.watchFailed(path: "/x", reason: "No space left on device")
+        #expect(watches.description.contains("max_user_watches") && !watches.description.contains("max_user_instances"))
+    }
 }

@@ -49,6 +49,9 @@ public final class FileEventSource: Sendable {
 
     private init() {}
 
+    /// How a failure to get an inotify instance at all begins.
+    static let initialisationFailure = "cannot initialise inotify"
+
     /// Watches `directory` and calls `handler` (on the event thread; keep it short) for every
     /// event in it. Returns a token for `unsubscribe`. Throws when the watch cannot be set up.
     public func subscribe(directory: String, handler: @escaping Handler) async throws(WatchError) -> Int {
@@ -113,7 +116,7 @@ public final class FileEventSource: Sendable {
         guard inotifytools_initialize() != 0, let wakeDirectory,
             inotifytools_watch_file(wakeDirectory, Int32(IN_CREATE | IN_OPEN)) != 0
         else {
-            let reason = "cannot initialise inotify: \(String(cString: strerror(inotifytools_error())))"
+            let reason = "\(FileEventSource.initialisationFailure): \(String(cString: strerror(inotifytools_error())))"
             let pending = shared.withLock { shared in
                 shared.startError = reason
                 defer { shared.requests.removeAll() }
