@@ -98,7 +98,7 @@ public enum IdentifierKind: String, Sendable {
     public static func quote(_ value: String) -> String {
         var shown = ""
         for scalar in value.unicodeScalars.prefix(80) {
-            shown += scalar.value < 0x20 || scalar.value == 0x7F ? scalar.escaped(asASCII: true) : String(scalar)
+            shown += Terminal.isUnsafe(scalar) ? scalar.escaped(asASCII: true) : String(scalar)
         }
         if value.unicodeScalars.count > 80 { shown += "…" }
         return "'" + shown + "'"

@@ -126,7 +126,7 @@ struct History: ParsableCommand {
         let engine = try global.makeEngine()
         let entries = try engine.history(id)
         if json {
-            Output.json(.array(entries.map(\.json)))
+            Output.json(.array(entries.map(\.report)))
         } else {
             for (index, entry) in entries.enumerated() {
                 let data = entry.triggerDataSnapshot.isNull ? "" : "  " + entry.triggerDataSnapshot.compactText

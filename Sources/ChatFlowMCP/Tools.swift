@@ -184,7 +184,7 @@ enum ChatFlowTools {
             let lines = entries.enumerated().map { index, entry in
                 "\(index)  \(entry.phase)  \(entry.status.rawValue)  \(Timestamps.text(entry.startedAt)) → \(Timestamps.text(entry.endedAt))"
             }
-            return ToolOutput(structured: ["instance_id": .string(id), "history": .array(entries.map(\.json))], text: lines.joined(separator: "\n"))
+            return ToolOutput(structured: ["instance_id": .string(id), "history": .array(entries.map(\.report))], text: lines.joined(separator: "\n"))
         },
         ChatFlowTool(
             "wait",

@@ -70,7 +70,7 @@ struct Routes: Sendable {
             }
         }
         router.get("/api/instances/:id/history") { _, context in
-            Self.replying { .array(try engine.history(try context.parameters.require("id")).map(\.json)) }
+            Self.replying { .array(try engine.history(try context.parameters.require("id")).map(\.report)) }
         }
         router.get("/api/instances/:id/runs") { _, context in
             Self.replying {

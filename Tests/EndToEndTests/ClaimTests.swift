@@ -90,4 +90,31 @@ struct ClaimTests {
         #expect(String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).hasPrefix(next + " 1 "))
         #expect(try chatflow(sandbox, ["claim", "--phase", "review", "--as", "erin", "--wait", "--timeout", "0.3"]).status == 5)
     }
+
+    @Test("an owner with terminal sequences or bidirectional overrides is refused; one another writer stored is printed escaped by list, status and conflict errors; no reader is shown the token")
+    func hostileOwner() throws {
+        let sandbox = Sandbox()
+        let id = try sandbox.engine.start(schema: reviewFirst, featureID: "f")
+        for owner in ["\u{1B}]0;pwned\u{07}", "evil\u{202E}txt", "a\u{9B}31m"] {
+            let refused = try chatflow(sandbox, ["claim", "--phase", "review", "--as", owner])
+            #expect(refused.status == 2, "\(refused.stderr)")
+            #expect(!refused.stderr.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x202E || $0.value == 0x9B })
+        }
+        // Another writer's file with such an owner.
+        let claimed = try chatflow(sandbox, ["claim", "--phase", "review", "--as", "honest"])
+        #expect(claimed.status == 0)
+        let path = sandbox.engine.layout.stateFile(id)
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let forged = text.replacingOccurrences(of: "\"owner\": \"honest\"", with: "\"owner\": \"\\u001b]0;pwned\\u0007\\u202e\"")
+        #expect(forged != text)
+        try forged.write(toFile: path, atomically: true, encoding: .utf8)
+        for arguments in [["list"], ["status", id], ["trigger", id]] {
+            let result = try chatflow(sandbox, arguments)
+            let output = result.stdout + result.stderr
+            #expect(!output.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x07 || $0.value == 0x202E }, "\(arguments): raw sequence printed")
+            #expect(output.contains("\\u{1B}"), "\(arguments): shown escaped: \(output)")
+        }
+        let document = try chatflow(sandbox, ["status", id, "--json"]).stdout
+        #expect(!document.contains("\"token\""), "the token is not shown: \(document)")
+    }
 }

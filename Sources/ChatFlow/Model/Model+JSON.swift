@@ -120,6 +120,13 @@ extension HistoryEntry {
         return .object(members)
     }
 
+    /// The entry as readers are shown it: its claim without the token (see `InstanceState.report`).
+    public var report: JSONValue {
+        guard let claim, case .object(var members) = json else { return json }
+        members["claim"] = ["owner": .string(claim.owner), "expires_at": .number(JSONNumber(claim.expiresAt))]
+        return .object(members)
+    }
+
     package init(json: JSONValue) throws(StateDecodingError) {
         let reader = try JSONObjectReader(json, context: "a history entry")
         let statusText = try reader.string("status")
@@ -174,12 +181,8 @@ extension InstanceState {
     /// MCP): `json` without the claim's token, so that reading an instance never lets a reader
     /// act as the claim's holder (only `claim` hands a token out).
     public var report: JSONValue {
-        guard case .object(var members) = json, case .object(var entry)? = members["current_entry"],
-              case .object(var claim)? = entry["claim"]
-        else { return json }
-        claim["token"] = nil
-        entry["claim"] = .object(claim)
-        members["current_entry"] = .object(entry)
+        guard let entry = currentEntry, entry.claim != nil, case .object(var members) = json else { return json }
+        members["current_entry"] = entry.report
         return .object(members)
     }
 

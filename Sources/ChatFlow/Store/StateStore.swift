@@ -766,7 +766,8 @@ package struct StateStore: Sendable {
         if let open = state.currentEntry { rest.append(open) }
         for entry in rest {
             var writer = JSONWriter(pretty: false, capacity: 256)
-            writer.write(entry.json)
+            // Shown to readers: the open entry's claim without its token.
+            writer.write(entry.report)
             result.append(writer.bytes)
         }
         return result
