@@ -15,6 +15,8 @@ public struct UIConfiguration: Sendable {
     public var token: String?
     /// Rerun, release, trigger from the page (behind the token).
     public var actions: Bool
+    /// Seconds a connection may send nothing outside a request before it is closed.
+    public var idleTimeout: Double = 60
 
     public init(bind: String = "127.0.0.1", port: Int = 8750, token: String? = nil, actions: Bool = false) {
         self.bind = bind
@@ -76,9 +78,9 @@ public struct UIServer: Sendable {
         Routes(engine: engine, events: events, configuration: configuration, logger: logger).register(on: router)
         let app = Application(
             router: router,
-            // A connection that sends nothing for a minute outside a request is closed (a
+            // A connection that sends nothing for `idleTimeout` outside a request is closed (a
             // response in progress, such as the event stream, is not).
-            server: .http1(configuration: .init(idleTimeout: .seconds(60))),
+            server: .http1(configuration: .init(idleTimeout: .milliseconds(Int64(configuration.idleTimeout * 1000)))),
             configuration: .init(address: .hostname(configuration.bind, port: configuration.port), serverName: "chatflow-ui"),
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)

@@ -37,6 +37,9 @@ struct ChatflowUI: AsyncParsableCommand {
     @Flag(help: "Allow actions from the page: trigger, release a claim, rerun a hook (needs a token).")
     var actions = false
 
+    @Option(help: "Seconds a connection may stay silent outside a request before it is closed.")
+    var idleTimeout: Double = 60
+
     @Option(help: "Log level on stderr: trace, debug, info, notice, warning, error.")
     var logLevel: String = "notice"
 
@@ -81,7 +84,12 @@ struct ChatflowUI: AsyncParsableCommand {
             token = String(decoding: bytes, as: UTF8.self).split(separator: "\n").first.map(String.init)
         }
         if let value = token, value.count < 16 { throw ValidationError("the access token must be at least 16 characters") }
-        let configuration = UIConfiguration(bind: bind, port: port, token: token?.isEmpty == false ? token : nil, actions: actions)
+        guard idleTimeout > 0 else { throw ValidationError("--idle-timeout must be a positive number of seconds") }
+        let configuration = {
+            var configuration = UIConfiguration(bind: bind, port: port, token: token?.isEmpty == false ? token : nil, actions: actions)
+            configuration.idleTimeout = idleTimeout
+            return configuration
+        }()
         do { try configuration.validate() } catch { throw error }
         let opened: OpenedStore
         do {

@@ -163,4 +163,21 @@ struct HookSetupTests {
         #expect(chmod(sandbox.directory, 0o755) == 0)
         #expect(!(try doctor()).contains("above the hooks"))
     }
+
+    @Test("a hooks directory that is a symbolic link is judged by its target: a trusted one works, a writable one is refused naming the target")
+    func linkedHooksDirectory() throws {
+        let sandbox = Sandbox()
+        try sandbox.engine.prepare()
+        let target = sandbox.directory + "/shared-hooks"
+        #expect(mkdir(target, 0o755) == 0 && chmod(target, 0o755) == 0)
+        try "#!/bin/sh\n".write(toFile: target + "/b", atomically: false, encoding: .utf8)
+        #expect(chmod(target + "/b", 0o755) == 0)
+        try FileManager.default.removeItem(atPath: sandbox.hooks)
+        #expect(symlink(target, sandbox.hooks) == 0)
+        var report = try run("chatflow", ["--root", sandbox.root, "doctor"]).stdout
+        #expect(!report.contains("hooks"), "a trusted target passes: \(report)")
+        #expect(chmod(target, 0o777) == 0)
+        report = try run("chatflow", ["--root", sandbox.root, "doctor"]).stdout
+        #expect(report.contains("the target of \(sandbox.hooks)") && report.contains("chmod go-w '\(target)'"), "\(report)")
+    }
 }

@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import http.client
+import socket
 import urllib.error
 import urllib.request
 
@@ -112,7 +113,8 @@ def scenario(watcher):
     token_file = os.path.join(WORK, "token")
     with open(token_file, "w") as f:
         f.write(TOKEN + "\n")
-    ui, line = started([os.path.join(BIN, "chatflow-ui"), "--root", ROOT, "--port", "0", "--actions", "--token-file", token_file], "serving")
+    ui, line = started([os.path.join(BIN, "chatflow-ui"), "--root", ROOT, "--port", "0", "--actions", "--token-file", token_file,
+                        "--idle-timeout", "2"], "serving")
     base = line.split(" on ", 1)[1].split("/?")[0].strip()
     try:
         http_checks(base, ids)
@@ -201,6 +203,19 @@ def hostile_http_checks(base, ids, ui):
     claim = (json.loads(body).get("current_entry") or {}).get("claim") or {}
     check("a claim's token is not shown to readers", status == 200 and claim.get("owner") == "coder-1" and "token" not in claim, claim)
     check("nor by status --json", "token" not in ((json.loads(chatflow("status", ids[1], "--json")).get("current_entry") or {}).get("claim") or {}))
+
+    # Connections that send nothing, or half a request (slowloris), are closed.
+    host, port = base.split("//", 1)[1].split(":")
+    for opening in (b"", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"):
+        sock = socket.create_connection((host, int(port)), timeout=15)
+        sock.sendall(opening)
+        started_at = time.monotonic()
+        try:
+            closed = sock.recv(1) == b""
+        except (ConnectionResetError, socket.timeout):
+            closed = False
+        sock.close()
+        check(f"a silent connection is closed ({'half a request' if opening else 'nothing sent'})", closed and time.monotonic() - started_at < 10, time.monotonic() - started_at)
 
     # Followers of a running hook's log end with their client.
     chatflow("trigger", ids[3])   # → fix: its hook runs for a minute
