@@ -5,8 +5,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 swift build --build-tests
 # One test at a time: on 2 cores the tests that block on child processes (browser, MCP client,
-# command runs) starved the in-process ones' awaits in a parallel run (timeouts after 10–30 s,
-# seen in this session); serial, the whole run takes about a minute.
+# command runs) starve the in-process ones' awaits in a parallel run (timeouts after 10–30 s);
+# serial, the whole run takes about four to five minutes.
 #
 # The PostgreSQL store's tests need a server: unless $CHATFLOW_TEST_POSTGRES names one, a
 # throwaway cluster on a free port, stopped and removed on exit.
