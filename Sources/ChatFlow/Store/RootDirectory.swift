@@ -1,3 +1,4 @@
+import CChatFlowShims
 import Glibc
 import Synchronization
 
@@ -11,7 +12,13 @@ package final class RootDirectory: Sendable {
     /// nothing, which opens the new one (the old descriptor is left open: a thread may be using it).
     private let descriptor = Mutex<Int32>(-1)
 
-    package init(path: String) { self.path = path }
+    /// `path` + "/", the prefix of every path beneath it.
+    private let prefix: String
+
+    package init(path: String) {
+        self.path = path
+        prefix = path + "/"
+    }
 
     deinit { descriptor.withLock { if $0 >= 0 { _ = close($0) } } }
 
@@ -42,27 +49,41 @@ package final class RootDirectory: Sendable {
 
     /// Opens `absolute`, a path under the root, beneath it; a path elsewhere as it is (no link
     /// followed at its last component). A link on the way is `corruptState`, naming the path.
+    ///
+    /// On every trigger's path (the state file, the history): no string is built, the relative
+    /// part is passed to `openat2` from the path's own bytes.
     package func open(_ absolute: String, flags: Int32, mode: mode_t = 0o644) throws(ChatFlowError) -> FileDescriptor {
-        guard absolute.utf8.count > path.utf8.count + 1, absolute.hasPrefix(path + "/") else {
+        let skip = prefix.utf8.count
+        guard absolute.utf8.count > skip, absolute.utf8.starts(with: prefix.utf8) else {
             return try FileDescriptor(opening: absolute, flags: flags | O_NOFOLLOW, mode: mode)
         }
-        let relative = String(absolute.utf8.dropFirst(path.utf8.count + 1))!
         var fresh = false
         while true {
             let directory = try self.directory(fresh: fresh)
-            do {
-                return try FileDescriptor(beneath: directory, root: path, relative: relative, flags: flags, mode: mode)
-            } catch {
-                guard case .io(_, _, let code) = error else { throw error }
-                if code == ELOOP || code == EXDEV {
-                    throw .corruptState(path: absolute, reason: "a symbolic link stands on its way, which could lead out of the state directory; it was not followed (remove the link)")
+            var fd: Int32
+            repeat {
+                fd = absolute.withCString { chatflow_open_beneath(directory, $0 + skip, flags | O_CLOEXEC, UInt32(mode)) }
+            } while fd < 0 && errno == EINTR
+            if fd >= 0 { return FileDescriptor(adopting: fd, path: absolute) }
+            var code = errno
+            if code == ENOSYS {
+                // Before Linux 5.6: a directory at a time.
+                do {
+                    let relative = String(absolute.utf8.dropFirst(skip))!
+                    return try FileDescriptor(beneath: directory, root: path, relative: relative, flags: flags, mode: mode)
+                } catch {
+                    guard case .io(_, _, let walked) = error else { throw error }
+                    code = walked
                 }
-                if code == ENOENT, !fresh, replaced(directory) {
-                    fresh = true
-                    continue
-                }
-                throw error
             }
+            if code == ELOOP || code == EXDEV {
+                throw .corruptState(path: absolute, reason: "a symbolic link stands on its way, which could lead out of the state directory; it was not followed (remove the link)")
+            }
+            if code == ENOENT, !fresh, replaced(directory) {
+                fresh = true
+                continue
+            }
+            throw .io(operation: "open", path: absolute, errno: code)
         }
     }
 
