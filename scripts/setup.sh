@@ -6,8 +6,8 @@ missing=()
 # libsqlite3-dev: the benchmark's peer for the write path. strace: the power-loss check records
 # a trigger's system calls (scripts/crash-check.py). chromium and chromium-driver: the
 # web view's tests drive a real (headless) browser. postgresql: the PostgreSQL store's tests run
-# on a throwaway cluster (scripts/pg-cluster.sh).
-for package in libinotifytools0-dev inotify-tools libsqlite3-dev strace chromium chromium-driver postgresql; do
+# on a throwaway cluster (scripts/pg-cluster.sh). curl: the torture suite's hostile HTTP client.
+for package in libinotifytools0-dev inotify-tools libsqlite3-dev strace chromium chromium-driver postgresql curl; do
     dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
 # The tests' other writer (Tests/interop/writer.py) and the MCP client (the `mcp` package) are Python.

@@ -29,7 +29,7 @@ struct Run: ParsableCommand {
             ("watcher_crashes", torture.watcherCrashes), ("overflow", torture.overflow),
             ("hostile_hooks", torture.hostileHooks), ("disk_trouble", torture.diskTrouble), ("doctor", torture.doctor),
             ("acknowledged", torture.acknowledged), ("other_writers", torture.otherWriters), ("orphans", torture.orphans),
-            ("containment", torture.containment),
+            ("containment", torture.containment), ("hostile_clients", torture.hostileClients),
         ]
         for (name, scenario) in scenarios where only.isEmpty || only.contains(name) {
             FileHandle.standardError.write(Data("\(name)…\n".utf8))
