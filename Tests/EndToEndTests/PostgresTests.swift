@@ -294,4 +294,25 @@ struct PostgresTests {
         kill(pid_t((try String(contentsOfFile: shared + "/hook.pid", encoding: .utf8)).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0, SIGKILL)
         for watcher in watchers { _ = await watcher.stop() }
     }
+
+    @Test("a hook longer than the lease is not taken over while it runs: its watcher renews the lease, and a second watcher waits", .timeLimit(.minutes(2)))
+    func longHookKeepsItsLease() async throws {
+        let database = try TestDatabase()
+        let a = Sandbox(), b = Sandbox()
+        a.hook("b", "echo \"$CHATFLOW_ROOT\" >> \(a.directory)/runs; sleep 5")
+        let engine = try WorkflowEngine.postgres(url: database.url, root: a.root)
+        try engine.prepare()
+        let id = try engine.start(schema: WorkflowSchema(name: "w", phaseNames: ["a", "b", "c"]), featureID: "f")
+        let first = try watcher(a, database, hooks: a.hooks, lease: 1.5)
+        #expect(await first.ready())
+        try engine.trigger(id)
+        #expect(await eventually { a.lines("runs").count == 1 })
+        let second = try watcher(b, database, hooks: a.hooks, lease: 1.5)
+        #expect(await second.ready())
+        #expect(await eventually(timeout: 30) { (try? self.status(database, id)) == "done" })
+        #expect(a.lines("runs").count == 1, "run once, by the first watcher: \(a.lines("runs"))")
+        #expect(try database.sql("SELECT attempt FROM chatflow_dispatch WHERE instance_id = '\(id)' AND position = 1") == "1\n")
+        #expect(await first.stop() == 0)
+        #expect(await second.stop() == 0)
+    }
 }
