@@ -74,7 +74,9 @@ struct HookSetupTests {
         #expect(log.contains("cannot start the test command") && log.contains("hooks.env"))
 
         // The setting comes from hooks.env, not the watcher's environment.
+        // Kept as install-examples made it (0644, whatever the umask): hooks.env is trusted as hooks are.
         try "CHATFLOW_TEST_COMMAND='echo 12 passed'\n".write(toFile: sandbox.root + "/hooks.env", atomically: true, encoding: .utf8)
+        #expect(chmod(sandbox.root + "/hooks.env", 0o644) == 0)
         let passing = try engine.start(schema: devSchema, featureID: "f")
         try engine.trigger(passing, to: "testing")
         #expect(await eventually { (try? engine.freshStatus(passing)?.currentPhase) == "review" })

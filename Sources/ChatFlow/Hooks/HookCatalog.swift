@@ -130,16 +130,30 @@ package struct HookCatalog: Sendable {
 
     /// Whether `gid` is the user's own private group: their primary group, named as they are,
     /// with no other members (the umask 002 convention).
-    static func isPrivateGroup(_ gid: gid_t) -> Bool {
-        guard gid == getegid(), let user = getpwuid(geteuid()), let group = getgrgid(gid) else { return false }
-        guard String(cString: group.pointee.gr_name) == String(cString: user.pointee.pw_name) else { return false }
+    package static func isPrivateGroup(_ gid: gid_t) -> Bool {
+        gid == getegid() && privateGroup
+    }
+
+    /// Whether the user's primary group is theirs alone: named as they are, no member listed
+    /// but them, and no other user's primary group. Looked up once per process.
+    private static let privateGroup: Bool = {
+        let gid = getegid()
+        guard let user = getpwuid(geteuid()), let group = getgrgid(gid) else { return false }
+        let name = String(cString: user.pointee.pw_name)
+        let uid = user.pointee.pw_uid
+        guard String(cString: group.pointee.gr_name) == name else { return false }
         var member = group.pointee.gr_mem
-        while let name = member?.pointee {
-            if String(cString: name) != String(cString: user.pointee.pw_name) { return false }
+        while let listed = member?.pointee {
+            if String(cString: listed) != name { return false }
             member = member?.advanced(by: 1)
         }
+        setpwent()
+        defer { endpwent() }
+        while let other = getpwent() {
+            if other.pointee.pw_gid == gid && other.pointee.pw_uid != uid { return false }
+        }
         return true
-    }
+    }()
 
     private func ownershipProblem(_ info: stat, path: String, what: String) -> String? {
         let user = geteuid()
