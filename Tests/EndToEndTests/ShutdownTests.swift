@@ -83,6 +83,8 @@ struct ShutdownTests {
             let watcher = try Watcher(sandbox)
             #expect(await watcher.ready())
             #expect(await eventually { sandbox.lines().count >= round })
+            // The hook can write its line before the watcher has appended its start record.
+            #expect(await eventually { ((try? runs(sandbox, id)) ?? []).count >= round })
             await watcher.kill9()
             // Between watchers the killed run is listed, its end unknown.
             let listed = try runs(sandbox, id)

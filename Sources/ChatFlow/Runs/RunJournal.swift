@@ -111,6 +111,11 @@ package struct RunJournal: Sendable {
         }
     }
 
+    /// The ended runs in the instance's own run file alone.
+    package func instanceRecords(of id: String) throws(ChatFlowError) -> [RunRecord] {
+        try AppendLog.read(layout.instanceRunsFile(id)).values.compactMap { try? RunRecord(json: $0) }
+    }
+
     /// The ended runs of the journal's previous generation.
     package func archived() throws(ChatFlowError) -> [RunRecord] {
         RunJournal.pair(try AppendLog.read(archivePath).values).ended

@@ -38,8 +38,9 @@ final class RunRecorder: Sendable {
     func nextAttempt(_ transition: Transition, hook: String) -> Int {
         let id = transition.instanceID
         if !attempts.withLock({ $0.loaded.contains(id) }) {
-            // Runs the journal has rotated away are still in the instance's own file.
-            let earlier = (try? RunJournal(layout: layout).records(of: id, running: false).ended) ?? []
+            // Runs the journal has rotated away are still in the instance's own file (the journal's
+            // two generations were counted at start): one small file, on a hook's start path.
+            let earlier = (try? RunJournal(layout: layout).instanceRecords(of: id)) ?? []
             attempts.withLock { state in
                 state.loaded.insert(id)
                 for record in earlier {
