@@ -91,14 +91,18 @@ struct HookSetupTests {
         let seen = sandbox.directory + "/seen.log"
         sandbox.hook("@any", "echo \"[$MARK] [$LD_PRELOAD] [$BASH_ENV]\" >> \(seen)")
         func write(_ text: String, mode: mode_t) throws {
-            unlink(settings)
-            try text.write(toFile: settings, atomically: false, encoding: .utf8)
-            #expect(chmod(settings, mode) == 0)
+            // Its mode set before it takes the name, so the watcher never sees it otherwise (umask).
+            let temp = sandbox.directory + "/hooks.env.new"
+            try text.write(toFile: temp, atomically: false, encoding: .utf8)
+            #expect(chmod(temp, mode) == 0)
+            #expect(rename(temp, settings) == 0)
         }
         let watcher = try Watcher(sandbox)
         #expect(await watcher.ready())
         let engine = sandbox.engine
         let id = try engine.start(schema: WorkflowSchema(name: "long", phaseNames: (0..<10).map { "p\($0)" }), featureID: "f")
+        // The start's own run first, so each step below counts only its trigger's.
+        #expect(await eventually { sandbox.lines("seen.log").count == 1 })
         func step(_ expected: String) async throws {
             let before = sandbox.lines("seen.log").count
             try engine.trigger(id)
