@@ -138,14 +138,15 @@ package final class PostgresWatcher: Sendable {
     // MARK: The dispatch table
 
     /// Marks up to `limit` transitions running for this owner: pending ones, and running ones
-    /// whose lease expired (their holder died or stalled), each the earliest unfinished
+    /// whose lease expired (their holder died or stalled; never this watcher's own, which it still
+    /// holds, say while a store outage keeps it from recording them), each the earliest unfinished
     /// transition of its instance. One statement: the rows stay locked until it commits.
     private func take(_ limit: Int) throws(ChatFlowError) -> [Job] {
         let rows = try store.rows(
             """
             WITH candidates AS (
                 SELECT d.instance_id, d.position FROM chatflow_dispatch d
-                WHERE d.status <> 'done' AND (d.status = 'pending' OR d.lease_until < now())
+                WHERE d.status <> 'done' AND (d.status = 'pending' OR (d.lease_until < now() AND d.owner IS DISTINCT FROM \(owner)))
                   AND NOT EXISTS (
                       SELECT 1 FROM chatflow_dispatch e
                       WHERE e.instance_id = d.instance_id AND e.position < d.position AND e.status <> 'done')
