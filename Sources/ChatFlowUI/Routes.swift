@@ -93,13 +93,7 @@ struct Routes: Sendable {
                 let id = try context.parameters.require("id")
                 let run = try engine.latestRun(of: id, transition: request.query("transition").flatMap(Int.init), hook: request.query("hook"))
                 let follow = LogStream.follow(engine: engine, id: id, run: run)
-                // A client that leaves while the hook is quiet is seen here, not at the next write
-                // (the server allows half-closed connections, so its end of input is the sign).
-                let channel = context.channel
-                channel.eventLoop.execute {
-                    _ = try? channel.pipeline.syncOperations.addHandler(ClientGone(follow.stop), position: .first)
-                }
-                channel.closeFuture.whenComplete { _ in follow.stop() }
+                ClientGone.watch(context.channel, follow.stop)
                 return Response(
                     status: .ok, headers: [.contentType: "text/plain; charset=utf-8", .cacheControl: "no-store"],
                     body: ResponseBody { writer in
@@ -138,8 +132,10 @@ struct Routes: Sendable {
                 return .object(members)
             }
         }
-        router.get("/api/events") { request, _ in
+        router.get("/api/events") { request, context in
             let subscription = await events.subscribe(after: request.header("Last-Event-ID") ?? request.query("last_event_id"))
+            // A page that leaves frees its stream now, not at the next ping.
+            ClientGone.watch(context.channel) { Task { await events.unsubscribe(subscription.id) } }
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
                 body: ResponseBody { writer in
@@ -276,13 +272,22 @@ enum LogStream {
         let logPath = run.logPath, journalPath = engine.layout.runJournalFile, pid = run.running?.pid, startedAt = run.startedAt
         let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         continuation.onTermination = { _ in stop() }
-        Thread {
+        let following = startDetachedThread {
             let follower = RunLogFollower(logPath: logPath, root: engine.layout.root, journalPath: journalPath, pid: pid) { engine.runHasEnded(id, startedAt: startedAt) }
             try? follower.run(follow: pid != nil, out: writeEnd, cancel: cancelRead)
             close(writeEnd)
             close(cancelRead)
-        }.start()
-        Thread {
+        }
+        guard following else {
+            // No thread to follow with (a thread limit): every descriptor goes back now, and
+            // `stop` must not write to a number that may be reused.
+            stopped.withLock { $0 = true }
+            [readEnd, writeEnd, cancelRead, cancelWrite].forEach { _ = close($0) }
+            continuation.yield(ByteBuffer(string: "chatflow-ui: cannot follow the log now (no thread available); try again\n"))
+            continuation.finish()
+            return Follow(stream: stream, stop: {})
+        }
+        let reading = startDetachedThread {
             var chunk = [UInt8](repeating: 0, count: 16384)
             while true {
                 let count = chunk.withUnsafeMutableBytes { Glibc.read(readEnd, $0.baseAddress, $0.count) }
@@ -294,7 +299,15 @@ enum LogStream {
             close(readEnd)
             continuation.finish()
             stop()
-        }.start()
+        }
+        guard reading else {
+            // The follower is running: stopping it makes it close its ends; the read end is ours.
+            stop()
+            close(readEnd)
+            continuation.yield(ByteBuffer(string: "chatflow-ui: cannot follow the log now (no thread available); try again\n"))
+            continuation.finish()
+            return Follow(stream: stream, stop: {})
+        }
         return Follow(stream: stream, stop: stop)
     }
 }
@@ -318,6 +331,16 @@ final class ClientGone: ChannelInboundHandler, RemovableChannelHandler, Sendable
     private let gone: @Sendable () -> Void
 
     init(_ gone: @escaping @Sendable () -> Void) { self.gone = gone }
+
+    /// Calls `gone` once the client of `channel` leaves: a client that leaves while its response
+    /// is quiet is seen here, not at the next write (the server allows half-closed connections,
+    /// so its end of input is the sign).
+    static func watch(_ channel: any Channel, _ gone: @escaping @Sendable () -> Void) {
+        channel.eventLoop.execute {
+            _ = try? channel.pipeline.syncOperations.addHandler(ClientGone(gone), position: .first)
+        }
+        channel.closeFuture.whenComplete { _ in gone() }
+    }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let event = event as? ChannelEvent, event == .inputClosed { gone() }

@@ -3,7 +3,10 @@ import ChatFlowWatch
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
+import NIOPosix
 import Logging
+import ServiceLifecycle
 
 import Glibc
 
@@ -58,6 +61,13 @@ public struct UIServer: Sendable {
         self.logger = logger
     }
 
+    /// Runs Swift concurrency's jobs on the server's event-loop threads, which are started once
+    /// and kept. The default pool starts threads on demand: under a process or user thread limit
+    /// it has none left to run the shutdown that SIGTERM asks for. Call first in `main`, once.
+    public static func runConcurrencyOnEventLoops() {
+        _ = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+    }
+
     /// Serves until cancelled (SIGINT/SIGTERM in the executable); `onRunning` gets the bound port.
     public func run(onRunning: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         try configuration.validate()
@@ -85,7 +95,12 @@ public struct UIServer: Sendable {
             onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
         do {
-            try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+            // SIGTERM and SIGINT through a thread that is already running (`SignalThread`).
+            let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
+            if !SignalThread.start([SIGTERM, SIGINT], { _ in Task { await group.triggerGracefulShutdown() } }) {
+                logger.warning("no thread for signals: SIGTERM and SIGINT end the server at once")
+            }
+            try await group.run()
         } catch {
             await changes.unsubscribe(token)
             throw error

@@ -146,18 +146,13 @@ package struct WatchCommand: ParsableCommand {
         configuration.noRetryExitCodes = (noRetryExit ?? "").split(separator: ",").compactMap { Int32($0) }
 
         let shutdown = ShutdownSignal()
-        let sources = [SIGINT, SIGTERM].map { number -> DispatchSourceSignal in
-            signal(number, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: number)
-            source.setEventHandler {
-                logger.info("signal received", metadata: ["signal": "\(number)"])
-                SystemdNotify.send("STOPPING=1")
-                shutdown.request()
-            }
-            source.resume()
-            return source
+        // On a thread of its own, started now: a signal then needs no new thread.
+        let handled = SignalThread.start([SIGINT, SIGTERM]) { number in
+            logger.info("signal received", metadata: ["signal": "\(number)"])
+            SystemdNotify.send("STOPPING=1")
+            shutdown.request()
         }
-        defer { sources.forEach { $0.cancel() } }
+        if !handled { logger.warning("no thread for signals: SIGINT and SIGTERM end the watcher at once, without its grace") }
 
         if let databaseURL, let shared = WatchMain.shared.withLock({ $0 }) {
             do {

@@ -2,11 +2,32 @@ import ArgumentParser
 import ChatFlow
 import ChatFlowPostgres
 import ChatFlowUI
+import Dispatch
 import Glibc
 import Logging
 
-/// `chatflow-ui` (also `chatflow ui`): the live web view and its JSON API.
+/// The entry: on the files store every task runs on the server's event-loop threads, and the
+/// main thread only waits. An async `main` would run on the main actor, which Dispatch serves
+/// with a thread it starts on demand: under a thread limit the server could then never finish
+/// its shutdown. The PostgreSQL store keeps the default pool: its client blocks on futures,
+/// which must not happen on an event loop.
 @main
+enum Entry {
+    static func main() {
+        if !(StoreSelection.url(inArguments: CommandLine.arguments).map(StoreSelection.isPostgres) ?? false) {
+            UIServer.runConcurrencyOnEventLoops()
+        }
+        let done = DispatchSemaphore(value: 0)
+        // Detached: `main` is the main actor's, which this thread, waiting, does not serve.
+        Task.detached {
+            await ChatflowUI.main()
+            done.signal()
+        }
+        done.wait()
+    }
+}
+
+/// `chatflow-ui` (also `chatflow ui`): the live web view and its JSON API.
 struct ChatflowUI: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "chatflow-ui",

@@ -1,23 +1,12 @@
+import ChatFlow
 import Dispatch
 import Glibc
 import Synchronization
 
-/// Starts a detached POSIX thread running `body`: for the blocking calls (inotify, poll, waitid)
-/// that must never park a cooperative thread of Swift concurrency.
+/// Starts a detached POSIX thread running `body` (`startDetachedThread`); the watcher cannot
+/// go on without the threads it asks for.
 func startThread(_ body: @escaping @Sendable () -> Void) {
-    final class Box: Sendable {
-        let body: @Sendable () -> Void
-        init(_ body: @escaping @Sendable () -> Void) { self.body = body }
-    }
-    let box = Unmanaged.passRetained(Box(body)).toOpaque()
-    var thread = pthread_t()
-    let result = pthread_create(&thread, nil, { raw in
-        let box = Unmanaged<Box>.fromOpaque(raw!).takeRetainedValue()
-        box.body()
-        return nil
-    }, box)
-    precondition(result == 0, "pthread_create failed: \(result)")
-    pthread_detach(thread)
+    precondition(startDetachedThread(body), "pthread_create failed: the process or user thread limit is reached")
 }
 
 /// Calls `body(i)` for every `i` in `0..<count` on `threads` POSIX threads (the caller's among
