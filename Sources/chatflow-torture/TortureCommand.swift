@@ -30,6 +30,7 @@ struct Run: ParsableCommand {
             ("hostile_hooks", torture.hostileHooks), ("disk_trouble", torture.diskTrouble), ("doctor", torture.doctor),
             ("acknowledged", torture.acknowledged), ("other_writers", torture.otherWriters), ("orphans", torture.orphans),
             ("containment", torture.containment), ("hostile_clients", torture.hostileClients),
+            ("other_users", torture.otherUsers),
         ]
         for (name, scenario) in scenarios where only.isEmpty || only.contains(name) {
             FileHandle.standardError.write(Data("\(name)…\n".utf8))

@@ -195,7 +195,7 @@ extension Torture {
             ("a link", { () throws in try "MARK=x\n".write(toFile: outside + "/env", atomically: false, encoding: .utf8); symlink(outside + "/env", settings) }),
             ("another user's", { () throws in
                 try "MARK=x\n".write(toFile: settings, atomically: false, encoding: .utf8); chmod(settings, 0o644)
-                if let other { chown(settings, other, other) } else { chmod(settings, 0o646) }
+                if let other { chown(settings, other.uid, other.gid) } else { chmod(settings, 0o646) }
             }),
             ("loading code", { () throws in try "LD_PRELOAD=/tmp/x.so\nBASH_ENV=/tmp/x.sh\n".write(toFile: settings, atomically: false, encoding: .utf8); chmod(settings, 0o644) }),
         ] as [(String, () throws -> Void)] {
@@ -214,125 +214,10 @@ extension Torture {
     }
 
     /// A local user that is not the one running the suite (made when root; `nil` otherwise).
-    private func otherUser() -> uid_t? {
+    func otherUser() -> (uid: uid_t, gid: gid_t)? {
         guard getuid() == 0 else { return nil }
         let name = "chatflow-torture-other"
         if getpwnam(name) == nil { _ = system("useradd --system --no-create-home \(name) >/dev/null 2>&1") }
-        return getpwnam(name).map { $0.pointee.pw_uid }
-    }
-}
-
-extension Torture {
-    // MARK: 15. Hostile clients
-
-    /// The web view and the MCP server under the attacks of a hostile page and a hostile client:
-    /// each held, counted (curl for HTTP; the MCP server over pipes).
-    func hostileClients() throws {
-        guard system("command -v curl >/dev/null 2>&1") == 0 else {
-            tally("hostile_clients", tried: 0, wrong: 0, note: "skipped: needs curl")
-            return
-        }
-        let root = newRoot("clients")
-        let engine = WorkflowEngine(root: root)
-        let schema = WorkflowSchema(name: "c", phaseNames: ["a", "b", "c"])
-        let first = try engine.start(schema: schema, featureID: "c")
-        let second = try engine.start(schema: schema, featureID: "c")
-        let grant = try engine.claim(phase: "a", owner: "holder", ttl: 600)
-        let held = grant?.instanceID ?? first
-        // The other instance is the one acted on (the claimed one would refuse without its token).
-        let id = held == first ? second : first
-        let token = "torture-token-0123456789"
-        let tokenFile = root + "/../token"
-        try token.write(toFile: tokenFile, atomically: false, encoding: .utf8)
-        var wrong: [String] = []
-        var tried = 0
-        func check(_ label: String, _ held: Bool) {
-            tried += 1
-            if !held { wrong.append(label) }
-        }
-
-        // The web view.
-        let log = root + "/../ui.log"
-        let ui = try process("chatflow-ui", ["--root", root, "--port", "0", "--actions", "--token-file", tokenFile, "--idle-timeout", "2"], stderr: log)
-        defer { stop(ui) }
-        try waitFor("the web view", timeout: 20) { read(log).contains("serving") }
-        guard let start = read(log).range(of: "http://"), let end = read(log)[start.lowerBound...].range(of: "/?") else {
-            throw HarnessError.failed("no URL in \(read(log))")
-        }
-        let base = String(read(log)[start.lowerBound..<end.lowerBound])
-        func curl(_ arguments: [String]) throws -> String {
-            try run("/usr/bin/curl", ["-s", "-i", "-m", "10"] + arguments).stdout
-        }
-        let auth = ["-H", "X-ChatFlow-Token: \(token)"]
-        check("no token, no API", try curl([base + "/api/board"]).contains(" 401"))
-        let redirect = try curl([base + "//evil.example/?token=\(token)"])
-        check("a token link redirects only to this server", redirect.contains(" 303") && !redirect.lowercased().contains("location: //"))
-        let page = try curl(auth + [base + "/"])
-        check("CSP and no framing", page.contains("frame-ancestors 'none'") && page.contains("X-Frame-Options: DENY") || page.lowercased().contains("x-frame-options: deny"))
-        let action = base + "/api/instances/\(id)/trigger"
-        check("application/jsonfoo refused", try curl(auth + ["-X", "POST", "-H", "Content-Type: application/jsonfoo", "-d", "{}", action]).contains(" 403"))
-        let big = root + "/../big.json"
-        try ("{\"data\": \"" + String(repeating: "x", count: 2 << 20) + "\"}").write(toFile: big, atomically: false, encoding: .utf8)
-        check("a 2 MiB body is 413", try curl(auth + ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", "@" + big, action]).contains(" 413"))
-        check("another origin refused", try curl(auth + ["-X", "POST", "-H", "Content-Type: application/json", "-H", "Origin: http://evil.example", "-d", "{}", action]).contains(" 403"))
-        check("a cookie alone refused", try curl(["-X", "POST", "-H", "Content-Type: application/json", "-b", "chatflow_token=\(token)", "-d", "{}", action]).contains(" 403"))
-        check("refused actions changed nothing", (try? engine.freshStatus(id)?.currentPhase) == "a")
-        let traversal = try curl(auth + ["--path-as-is", base + "/api/instances/..%2F..%2F..%2Fetc/artifacts/passwd", base + "/static/../../etc/passwd"])
-        check("no path leads out", !traversal.contains("root:x:0:0"))
-        let status = try curl(auth + [base + "/api/instances/\(held)"])
-        check("a claim's token is not shown", status.contains("holder") && !status.contains(grant?.claim.token ?? "no token"))
-        // A connection that sends nothing is closed.
-        let silent = try run("/usr/bin/curl", ["-s", "-m", "10", "telnet://" + base.dropFirst(7)], timeout: 15)
-        check("a silent connection closed within the idle timeout", !silent.timedOut)
-
-        // Log follows end with their clients, and do not hold the server at shutdown.
-        writeHook(root, "b", "#!/bin/sh\necho started\nexec sleep 60\n")
-        let watchLog = root + "/../watch.log"
-        let watcher = try startWatcher(root, ["--shutdown-grace", "1"], log: watchLog)
-        defer { stop(watcher) }
-        try waitFor("the watcher", timeout: 20) { read(watchLog).contains("watching ") }
-        _ = try run("chatflow", ["--root", root, "trigger", id])
-        try waitFor("the hook", timeout: 20) { (try? run("chatflow", ["--root", root, "runs", id]).stdout.contains("running")) == true }
-        func threads() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(ui.processIdentifier)/task")) ?? []).count }
-        let before = threads()
-        for _ in 0..<30 { _ = try run("/usr/bin/curl", ["-s", "-m", "1", "-H", "X-ChatFlow-Token: \(token)", base + "/api/instances/\(id)/logs/follow"]) }
-        var after = threads()
-        let deadline = Timestamps.monotonic() + 10
-        while after > before + 2 && Timestamps.monotonic() < deadline {
-            usleep(100_000)
-            after = threads()
-        }
-        check("30 closed follows leave no thread (\(before) → \(after))", after <= before + 2)
-        let open = try process("/usr/bin/curl", ["-s", "-N", "-H", "X-ChatFlow-Token: \(token)", base + "/api/instances/\(id)/logs/follow"])
-        usleep(300_000)
-        ui.terminate()
-        let stopBy = Timestamps.monotonic() + 10
-        while ui.isRunning && Timestamps.monotonic() < stopBy { usleep(50_000) }
-        check("SIGTERM ends the server with a follow open", !ui.isRunning)
-        open.terminate()
-        stop(watcher)
-
-        // The MCP server.
-        func mcp(_ input: [UInt8]) throws -> (Outcome, String) {
-            let file = root + "/../mcp.in"
-            try Data(input).write(to: URL(fileURLWithPath: file))
-            let outcome = try run("/bin/sh", ["-c", "exec \(binaries)/chatflow-mcp --root '\(root)' < '\(file)'"], timeout: 20)
-            return (outcome, outcome.stdout)
-        }
-        let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#
-        var lines = [#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"list","arguments":{}}}"#, initialize]
-        for odd in ["1.5", "{}", "[1]", "true"] {
-            lines.append(#"{"jsonrpc":"2.0","id":\#(odd),"method":"tools/call","params":{"name":"list","arguments":{}}}"#)
-        }
-        let (ended, replies) = try mcp(Array((lines.joined(separator: "\n") + "\n").utf8))
-        check("MCP ends at the end of input whatever the ids", !ended.timedOut && ended.status == 0)
-        check("MCP refuses a call before initialize", replies.contains("-32002"))
-        var long = Array((initialize + "\n").utf8)
-        long += [UInt8](repeating: UInt8(ascii: "x"), count: 100 << 20)
-        long += Array(("\n" + #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"status","arguments":{"id":"\#(held)"}}}"# + "\n").utf8)
-        let (bounded, answers) = try mcp(long)
-        check("MCP drops a 100 MB line and goes on", !bounded.timedOut && answers.contains("larger than") && answers.contains("holder"))
-        check("MCP shows no claim token", !answers.contains(grant?.claim.token ?? "no token"))
-        tally("hostile_clients", tried: tried, wrong: wrong.count, note: wrong.isEmpty ? "web view and MCP server held every attack" : wrong.joined(separator: "; "))
+        return getpwnam(name).map { ($0.pointee.pw_uid, $0.pointee.pw_gid) }
     }
 }
