@@ -12,6 +12,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case unknownPhase(phase: String, instanceID: String, known: [String])
     /// The instance is completed or failed; nothing was written.
     case instanceFinished(instanceID: String, status: InstanceStatus)
+    /// A wait whose condition can never hold: the instance finished without meeting it.
+    case cannotHold(instanceID: String, status: InstanceStatus, phase: String, wanted: String)
     /// A state file exists but cannot be read as ChatFlow state. It is never overwritten.
     case corruptState(path: String, reason: String)
     /// Caller-supplied JSON (context, data, meta, schema file) is malformed or of the wrong kind.
@@ -47,6 +49,8 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "phase \(IdentifierKind.quote(phase)) is not in the schema of \(id); known phases: \(known.joined(separator: ", "))"
         case .instanceFinished(let id, let status):
             return "instance \(id) is \(status.rawValue); nothing was changed (start a new instance to continue the work)"
+        case .cannotHold(let id, let status, let phase, let wanted):
+            return "instance \(id) is \(status.rawValue) in phase \(IdentifierKind.quote(phase)) and will not change: it will never be \(wanted) (wait for another instance, or start a new one)"
         case .corruptState(let path, let reason):
             return "corrupt state file \(path): \(reason); it was left untouched (inspect it, or run `chatflow doctor`)"
         case .invalidJSON(let what, let reason):
@@ -78,7 +82,7 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
         switch self {
         case .notFound, .noStateDirectory, .featureNotFound, .artifactNotFound, .runNotFound: "not_found"
         case .invalidIdentifier, .invalidSchema, .unknownPhase, .invalidJSON: "invalid_input"
-        case .instanceFinished: "finished"
+        case .instanceFinished, .cannotHold: "finished"
         case .corruptState: "corrupt"
         case .transitionMismatch, .claimMismatch, .alreadyExists: "conflict"
         case .io, .store: "io"

@@ -16,7 +16,8 @@ struct ClaimCommand: ParsableCommand {
         discussion: """
             Atomic under the instance's lock: concurrent claimers get exactly one winner. Renew with \\
             `chatflow heartbeat ID --token T`, give up with `release`, and pass `--token T` to `trigger`/`fail`; \\
-            the transition clears the claim. Exit 3 when nothing is claimable (with --wait: 5 on timeout).
+            the transition clears the claim. Exit 3 when nothing is claimable (with --wait: 5 on timeout), \
+            2 for a phase no instance's workflow has (naming the phases they have).
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -48,10 +49,17 @@ struct ClaimCommand: ParsableCommand {
         try engine.prepare()
         let watch = wait ? try global.changes(of: engine) : nil
         let deadline = timeout.map { Timestamps.unix() + $0 }
+        var checked = false
         while true {
             if let grant = try engine.claim(phase: phase, owner: owner, feature: feature, ttl: lease) {
                 Output.now(json ? grant.json.prettyText : "\(grant.instanceID) \(grant.transition) \(grant.claim.token)")
                 return
+            }
+            // Nothing to take: a phase no workflow has is a typo, not a wait (checked only
+            // here, off the path of a claim that wins).
+            if !checked {
+                try engine.checkPhaseKnown(phase, feature: feature)
+                checked = true
             }
             guard let watch else {
                 Output.error("nothing in phase \(IdentifierKind.quote(phase)) is claimable (use --wait to wait for it)", code: "not_found", json: json)

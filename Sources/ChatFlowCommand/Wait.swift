@@ -8,7 +8,10 @@ struct Wait: ParsableCommand {
             chatflow wait ID (--phase P | --status S | --after-transition N): prints the state when the \\
             condition holds. chatflow wait [--feature F] --phase P: prints the id of an instance in P (one \\
             already there counts). Event-driven (inotify, checked again after the watch is armed, so a \\
-            change in between is not missed). Exit 0 met, 5 timed out, 3 unknown id.
+            change in between is not missed). What cannot happen is refused at once: a phase the \
+            workflow does not have (exit 2, naming its phases), an instance that finished without \
+            meeting the condition, or finishes while waited for (exit 1, code finished, its state \
+            printed). Exit 0 met, 1 finished, 2 unknown phase, 3 unknown id, 5 timed out.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -56,6 +59,7 @@ struct Wait: ParsableCommand {
         if let phase { try Identifiers.validateName(phase, kind: .phaseName) }
         if let feature { try Identifiers.validateName(feature, kind: .featureID) }
         try engine.prepare()
+        if id == nil, let phase { try engine.checkPhaseKnown(phase, feature: feature) }
         let watch = try global.changes(of: engine)
         let deadline = timeout.map { Timestamps.unix() + $0 }
         func timedOut() -> ExitCode {
@@ -68,9 +72,15 @@ struct Wait: ParsableCommand {
             var state = try engine.freshStatus(id)
             guard state != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.storeDescription) }
             while true {
-                if let current = state, holds(current) {
-                    Output.now(json ? current.json.prettyText : Output.line(current))
-                    return
+                if let current = state {
+                    if condition.holds(for: current) {
+                        Output.now(json ? current.json.prettyText : Output.line(current))
+                        return
+                    }
+                    if let impossible = condition.impossibility(for: current) {
+                        if impossible.code == "finished" { Output.now(json ? current.json.prettyText : Output.line(current)) }
+                        throw impossible
+                    }
                 }
                 guard let changed = try watch.nextChange(deadline: deadline, wakeAtLeastEvery: nil) else { throw timedOut() }
                 if changed.isEmpty || changed.contains(id) { state = try engine.freshStatus(id) }
@@ -97,10 +107,10 @@ struct Wait: ParsableCommand {
         }
     }
 
-    private func holds(_ state: InstanceState) -> Bool {
-        if let phase { return state.currentPhase == phase }
-        if let status { return state.status.rawValue == status }
-        if let afterTransition { return state.lastTransition > afterTransition || state.status.isFinished }
-        return false
+    /// The one condition `validate` allows with an id.
+    private var condition: WaitCondition {
+        if let phase { return .phase(phase) }
+        if let status, let parsed = InstanceStatus(rawValue: status) { return .status(parsed) }
+        return .afterTransition(afterTransition ?? 0)
     }
 }

@@ -83,4 +83,46 @@ struct WaitTests {
         await #expect(throws: WaitError.self) { try await engine.wait(for: id, until: .phase("design"), timeout: .milliseconds(200)) }
         await #expect(throws: ChatFlowError.self) { try await engine.wait(for: "wfi_000000000000", until: .phase("design")) }
     }
+
+    @Test("what cannot happen is refused at once: a phase the workflow lacks (exit 2, naming its phases), an instance that finished without the condition or finishes while waited for (exit 1, finished, with its state); the library and claim too")
+    func impossibleWaits() async throws {
+        let sandbox = Sandbox()
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        // Typos: no timeout is given, so a wait would never end.
+        let typo = try run("chatflow", ["--root", sandbox.root, "wait", id, "--phase", "reveiw", "--json"])
+        #expect(typo.status == 2 && typo.stderr.contains("invalid_input") && typo.stderr.contains("known phases: design"), "\(typo.stderr)")
+        let anyTypo = try run("chatflow", ["--root", sandbox.root, "wait", "--phase", "reveiw"])
+        #expect(anyTypo.status == 2 && anyTypo.stderr.contains("any instance"), "\(anyTypo.stderr)")
+        let claimTypo = try run("chatflow", ["--root", sandbox.root, "claim", "--phase", "reveiw", "--as", "me", "--wait"])
+        #expect(claimTypo.status == 2, "\(claimTypo.stderr)")
+        // Fails while waited for: the waiter ends with the failed state.
+        let (waiter, out) = try startWait(sandbox, [id, "--phase", "review", "--json"])
+        _ = try run("chatflow", ["--root", sandbox.root, "fail", id, "--reason", "tests broke"])
+        waiter.waitUntilExit()
+        #expect(waiter.terminationStatus == 1)
+        let state = try JSONValue(parsing: Array(out.fileHandleForReading.readDataToEndOfFile()))
+        #expect(state["status"]?.stringValue == "failed")
+        // Already finished: completed before the phase, or not the status asked for.
+        let done = try sandbox.engine.start(schema: WorkflowSchema(name: "w", phaseNames: ["a", "b"]), featureID: "f")
+        try sandbox.engine.trigger(done)
+        try sandbox.engine.trigger(done)
+        #expect(try sandbox.engine.status(done)?.status == .completed)
+        let finished = try run("chatflow", ["--root", sandbox.root, "wait", done, "--phase", "a", "--json"])
+        #expect(finished.status == 1 && finished.stderr.contains("\"finished\"") && finished.stdout.contains("completed"), "\(finished.stderr)")
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", done, "--status", "failed"]).status == 1)
+        #expect(try run("chatflow", ["--root", sandbox.root, "wait", done, "--status", "completed"]).status == 0)
+        // The library says the same.
+        do {
+            _ = try await sandbox.engine.wait(for: id, until: .phase("review"))
+            Issue.record("a wait on a failed instance returned")
+        } catch let error as ChatFlowError {
+            #expect(error.code == "finished")
+        }
+        do {
+            _ = try await sandbox.engine.waitForAny(phase: "reveiw")
+            Issue.record("a wait for a phase no workflow has returned")
+        } catch let error as ChatFlowError {
+            #expect(error.code == "invalid_input")
+        }
+    }
 }

@@ -201,6 +201,8 @@ async def session_checks():
             timed = await error(session, "wait", "timeout", id=iid, phase="code", timeout_seconds=0.3)
             check("a wait that runs out says so", "call again" in timed["message"])
             await error(session, "wait", "invalid_input", id=iid, phase="code", timeout_seconds=600)
+            typo = await error(session, "wait", "invalid_input", id=iid, phase="reveiw")
+            check("a wait for a phase the workflow lacks names its phases", "known phases: code, review, done" in typo["message"], typo["message"])
             # A client that gives up sends notifications/cancelled: the server ends that wait.
             def waits_ended():
                 return [line for line in open(server_log.name).read().splitlines() if "tool=wait" in line]

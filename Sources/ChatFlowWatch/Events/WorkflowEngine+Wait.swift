@@ -1,22 +1,5 @@
 import ChatFlow
 
-/// What `WorkflowEngine.wait` waits for.
-public enum WaitCondition: Sendable, Hashable {
-    /// The instance's current phase is this.
-    case phase(String)
-    case status(InstanceStatus)
-    /// The instance has moved past transition N (or finished).
-    case afterTransition(Int)
-
-    public func holds(for state: InstanceState) -> Bool {
-        switch self {
-        case .phase(let phase): state.currentPhase == phase
-        case .status(let status): state.status == status
-        case .afterTransition(let transition): state.lastTransition > transition || state.status.isFinished
-        }
-    }
-}
-
 /// What wakes a wait.
 private enum WaitTick: Sendable { case changed(InstanceChange), wake, deadline }
 
@@ -37,7 +20,10 @@ extension WorkflowEngine {
     /// Waits until `condition` holds for instance `id` and returns its state: woken by
     /// `changes` (by default inotify on this engine's `instances/`), checked again after the
     /// subscription is armed so a change in between is not missed. Throws `ChatFlowError.notFound`
-    /// for an unknown id, `WaitError.timedOut` after `timeout`. The library form of `chatflow wait`.
+    /// for an unknown id, `WaitError.timedOut` after `timeout`, and at once what
+    /// `WaitCondition.impossibility` names when the condition can never hold (a phase the
+    /// instance's workflow lacks, an instance that finished without it). The library form of
+    /// `chatflow wait`.
     public func wait(
         for id: String, until condition: WaitCondition, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
     ) async throws -> InstanceState {
@@ -45,17 +31,20 @@ extension WorkflowEngine {
         return try await untilChange(timeout: timeout, changes: changes) { (change) throws(ChatFlowError) -> InstanceState? in
             if case .instance(let other) = change, other != id { return nil }
             guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: storeDescription) }
-            return condition.holds(for: state) ? state : nil
+            if condition.holds(for: state) { return state }
+            if let impossible = condition.impossibility(for: state) { throw impossible }
+            return nil
         }
     }
 
     /// Waits until any instance (of `feature`) is in `phase` and returns it; one already there
-    /// counts. The library form of `chatflow wait --phase P`.
+    /// counts. A phase no instance's workflow has is refused (`checkPhaseKnown`). The library
+    /// form of `chatflow wait --phase P`.
     public func waitForAny(
         phase: String, feature: String? = nil, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
     ) async throws -> InstanceState {
-        try Identifiers.validateName(phase, kind: .phaseName)
         if let feature { try Identifiers.validateName(feature, kind: .featureID) }
+        try checkPhaseKnown(phase, feature: feature)
         return try await untilChange(timeout: timeout, changes: changes) { (change) throws(ChatFlowError) -> InstanceState? in
             guard case .instance(let id) = change else {
                 // Armed (or events were lost): look at every instance.
@@ -74,7 +63,9 @@ extension WorkflowEngine {
         phase: String, owner: String, feature: String? = nil, ttl: Double = 300, waitingUpTo timeout: Duration?,
         recheck: Duration = .seconds(5), changes: (any InstanceChangeSource)? = nil
     ) async throws -> ClaimGrant {
-        try await untilChange(timeout: timeout, wakeEvery: recheck, changes: changes) { (_) throws(ChatFlowError) -> ClaimGrant? in
+        if let grant = try claim(phase: phase, owner: owner, feature: feature, ttl: ttl) { return grant }
+        try checkPhaseKnown(phase, feature: feature)
+        return try await untilChange(timeout: timeout, wakeEvery: recheck, changes: changes) { (_) throws(ChatFlowError) -> ClaimGrant? in
             try claim(phase: phase, owner: owner, feature: feature, ttl: ttl)
         }
     }
