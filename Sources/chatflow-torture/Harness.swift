@@ -4,6 +4,17 @@ import Foundation
 
 import Glibc
 
+/// One scenario's cases: each `check` is a case tried; the ones that did not hold are named.
+final class Checks {
+    private(set) var tried = 0
+    private(set) var wrong: [String] = []
+
+    func check(_ label: String, _ held: Bool) {
+        tried += 1
+        if !held { wrong.append(label) }
+    }
+}
+
 /// One scenario's count.
 struct Tally {
     var name: String
@@ -32,6 +43,24 @@ final class Torture: Harness {
         let status = wrong == 0 ? "ok  " : "FAIL"
         print("\(status) \(name.padding(toLength: 20, withPad: " ", startingAt: 0)) tried \(String(tried).leftPadded(6))  wrong \(String(wrong).leftPadded(4))  \(note)")
         fflush(nil)
+    }
+
+    /// Records one scenario's result from its checks: the first that failed names the note,
+    /// else `passed` does.
+    func tally(_ name: String, _ checks: Checks, passed: String) {
+        tally(name, tried: checks.tried, wrong: checks.wrong.count, note: checks.wrong.isEmpty ? passed : checks.wrong.joined(separator: "; "))
+    }
+
+    /// Measures until the value is at most `limit` or `seconds` have passed; returns the last
+    /// measure (for resources that a server gives back a little after its clients leave).
+    func settled(atMost limit: Int, within seconds: Double, _ measure: () -> Int) -> Int {
+        let deadline = Timestamps.monotonic() + seconds
+        var value = measure()
+        while value > limit && Timestamps.monotonic() < deadline {
+            usleep(100_000)
+            value = measure()
+        }
+        return value
     }
 
     struct Outcome {

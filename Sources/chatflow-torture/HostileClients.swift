@@ -26,12 +26,8 @@ extension Torture {
         let token = "torture-token-0123456789"
         let tokenFile = root + "/../token"
         try token.write(toFile: tokenFile, atomically: false, encoding: .utf8)
-        var wrong: [String] = []
-        var tried = 0
-        func check(_ label: String, _ held: Bool) {
-            tried += 1
-            if !held { wrong.append(label) }
-        }
+        let checks = Checks()
+        let check = checks.check
 
         // The web view.
         let log = root + "/../ui.log"
@@ -93,12 +89,7 @@ extension Torture {
         let board = try curl(auth + [base + "/api/board"])
         check("500 event streams served (\(answering)) and the board still answers", answering == 500 && board.contains(" 200"))
         streams.forEach { _ = close($0) }
-        var left = descriptors()
-        let freedBy = Timestamps.monotonic() + 10
-        while left > idle + 5 && Timestamps.monotonic() < freedBy {
-            usleep(100_000)
-            left = descriptors()
-        }
+        let left = settled(atMost: idle + 5, within: 10, descriptors)
         check("500 closed event streams freed (descriptors \(idle) → \(left))", left <= idle + 5)
 
         // Log follows end with their clients, and do not hold the server at shutdown.
@@ -112,12 +103,7 @@ extension Torture {
         func threads() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(ui.processIdentifier)/task")) ?? []).count }
         let before = threads()
         for _ in 0..<30 { _ = try run("/usr/bin/curl", ["-s", "-m", "1", "-H", "X-ChatFlow-Token: \(token)", base + "/api/instances/\(id)/logs/follow"]) }
-        var after = threads()
-        let deadline = Timestamps.monotonic() + 10
-        while after > before + 2 && Timestamps.monotonic() < deadline {
-            usleep(100_000)
-            after = threads()
-        }
+        let after = settled(atMost: before + 2, within: 10, threads)
         check("30 closed follows leave no thread (\(before) → \(after))", after <= before + 2)
         let open = try process("/usr/bin/curl", ["-s", "-N", "-H", "X-ChatFlow-Token: \(token)", base + "/api/instances/\(id)/logs/follow"])
         usleep(300_000)
@@ -149,7 +135,7 @@ extension Torture {
         let (bounded, answers) = try mcp(long)
         check("MCP drops a 100 MB line and goes on", !bounded.timedOut && answers.contains("larger than") && answers.contains("holder"))
         check("MCP shows no claim token", !answers.contains(grant?.claim.token ?? "no token"))
-        tally("hostile_clients", tried: tried, wrong: wrong.count, note: wrong.isEmpty ? "web view and MCP server held every attack" : wrong.joined(separator: "; "))
+        tally("hostile_clients", checks, passed: "web view and MCP server held every attack")
     }
 }
 

@@ -209,12 +209,8 @@ extension Torture {
         _ = FileManager.default.createFile(atPath: engine.layout.linkTempFile("beta"), contents: Data())
         writeHook(root, "testing", "#!/bin/sh\n", mode: 0o777)
         _ = FileManager.default.createFile(atPath: engine.layout.stateFile("wfi_0000000bad00"), contents: Data("{broken".utf8))
-        var wrong: [String] = []
-        var tried = 0
-        func check(_ label: String, _ ok: Bool) {
-            tried += 1
-            if !ok { wrong.append(label) }
-        }
+        let checks = Checks()
+        let check = checks.check
         var outcome = try run("chatflow", ["--root", root, "doctor"])
         check("doctor finds problems (exit 1)", outcome.status == 1)
         for needle in [ids[0], "wfi_00000000dead", ".tmp", "group- or world-writable", "wfi_0000000bad00", "fix:"] {
@@ -230,6 +226,6 @@ extension Torture {
         unlink(engine.layout.stateFile("wfi_0000000bad00"))
         outcome = try run("chatflow", ["--root", root, "doctor"])
         check("clean directory passes: \(outcome.stdout.prefix(200))", outcome.status == 0 && outcome.stdout.contains("no problems"))
-        tally("doctor", tried: tried, wrong: wrong.count, note: wrong.first ?? "planted problems found, safe ones fixed")
+        tally("doctor", checks, passed: "planted problems found, safe ones fixed")
     }
 }

@@ -144,12 +144,7 @@ extension Torture {
         for _ in 0..<20 {
             answers.append(try run("/usr/bin/curl", ["-s", "-m", "3", limit.url + "/api/instances/\(id)/logs/follow"], timeout: 10).stdout)
         }
-        var after = descriptors()
-        let deadline = Timestamps.monotonic() + 10
-        while after > before + 2 && Timestamps.monotonic() < deadline {
-            usleep(100_000)
-            after = descriptors()
-        }
+        let after = settled(atMost: before + 2, within: 10, descriptors)
         limit.ui.terminate()
         let stopBy = Timestamps.monotonic() + 10
         while limit.ui.isRunning && Timestamps.monotonic() < stopBy { usleep(50_000) }

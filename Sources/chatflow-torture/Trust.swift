@@ -133,12 +133,8 @@ extension Torture {
         func outsideFiles() -> [String] { ((try? FileManager.default.contentsOfDirectory(atPath: outside)) ?? []).sorted() }
         let engine = WorkflowEngine(root: root)
         let schema = WorkflowSchema(name: "c", phaseNames: ["a", "b", "c", "d"])
-        var wrong: [String] = []
-        var tried = 0
-        func check(_ label: String, _ held: Bool) {
-            tried += 1
-            if !held { wrong.append(label) }
-        }
+        let checks = Checks()
+        let check = checks.check
         let report = root + "/../report.txt"
         try "report\n".write(toFile: report, atomically: false, encoding: .utf8)
 
@@ -210,7 +206,7 @@ extension Torture {
             check("hooks.env \(label) reached a hook: \(lines(marker).first ?? "")", lines(marker).first == "[][][]")
         }
         unlink(settings)
-        tally("containment", tried: tried, wrong: wrong.count, note: wrong.first ?? "links, recorded paths and untrusted hooks.env held\(other == nil ? " (no other user: modes stand in)" : "")")
+        tally("containment", checks, passed: "links, recorded paths and untrusted hooks.env held\(other == nil ? " (no other user: modes stand in)" : "")")
     }
 
     /// A local user that is not the one running the suite (made when root; `nil` otherwise).
