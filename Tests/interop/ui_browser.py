@@ -204,6 +204,19 @@ def hostile_http_checks(base, ids, ui):
     check("a claim's token is not shown to readers", status == 200 and claim.get("owner") == "coder-1" and "token" not in claim, claim)
     check("nor by status --json", "token" not in ((json.loads(chatflow("status", ids[1], "--json")).get("current_entry") or {}).get("claim") or {}))
 
+    # DNS rebinding: a server without a token answers only requests named for loopback.
+    open_ui, line = started([os.path.join(BIN, "chatflow-ui"), "--root", ROOT, "--port", "0"], "serving",
+                            env={k: v for k, v in os.environ.items() if k != "CHATFLOW_UI_TOKEN"})
+    try:
+        open_base = line.split(" on ", 1)[1].strip().rstrip("/")
+        status, _ = request(open_base + "/api/board", headers={"Host": "evil.example"})
+        check("without a token, another Host is refused (DNS rebinding)", status == 403, status)
+        status, _ = request(open_base + "/api/board")
+        check("without a token, loopback by its own name is served", status == 200, status)
+    finally:
+        open_ui.terminate()
+        open_ui.wait(10)
+
     # Connections that send nothing, or half a request (slowloris), are closed.
     host, port = base.split("//", 1)[1].split(":")
     for opening in (b"", b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n"):
@@ -288,6 +301,21 @@ def browser_checks(base, ids):
         wait.until(lambda d: d.find_element(By.ID, "phase").text == "testing")
         state = json.loads(chatflow("status", ids[2], "--json"))
         check("a page action is recorded like any other write", state["meta"].get("triggered_by") == "chatflow ui", state["meta"])
+
+        # Stored XSS: what others write (context, trigger data, a failure reason, a claim's
+        # owner, hook output) is shown as text, never run.
+        payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
+        hostile = chatflow("start", "--feature", "xss", "--phases", "a,b,c", "--context", json.dumps({"note": payload}))
+        chatflow("trigger", hostile, "--data", json.dumps({"text": payload}))
+        chatflow("claim", "--phase", "b", "--as", payload)
+        chatflow("fail", hostile, "--reason", payload, "--force")
+        for page in ("/", f"/instances/{hostile}", "/features/xss"):
+            driver.get(base + page)
+            wait.until(lambda d: d.find_elements(By.ID, f"card-{hostile}") or hostile in d.find_element(By.ID, "main").text)
+            if page.startswith("/instances/"):
+                wait.until(lambda d: "onerror" in d.find_element(By.ID, "main").text)
+            check(f"stored markup is shown as text, not run ({page})",
+                  driver.execute_script("return window.__pwned === undefined") and not driver.find_elements(By.CSS_SELECTOR, "img[src='x']"))
 
         driver.get(base + "/features/login")
         wait.until(lambda d: "3 instances" in d.find_element(By.ID, "main").text)
