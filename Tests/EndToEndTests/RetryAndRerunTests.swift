@@ -56,7 +56,7 @@ struct RetryAndRerunTests {
         #expect(await watcher.stop() == 0)
     }
 
-    @Test("rerun: a refused hook runs once fixed; a failed one runs again as attempt 2 with its own log; without a watcher the next one takes it")
+    @Test("rerun: a refused hook runs once fixed; a failed one runs again as attempt 2 with its own log; without a watcher the next one takes it; a hook the transition lacks is refused")
     func reruns() async throws {
         let sandbox = Sandbox()
         sandbox.hook("design", "echo refused-then-fixed", mode: 0o775)
@@ -84,6 +84,11 @@ struct RetryAndRerunTests {
         #expect(second["log_path"]?.stringValue?.hasSuffix("1-implement.2.log") == true)
         #expect(try FileManager.default.contentsOfDirectory(atPath: sandbox.root + "/.watch/reruns").filter { $0.hasSuffix(".json") }.isEmpty)
         #expect(try run("chatflow", ["--root", sandbox.root, "rerun", id, "--transition", "9"]).status == 2)
+        // A hook the transition does not have is refused here, naming the ones it has (the
+        // watcher would only say so on its console).
+        let absent = try run("chatflow", ["--root", sandbox.root, "rerun", id, "--hook", "design"])
+        #expect(absent.status == 2 && absent.stderr.contains("no such hook") && absent.stderr.contains("its hooks: implement"), "\(absent.stderr)")
+        #expect(try run("chatflow", ["--root", sandbox.root, "rerun", id, "--transition", "0", "--hook", "design"]).status == 0)
         #expect(await watcher.stop() == 0)
     }
 }
