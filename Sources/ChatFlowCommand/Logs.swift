@@ -3,7 +3,7 @@ import ChatFlow
 
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Print a hook run's output (the latest run, or the one chosen); --follow follows a running hook until it ends.",
+        abstract: "Print a hook run's output (the latest run, @any hooks only when nothing else ran, or the one chosen); --follow follows a running hook until it ends.",
         discussion: "Exit 3 when no run matches.")
 
     @OptionGroup var global: GlobalOptions

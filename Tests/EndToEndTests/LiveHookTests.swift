@@ -84,6 +84,22 @@ struct LiveHookTests {
         #expect(await watcher.stop() == 0)
     }
 
+    @Test("logs ID shows the transition's own hook, not the @any audit hook that ran after it; --hook @any still shows that one")
+    func logsSkipAudit() async throws {
+        let sandbox = Sandbox()
+        sandbox.hook("design", "echo 'the design hook'")
+        // Started after the design hook's run is recorded: the audit is the newest run.
+        sandbox.hook("@any", "sleep 0.2; echo audited")
+        let watcher = try Watcher(sandbox, ["--jobs", "1"])
+        #expect(await watcher.ready())
+        let id = try sandbox.engine.start(schema: devSchema, featureID: "f")
+        #expect(await eventually { (try? run("chatflow", ["--root", sandbox.root, "runs", id]).stdout.components(separatedBy: "exit 0").count) == 3 })
+        let logs = try run("chatflow", ["--root", sandbox.root, "logs", id])
+        #expect(logs.stdout.contains("the design hook") && !logs.stdout.contains("audited"), "\(logs.stdout)")
+        #expect(try run("chatflow", ["--root", sandbox.root, "logs", id, "--hook", "@any"]).stdout.contains("audited"))
+        #expect(await watcher.stop() == 0)
+    }
+
     @Test("the size cap keeps the tail of a flooding hook's live log and says what was dropped")
     func cappedLiveLog() async throws {
         let sandbox = Sandbox()

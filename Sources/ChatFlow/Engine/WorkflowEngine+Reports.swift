@@ -34,7 +34,9 @@ extension WorkflowEngine {
     }
 
     /// The newest run of instance `id` (of `transition` and `hook`, where given) with a log;
-    /// `ChatFlowError.runNotFound` when there is none.
+    /// `ChatFlowError.runNotFound` when there is none. With no hook named, the transition's own
+    /// hooks come first: an `@any` hook (an audit on every transition) is taken only when
+    /// nothing else ran, or it would hide the run one asks about.
     package func latestRun(of id: String, transition: Int? = nil, hook: String? = nil) throws(ChatFlowError) -> RunSelection {
         try Identifiers.validateInstanceID(id)
         guard try status(id) != nil else { throw .notFound(instanceID: id, root: storeDescription) }
@@ -42,8 +44,14 @@ extension WorkflowEngine {
         func matches(_ runTransition: Int, _ runHook: String) -> Bool {
             (transition == nil || transition == runTransition) && (hook == nil || hook == runHook)
         }
-        let running = all.running.filter { $0.instanceID == id && matches($0.transition, $0.hook) }.last
-        let ended = all.ended.filter { $0.instanceID == id && matches($0.transition, $0.hook) }.last
+        var runningRuns = all.running.filter { $0.instanceID == id && matches($0.transition, $0.hook) }
+        var endedRuns = all.ended.filter { $0.instanceID == id && matches($0.transition, $0.hook) }
+        func audit(_ name: String) -> Bool { name == "@any" || name.hasPrefix("@any.d/") }
+        if hook == nil, runningRuns.contains(where: { !audit($0.hook) }) || endedRuns.contains(where: { !audit($0.hook) }) {
+            runningRuns.removeAll { audit($0.hook) }
+            endedRuns.removeAll { audit($0.hook) }
+        }
+        let running = runningRuns.last, ended = endedRuns.last
         // The log's path is derived from what the run was, never read from the record: a record
         // is text anyone who can write the journal controls, and may name any file.
         if let running, running.startedAt >= ended?.startedAt ?? 0 {
