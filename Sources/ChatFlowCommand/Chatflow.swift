@@ -22,6 +22,34 @@ struct Chatflow: ParsableCommand {
         ])
 }
 
+extension Chatflow {
+    /// Every subcommand's name, `help` included.
+    static var commandNames: [String] { configuration.subcommands.map { $0._commandName } + ["help"] }
+
+    /// The subcommand a mistyped name most likely meant: within two edits (one for short names).
+    static func nearestCommand(to typed: String) -> String? {
+        let scored = commandNames.map { ($0, editDistance(Array(typed), Array($0))) }.min { $0.1 < $1.1 }
+        guard let (name, distance) = scored, distance <= (typed.count <= 4 ? 1 : 2) else { return nil }
+        return name
+    }
+
+    /// Levenshtein distance, transpositions counted as one edit ("statsu" is one from "status").
+    private static func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+        guard !a.isEmpty, !b.isEmpty else { return max(a.count, b.count) }
+        var table = [[Int]](repeating: [Int](repeating: 0, count: b.count + 1), count: a.count + 1)
+        for i in 0...a.count { table[i][0] = i }
+        for j in 0...b.count { table[0][j] = j }
+        for i in 1...a.count {
+            for j in 1...b.count {
+                let cost = a[i - 1] == b[j - 1] ? 0 : 1
+                table[i][j] = min(table[i - 1][j] + 1, table[i][j - 1] + 1, table[i - 1][j - 1] + cost)
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { table[i][j] = min(table[i][j], table[i - 2][j - 2] + 1) }
+            }
+        }
+        return table[a.count][b.count]
+    }
+}
+
 /// Options every subcommand accepts, before or after its name.
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(

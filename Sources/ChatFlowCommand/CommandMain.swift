@@ -79,6 +79,11 @@ package enum CommandMain {
             command = try Chatflow.parseAsRoot(arguments)
         } catch {
             if Chatflow.exitCode(for: error) == .success { finish(error) }
+            if let typed = arguments.first, !typed.hasPrefix("-"), !Chatflow.commandNames.contains(typed) {
+                let guess = Chatflow.nearestCommand(to: typed).map { "; did you mean '\($0)'?" } ?? ""
+                Output.error("unknown command \(IdentifierKind.quote(typed))\(guess) (see `chatflow help`)", code: "usage", json: wantsJSON)
+                exit(ExitStatus.usage)
+            }
             Output.error(Chatflow.message(for: error) + " (see `chatflow help`)", code: "usage", json: wantsJSON)
             exit(ExitStatus.usage)
         }

@@ -103,6 +103,11 @@ public struct UIServer: Sendable {
             try await group.run()
         } catch {
             await changes.unsubscribe(token)
+            if let failure = error as? IOError, failure.errnoCode == EADDRINUSE {
+                throw UIError(
+                    code: "in_use",
+                    message: "port \(configuration.port) on \(configuration.bind) is already in use: pick another with --port N, or --port 0 for any free one")
+            }
             throw error
         }
         await changes.unsubscribe(token)

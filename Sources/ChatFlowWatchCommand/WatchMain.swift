@@ -57,7 +57,7 @@ package enum WatchMain {
                 print(WatchCommand.fullMessage(for: error))
                 exit(0)
             }
-            writeStandardError(WatchCommand.fullMessage(for: error) + "\n")
+            writeStandardError("chatflow-watch: error: \(WatchCommand.message(for: error)) (see `chatflow-watch --help`)\n")
             exit(2)
         }
         exit(0)

@@ -60,10 +60,16 @@ struct CommandLineTests {
                 #expect(result.stderr.hasPrefix("chatflow: error: ") && result.stdout.isEmpty, "\(arguments)")
             }
         }
-        for arguments in [["--jobs", "0"], ["--log-level", "loud"], ["--log-format", "xml"]] {
+        for arguments in [["--jobs", "0"], ["--log-level", "loud"], ["--log-format", "xml"], ["--bogus"]] {
             let result = try run("chatflow-watch", ["--root", sandbox.root] + arguments)
             #expect(result.status == 2, "chatflow-watch \(arguments): \(result.status)")
+            #expect(result.stderr.hasPrefix("chatflow-watch: error: ") && result.stderr.contains("--help"), "\(result.stderr)")
         }
+        // A mistyped command is answered with the one it most likely meant.
+        let typo = try chatflow(sandbox, ["statsu", id])
+        #expect(typo.status == 2 && typo.stderr.contains("did you mean 'status'?"), "\(typo.stderr)")
+        let stranger = try chatflow(sandbox, ["xyzzy"])
+        #expect(stranger.status == 2 && stranger.stderr.contains("unknown command 'xyzzy'") && !stranger.stderr.contains("did you mean"), "\(stranger.stderr)")
         #expect(try sandbox.engine.status(id)?.historyLength == 1, "nothing was written")
     }
 

@@ -3,6 +3,8 @@ import ChatFlowTestSupport
 import Foundation
 import Testing
 
+import Glibc
+
 /// `chatflow-ui` in a real browser: headless Chromium driven by selenium (Tests/interop/ui_browser.py),
 /// with a real watcher, real hooks and triggers from other processes.
 @Suite("The web view, in headless Chromium", .serialized, .timeLimit(.minutes(3)))
@@ -48,5 +50,18 @@ struct UITests {
         #expect(result.stderr.contains("--token-file"), "\(result.stderr)")
         let short = try run("chatflow-ui", ["--root", sandbox.root, "--actions", "--port", "0"], environment: ["CHATFLOW_UI_TOKEN": "short"])
         #expect(short.status == 2 && short.stderr.contains("16 characters"), "\(short.stderr)")
+        // A busy port names the option that picks another.
+        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(listener) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = UInt32(0x7f00_0001).bigEndian
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, length) == 0 && listen(listener, 1) == 0 && getsockname(listener, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let busy = try run("chatflow-ui", ["--root", sandbox.root, "--port", String(UInt16(bigEndian: address.sin_port))])
+        #expect(busy.status == 1 && busy.stderr.contains("already in use") && busy.stderr.contains("--port"), "\(busy.stderr)")
     }
 }
