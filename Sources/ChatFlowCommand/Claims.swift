@@ -16,8 +16,8 @@ struct ClaimCommand: ParsableCommand {
         discussion: """
             Atomic under the instance's lock: concurrent claimers get exactly one winner. Renew with \\
             `chatflow heartbeat ID --token T`, give up with `release`, and pass `--token T` to `trigger`/`fail`; \\
-            the transition clears the claim. Exit 3 when nothing is claimable (with --wait: 5 on timeout), \
-            2 for a phase no instance's workflow has (naming the phases they have).
+            the transition clears the claim. Exit 3 when nothing is claimable (with --wait: 5 on timeout); \
+            a phase no instance's workflow has is named as such, with the phases they have.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -50,19 +50,22 @@ struct ClaimCommand: ParsableCommand {
         let watch = wait ? try global.changes(of: engine) : nil
         let deadline = timeout.map { Timestamps.unix() + $0 }
         var checked = false
+        var warning: String?
         while true {
             if let grant = try engine.claim(phase: phase, owner: owner, feature: feature, ttl: lease) {
                 Output.now(json ? grant.json.prettyText : "\(grant.instanceID) \(grant.transition) \(grant.claim.token)")
                 return
             }
-            // Nothing to take: a phase no workflow has is a typo, not a wait (checked only
-            // here, off the path of a claim that wins).
+            // Nothing to take: a phase no workflow has may be a typo (looked at only here, off
+            // the path of a claim that wins).
             if !checked {
-                try engine.checkPhaseKnown(phase, feature: feature)
+                warning = try engine.unknownPhaseWarning(phase, feature: feature)
+                if let warning, watch != nil, !json { writeStandardError("chatflow: warning: \(warning); waiting for one that has\n") }
                 checked = true
             }
             guard let watch else {
-                Output.error("nothing in phase \(IdentifierKind.quote(phase)) is claimable (use --wait to wait for it)", code: "not_found", json: json)
+                let hint = warning.map { "; " + $0 } ?? " (use --wait to wait for it)"
+                Output.error("nothing in phase \(IdentifierKind.quote(phase)) is claimable\(hint)", code: "not_found", json: json)
                 throw ExitCode(ExitStatus.notFound)
             }
             // Any change may free a claim or bring an instance in; an expired lease changes no file.

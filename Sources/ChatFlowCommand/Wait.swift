@@ -11,7 +11,9 @@ struct Wait: ParsableCommand {
             change in between is not missed). What cannot happen is refused at once: a phase the \
             workflow does not have (exit 2, naming its phases), an instance that finished without \
             meeting the condition, or finishes while waited for (exit 1, code finished, its state \
-            printed). Exit 0 met, 1 finished, 2 unknown phase, 3 unknown id, 5 timed out.
+            printed). Without an id, a phase no instance's workflow has yet is waited for (a new one \
+            may bring it), with a warning naming the known phases. Exit 0 met, 1 finished, 2 unknown \
+            phase, 3 unknown id, 5 timed out.
             """)
 
     @OptionGroup var global: GlobalOptions
@@ -59,7 +61,9 @@ struct Wait: ParsableCommand {
         if let phase { try Identifiers.validateName(phase, kind: .phaseName) }
         if let feature { try Identifiers.validateName(feature, kind: .featureID) }
         try engine.prepare()
-        if id == nil, let phase { try engine.checkPhaseKnown(phase, feature: feature) }
+        if id == nil, let phase, !json, let warning = try engine.unknownPhaseWarning(phase, feature: feature) {
+            writeStandardError("chatflow: warning: \(warning); waiting for one that has\n")
+        }
         let watch = try global.changes(of: engine)
         let deadline = timeout.map { Timestamps.unix() + $0 }
         func timedOut() -> ExitCode {

@@ -247,7 +247,6 @@ enum ChatFlowTools {
                     phase: phase, owner: owner, feature: feature, ttl: ttl, waitingUpTo: try waitSeconds(arguments), changes: context.changes)
             } else {
                 guard let taken = try context.engine.claim(phase: phase, owner: owner, feature: feature, ttl: ttl) else {
-                    try context.engine.checkPhaseKnown(phase, feature: feature)
                     throw ToolFailure(code: "not_found", message: "nothing in phase \(IdentifierKind.quote(phase)) is claimable (pass wait: true to wait for it)")
                 }
                 grant = taken

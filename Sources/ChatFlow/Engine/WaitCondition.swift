@@ -36,18 +36,20 @@ public enum WaitCondition: Sendable, Hashable {
 }
 
 extension WorkflowEngine {
-    /// Refuses a wait or a claim for a phase that no instance (of `feature`) has in its
-    /// workflow: a typo would otherwise wait forever. With no instance at all, anything may
-    /// still come, so nothing is refused.
-    public func checkPhaseKnown(_ phase: String, feature: String?) throws(ChatFlowError) {
+    /// A warning when no instance (of `feature`) has `phase` in its workflow, naming the
+    /// phases they have; nil when one has it, or when there are no instances. A wait for any
+    /// instance in a phase is not refused for it: an instance of a workflow not started yet may
+    /// bring the phase. But a typo would wait forever, so the command says so.
+    public func unknownPhaseWarning(_ phase: String, feature: String?) throws(ChatFlowError) -> String? {
         try Identifiers.validateName(phase, kind: .phaseName)
         var known: [String] = []
         for state in try list(feature: feature, phase: nil, unreadable: { _, _ in }) {
             let names = state.schema.phases.map(\.name)
-            if names.contains(phase) { return }
+            if names.contains(phase) { return nil }
             for name in names where !known.contains(name) { known.append(name) }
         }
-        guard !known.isEmpty else { return }
-        throw .unknownPhase(phase: phase, instanceID: feature.map { "any instance of feature \(IdentifierKind.quote($0))" } ?? "any instance", known: known)
+        guard !known.isEmpty else { return nil }
+        let scope = feature.map { "no instance of feature \(IdentifierKind.quote($0))" } ?? "no instance"
+        return "\(scope) has phase \(IdentifierKind.quote(phase)) in its workflow (known phases: \(known.joined(separator: ", ")))"
     }
 }

@@ -38,13 +38,13 @@ extension WorkflowEngine {
     }
 
     /// Waits until any instance (of `feature`) is in `phase` and returns it; one already there
-    /// counts. A phase no instance's workflow has is refused (`checkPhaseKnown`). The library
-    /// form of `chatflow wait --phase P`.
+    /// counts. A phase no instance's workflow has yet is waited for too (see
+    /// `unknownPhaseWarning`). The library form of `chatflow wait --phase P`.
     public func waitForAny(
         phase: String, feature: String? = nil, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
     ) async throws -> InstanceState {
+        try Identifiers.validateName(phase, kind: .phaseName)
         if let feature { try Identifiers.validateName(feature, kind: .featureID) }
-        try checkPhaseKnown(phase, feature: feature)
         return try await untilChange(timeout: timeout, changes: changes) { (change) throws(ChatFlowError) -> InstanceState? in
             guard case .instance(let id) = change else {
                 // Armed (or events were lost): look at every instance.
@@ -63,9 +63,7 @@ extension WorkflowEngine {
         phase: String, owner: String, feature: String? = nil, ttl: Double = 300, waitingUpTo timeout: Duration?,
         recheck: Duration = .seconds(5), changes: (any InstanceChangeSource)? = nil
     ) async throws -> ClaimGrant {
-        if let grant = try claim(phase: phase, owner: owner, feature: feature, ttl: ttl) { return grant }
-        try checkPhaseKnown(phase, feature: feature)
-        return try await untilChange(timeout: timeout, wakeEvery: recheck, changes: changes) { (_) throws(ChatFlowError) -> ClaimGrant? in
+        try await untilChange(timeout: timeout, wakeEvery: recheck, changes: changes) { (_) throws(ChatFlowError) -> ClaimGrant? in
             try claim(phase: phase, owner: owner, feature: feature, ttl: ttl)
         }
     }
