@@ -14,8 +14,8 @@ struct ClaimCommand: ParsableCommand {
         commandName: "claim",
         abstract: "Take the oldest instance in a phase that is unclaimed (or whose lease expired); prints its id, transition and claim token.",
         discussion: """
-            Atomic under the instance's lock: concurrent claimers get exactly one winner. Renew with \\
-            `chatflow heartbeat ID --token T`, give up with `release`, and pass `--token T` to `trigger`/`fail`; \\
+            Atomic under the instance's lock: concurrent claimers get exactly one winner. Renew with \
+            `chatflow heartbeat ID --token T`, give up with `release`, and pass `--token T` to `trigger`/`fail`; \
             the transition clears the claim. Exit 3 when nothing is claimable (with --wait: 5 on timeout); \
             a phase no instance's workflow has is named as such, with the phases they have.
             """)

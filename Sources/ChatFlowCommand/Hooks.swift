@@ -13,7 +13,7 @@ struct InstallExamples: ParsableCommand {
         commandName: "install-examples",
         abstract: "Write the example hooks (testing, review, @any) into the hooks directory with safe modes.",
         discussion: """
-            Files get mode 0755 (samples 0644) and the directory 0755 whatever the umask, so the watcher \\
+            Files get mode 0755 (samples 0644) and the directory 0755 whatever the umask, so the watcher \
             trusts them. Existing hooks are kept unless --force. Settings go in <root>/hooks.env.
             """)
 

@@ -5,7 +5,7 @@ struct Rerun: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Ask the watcher to run a transition's hooks again (a refused hook once fixed, a failed, timed-out or interrupted one).",
         discussion: """
-            The running chatflow-watch, or the next one to start, runs them in order with the instance's \\
+            The running chatflow-watch, or the next one to start, runs them in order with the instance's \
             other work, never at the same time; each run is recorded with its attempt number and its own log.
             """)
 

@@ -5,9 +5,9 @@ struct Wait: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Block until an instance reaches a phase, a status or a transition, or any instance is in a phase.",
         discussion: """
-            chatflow wait ID (--phase P | --status S | --after-transition N): prints the state when the \\
-            condition holds. chatflow wait [--feature F] --phase P: prints the id of an instance in P (one \\
-            already there counts). Event-driven (inotify, checked again after the watch is armed, so a \\
+            chatflow wait ID (--phase P | --status S | --after-transition N): prints the state when the \
+            condition holds. chatflow wait [--feature F] --phase P: prints the id of an instance in P (one \
+            already there counts). Event-driven (inotify, checked again after the watch is armed, so a \
             change in between is not missed). What cannot happen is refused at once: a phase the \
             workflow does not have (exit 2, naming its phases), an instance that finished without \
             meeting the condition, or finishes while waited for (exit 1, code finished, its state \
