@@ -52,7 +52,7 @@ struct Rerun: ParsableCommand {
         let catalog = HookCatalog(directory: engine.layout.hooksDirectory)
         var names: [String] = []
         for lookup in [catalog.hooks(for: event), catalog.hooks(for: "@any")] {
-            names += lookup.hooks.map(\.name) + lookup.refused.map { String($0.path.dropFirst(catalog.directory.count + 1)) }
+            names += lookup.hooks.map(\.name) + lookup.refused.map { catalog.name(of: $0.path) }
         }
         names += try engine.runs(of: state.instanceID).ended.filter { $0.transition == transition }.map(\.hook)
         guard !names.contains(hook) else { return }

@@ -82,7 +82,7 @@ struct Wait: ParsableCommand {
                         return
                     }
                     if let impossible = condition.impossibility(for: current) {
-                        if impossible.code == "finished" { Output.now(json ? current.json.prettyText : Output.line(current)) }
+                        if case .cannotHold = impossible { Output.now(json ? current.json.prettyText : Output.line(current)) }
                         throw impossible
                     }
                 }

@@ -272,6 +272,12 @@ enum LogStream {
         let logPath = run.logPath, journalPath = engine.layout.runJournalFile, pid = run.running?.pid, startedAt = run.startedAt
         let (stream, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
         continuation.onTermination = { _ in stop() }
+        // Under a thread limit: say so, and end the stream (its descriptors are given back).
+        let noThread: () -> Follow = {
+            continuation.yield(ByteBuffer(string: "chatflow-ui: cannot follow the log now (no thread available); try again\n"))
+            continuation.finish()
+            return Follow(stream: stream, stop: {})
+        }
         let following = startDetachedThread {
             let follower = RunLogFollower(logPath: logPath, root: engine.layout.root, journalPath: journalPath, pid: pid) { engine.runHasEnded(id, startedAt: startedAt) }
             try? follower.run(follow: pid != nil, out: writeEnd, cancel: cancelRead)
@@ -283,9 +289,7 @@ enum LogStream {
             // `stop` must not write to a number that may be reused.
             stopped.withLock { $0 = true }
             [readEnd, writeEnd, cancelRead, cancelWrite].forEach { _ = close($0) }
-            continuation.yield(ByteBuffer(string: "chatflow-ui: cannot follow the log now (no thread available); try again\n"))
-            continuation.finish()
-            return Follow(stream: stream, stop: {})
+            return noThread()
         }
         let reading = startDetachedThread {
             var chunk = [UInt8](repeating: 0, count: 16384)
@@ -304,9 +308,7 @@ enum LogStream {
             // The follower is running: stopping it makes it close its ends; the read end is ours.
             stop()
             close(readEnd)
-            continuation.yield(ByteBuffer(string: "chatflow-ui: cannot follow the log now (no thread available); try again\n"))
-            continuation.finish()
-            return Follow(stream: stream, stop: {})
+            return noThread()
         }
         return Follow(stream: stream, stop: stop)
     }

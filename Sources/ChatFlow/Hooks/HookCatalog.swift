@@ -58,14 +58,16 @@ package struct HookCatalog: Sendable {
             if let problem = fileProblem(path) {
                 refused.append(RefusedHook(path: path, reason: problem))
             } else {
-                let name = String(path.dropFirst(directory.count + 1))
-                var hook = Hook(path: path, name: name)
+                var hook = Hook(path: path, name: name(of: path))
                 HookCatalog.readDirectives(path, into: &hook)
                 hooks.append(hook)
             }
         }
         return (hooks, refused)
     }
+
+    /// A hook's name: its path in the hooks directory (`review`, `@any.d/10-audit`).
+    package func name(of path: String) -> String { String(path.dropFirst(directory.count + 1)) }
 
     static func isSafeEventName(_ event: String) -> Bool {
         let name = event.hasPrefix("@") ? String(event.dropFirst()) : event
