@@ -36,6 +36,10 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     case store(operation: String, store: String, reason: String)
     /// `chatflow migrate`: the destination already holds an instance the source has.
     case alreadyExists(instanceID: String, store: String)
+    /// `claim` without waiting found nothing to take (`hint` says what to do).
+    case nothingClaimable(phase: String, hint: String)
+    /// A wait ran out before its condition held (`what` is the condition, in words).
+    case timedOut(seconds: Double, what: String)
 
     public var description: String {
         switch self {
@@ -72,6 +76,10 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
             return "\(operation) on \(store) failed: \(reason); check that the server is up and the URL is right (--store or $CHATFLOW_STORE)"
         case .alreadyExists(let id, let store):
             return "instance \(id) already exists in \(store); nothing was copied (migrate into a store without the source's instances)"
+        case .nothingClaimable(let phase, let hint):
+            return "nothing in phase \(IdentifierKind.quote(phase)) is claimable\(hint)"
+        case .timedOut(let seconds, let what):
+            return "the condition (\(what)) did not hold within \(HookOutcome.seconds(seconds)); wait again to keep waiting"
         case .runNotFound(let id, let detail):
             return "no hook run of \(id)\(detail.isEmpty ? "" : " matches " + detail) is recorded; list them with `chatflow runs \(id)`"
         }
@@ -80,12 +88,13 @@ public enum ChatFlowError: Error, Sendable, Equatable, CustomStringConvertible {
     /// A stable name for the kind of error, for agents that parse `--json` errors.
     public var code: String {
         switch self {
-        case .notFound, .noStateDirectory, .featureNotFound, .artifactNotFound, .runNotFound: "not_found"
+        case .notFound, .noStateDirectory, .featureNotFound, .artifactNotFound, .runNotFound, .nothingClaimable: "not_found"
         case .invalidIdentifier, .invalidSchema, .unknownPhase, .invalidJSON: "invalid_input"
         case .instanceFinished, .cannotHold: "finished"
         case .corruptState: "corrupt"
         case .transitionMismatch, .claimMismatch, .alreadyExists: "conflict"
         case .io, .store: "io"
+        case .timedOut: "timeout"
         }
     }
 }

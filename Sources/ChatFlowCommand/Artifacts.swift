@@ -49,9 +49,7 @@ struct Artifacts: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = try global.makeEngine()
-        let names = try engine.artifacts(id)
-        if json { Output.json(.array(names.map(JSONValue.string))) } else { names.forEach { print($0) } }
+        Output.result(try global.call("artifacts", ["id": .string(id)]), json: json)
     }
 }
 
@@ -67,8 +65,14 @@ struct Artifact: ParsableCommand {
     @Argument(help: "The artifact name.")
     var name: String
 
+    @Flag(help: "Print JSON: {instance_id, name, size, text} (base64 instead of text for bytes that are not UTF-8).")
+    var json = false
+
     func run() throws {
-        let bytes = try global.makeEngine().artifact(id, name: name)
-        try writeAll(1, bytes, operation: "write", path: "standard output")
+        guard json else {
+            let bytes = try global.makeEngine().artifact(id, name: name)
+            return try writeAll(1, bytes, operation: "write", path: "standard output")
+        }
+        Output.result(try global.call("artifact", ["id": .string(id), "name": .string(name)]), json: true)
     }
 }

@@ -18,7 +18,7 @@ struct Chatflow: ParsableCommand {
         version: ChatFlow.version,
         subcommands: [
             Init.self, Start.self, Trigger.self, Fail.self, Status.self, Feature.self, List.self, History.self,
-            Wait.self, ClaimCommand.self, Heartbeat.self, Release.self, Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self, Migrate.self, UI.self,
+            Wait.self, ClaimCommand.self, Heartbeat.self, Release.self, Runs.self, Logs.self, Rerun.self, SaveArtifact.self, Artifacts.self, Artifact.self, Hooks.self, Doctor.self, Migrate.self, UI.self, Call.self,
         ])
 }
 
@@ -125,6 +125,7 @@ enum ExitStatus {
         case "not_found": notFound
         case "conflict": conflict
         case "invalid_input": usage
+        case "timeout": timeout
         default: failure
         }
     }

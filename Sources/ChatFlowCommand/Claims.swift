@@ -44,36 +44,18 @@ struct ClaimCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = try global.makeEngine()
-        let lease = try parseDuration(ttl, "--ttl")
-        try engine.prepare()
-        let watch = wait ? try global.changes(of: engine) : nil
-        let deadline = timeout.map { Timestamps.unix() + $0 }
-        var checked = false
-        var warning: String?
-        while true {
-            if let grant = try engine.claim(phase: phase, owner: owner, feature: feature, ttl: lease) {
-                Output.now(json ? grant.json.prettyText : "\(grant.instanceID) \(grant.transition) \(grant.claim.token)")
-                return
-            }
-            // Nothing to take: a phase no workflow has may be a typo (looked at only here, off
-            // the path of a claim that wins).
-            if !checked {
-                warning = try engine.unknownPhaseWarning(phase, feature: feature)
-                if let warning, watch != nil, !json { writeStandardError("chatflow: warning: \(warning); waiting for one that has\n") }
-                checked = true
-            }
-            guard let watch else {
-                let hint = warning.map { "; " + $0 } ?? " (use --wait to wait for it)"
-                Output.error("nothing in phase \(IdentifierKind.quote(phase)) is claimable\(hint)", code: "not_found", json: json)
-                throw ExitCode(ExitStatus.notFound)
-            }
-            // Any change may free a claim or bring an instance in; an expired lease changes no file.
-            guard try watch.nextChange(deadline: deadline, wakeAtLeastEvery: 5) != nil else {
-                Output.error("nothing in phase \(IdentifierKind.quote(phase)) became claimable within \(HookOutcome.seconds(timeout ?? 0))", code: "timeout", json: json)
-                throw ExitCode(ExitStatus.timeout)
-            }
-        }
+        var arguments = ArgumentValues()
+        arguments["phase"] = phase
+        arguments["as"] = owner
+        arguments["feature"] = feature
+        arguments.set("ttl", try parseDuration(ttl, "--ttl"))
+        arguments.set("wait", wait)
+        arguments.set("timeout_seconds", timeout)
+        let result = try global.call("claim", arguments.values, warn: wait && !json)
+        let grant = result.document
+        // `read id transition token < <(chatflow claim …)`.
+        let line = [grant["instance_id"]?.stringValue, grant["transition"]?.intValue.map(String.init), grant["token"]?.stringValue]
+        Output.now(json ? grant.prettyText : line.map { $0 ?? "" }.joined(separator: " "))
     }
 }
 
@@ -85,9 +67,11 @@ struct Heartbeat: ParsableCommand {
     @Option(help: "The claim token.") var token: String
     @Option(help: ArgumentHelp("The new lease, from now (default 5m).", valueName: "DURATION")) var ttl: String = "5m"
 
+    @Flag(help: "Print JSON: {instance_id, owner, expires_at}.") var json = false
+
     func run() throws {
-        let state = try global.makeEngine().heartbeat(id, token: token, ttl: try parseDuration(ttl, "--ttl"))
-        print("\(id): claimed until \(Output.time(state.currentEntry?.claim?.expiresAt))")
+        let values: [String: JSONValue] = ["id": .string(id), "token": .string(token), "ttl": .number(JSONNumber(try parseDuration(ttl, "--ttl")))]
+        Output.result(try global.call("heartbeat", values), json: json)
     }
 }
 
@@ -98,8 +82,9 @@ struct Release: ParsableCommand {
     @Argument(help: "The instance id.") var id: String
     @Option(help: "The claim token.") var token: String
 
+    @Flag(help: "Print JSON: {instance_id, released}.") var json = false
+
     func run() throws {
-        try global.makeEngine().release(id, token: token)
-        print("\(id): released")
+        Output.result(try global.call("release", ["id": .string(id), "token": .string(token)]), json: json)
     }
 }

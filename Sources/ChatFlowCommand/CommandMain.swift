@@ -44,7 +44,7 @@ package enum CommandMain {
         // ArgumentParser's own usage code is 64, so parsing and running are separated here to map each
         // failure to its code; help and --version go to stdout with exit 0.
         let arguments = GlobalOptions.movingLeadingOptions(Array(CommandLine.arguments.dropFirst()))
-        let wantsJSON = arguments.contains("--json")
+        let wantsJSON = arguments.contains("--json") || arguments.first == "call"
 
         // `chatflow ui …` is chatflow-ui's, --help included: handed over before parsing.
         if arguments.first == "ui" {

@@ -20,7 +20,17 @@ struct Logs: ParsableCommand {
     @Flag(help: "Keep printing what a running hook writes until it ends (event-driven).")
     var follow = false
 
+    @Flag(help: "Print JSON: {instance_id, transition, hook, running, outcome, text, offset, next_offset, size, log_path} (the last 64 KiB).")
+    var json = false
+
     func run() throws {
+        if json {
+            var arguments = ArgumentValues()
+            arguments["id"] = id
+            arguments["hook"] = hook
+            arguments.set("transition", transition)
+            return Output.result(try global.call("logs", arguments.values), json: true)
+        }
         let engine = try global.makeEngine()
         let run = try engine.latestRun(of: id, transition: transition, hook: hook)
         let follower = RunLogFollower(logPath: run.logPath, root: engine.layout.root, journalPath: engine.layout.runJournalFile, pid: run.running?.pid) {

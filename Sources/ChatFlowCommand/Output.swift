@@ -8,8 +8,7 @@ enum Output {
     /// `{"error": {"code": …, "message": …}}` (codes in README's table).
     static func error(_ message: String, code: String, json: Bool) {
         if json {
-            let object: JSONValue = ["error": ["code": .string(code), "message": .string(message)]]
-            writeStandardError(object.compactText + "\n")
+                writeStandardError(ErrorDocument.json(code: code, message: message).compactText + "\n")
         } else {
             writeStandardError("chatflow: error: " + message + "\n")
         }
@@ -17,6 +16,15 @@ enum Output {
 
     static func json(_ value: JSONValue) {
         print(value.prettyText)
+    }
+
+    /// An operation's result: what its `--json` prints, or its text.
+    static func result(_ result: OperationResult, json: Bool) {
+        if json {
+            Self.json(result.printed)
+        } else if !result.text.isEmpty {
+            print(result.text)
+        }
     }
 
     /// Written at once, not at exit: a waiter's answer must not wait for the close of its

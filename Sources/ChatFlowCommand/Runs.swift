@@ -14,20 +14,8 @@ struct Runs: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = try global.makeEngine()
-        let (ended, running) = try engine.runs(of: id)
-        let now = Timestamps.unix()
-        if json {
-            Output.json(.array(ended.map(\.json) + running.map { $0.report(now: now) }))
-            return
-        }
-        for record in ended {
-            let took = HookOutcome.seconds(record.endedAt - record.startedAt)
-            let lost = record.logError.map { "  (log incomplete: \($0))" } ?? ""
-            print("\(record.instanceID)  #\(record.transition) \(record.phase)  \(record.hook)  \(record.outcome.summary)  \(took)  \(Output.time(record.startedAt))  \(record.logPath)\(lost)")
-        }
-        for hook in running {
-            print("\(hook.instanceID)  #\(hook.transition) \(hook.phase)  \(hook.hook)  running (pid \(hook.pid), \(HookOutcome.seconds(now - hook.startedAt)))  \(Output.time(hook.startedAt))  \(hook.logPath)")
-        }
+        var arguments = ArgumentValues()
+        arguments["id"] = id
+        Output.result(try global.call("runs", arguments.values), json: json)
     }
 }

@@ -35,23 +35,18 @@ struct Start: ParsableCommand {
     }
 
     func run() throws {
-        let engine = try global.makeEngine()
-        var workflowSchema: WorkflowSchema
+        var arguments = ArgumentValues()
+        arguments["feature"] = feature
+        arguments["workflow"] = workflow
         if let schema {
-            workflowSchema = try WorkflowSchema(contentsOfFile: schema)
-        } else {
-            let names = phases!.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
-            workflowSchema = WorkflowSchema(name: workflow ?? "default", phaseNames: names)
+            arguments.set("schema", try WorkflowSchema(contentsOfFile: schema).json)
+        } else if let phases {
+            arguments.set("phases", .array(phases.split(separator: ",", omittingEmptySubsequences: false).map { .string(String($0)) }))
         }
-        if let workflow { workflowSchema.name = workflow }
-        let id = try engine.start(
-            schema: workflowSchema, featureID: feature,
-            context: try context.map { try JSONValue.object(argument: $0, name: "--context") } ?? [:],
-            meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:])
-        if json, let state = try engine.status(id) {
-            Output.json(state.report)
-        } else {
-            print(id)
-        }
+        arguments.set("context", try context.map { .object(try JSONValue.object(argument: $0, name: "--context")) })
+        arguments.set("meta", try meta.map { .object(try JSONValue.object(argument: $0, name: "--meta")) })
+        let result = try global.call("start", arguments.values)
+        // The id alone: `id=$(chatflow start …)`.
+        print(json ? result.printed.prettyText : result.document["instance_id"]?.stringValue ?? "")
     }
 }

@@ -43,19 +43,7 @@ struct Feature: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = try global.makeEngine()
-        let status = try engine.featureStatus(feature)
-        guard status.totalInstances > 0 else { throw ChatFlowError.featureNotFound(featureID: feature, root: engine.storeDescription) }
-        if json {
-            Output.json(status.json)
-        } else {
-            print("""
-                feature    \(status.featureID)
-                status     \(status.status)
-                instances  \(status.totalInstances) (\(status.runningCount) running, \(status.completedCount) completed, \(status.failedCount) failed)
-                latest     \(status.latestInstanceID ?? "-")
-                """)
-        }
+        Output.result(try global.call("feature", ["feature": .string(feature)]), json: json)
     }
 }
 
@@ -85,29 +73,19 @@ struct List: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = try global.makeEngine()
-        var wanted: InstanceStatus?
-        if let status {
-            guard let parsed = InstanceStatus(rawValue: status) else {
-                throw ValidationError("--status must be created, running, completed or failed, not \(IdentifierKind.quote(status))")
-            }
-            wanted = parsed
-        }
-        if let phase { try Identifiers.validateName(phase, kind: .phaseName) }
-        var unreadable = 0
         if claimable && phase == nil { throw ValidationError("--claimable goes with --phase P") }
-        let states = claimable
-            ? try engine.claimable(phase: phase!, feature: feature)
-            : try engine.list(feature: feature, status: wanted, phase: phase) { _, error in
-                unreadable += 1
-                Output.error(error.description, code: error.code, json: json)
-            }
-        if json {
-            Output.json(.array(states.map(\.report)))
-        } else {
-            for state in states { print(Output.line(state)) }
+        var arguments = ArgumentValues()
+        arguments["feature"] = feature
+        arguments["status"] = status
+        arguments["phase"] = phase
+        arguments.set("claimable", claimable)
+        let result = try global.call("list", arguments.values)
+        let unreadable = result.document["unreadable"]?.arrayValue ?? []
+        for entry in unreadable {
+            Output.error(entry["error"]?["message"]?.stringValue ?? "", code: entry["error"]?["code"]?.stringValue ?? "corrupt", json: json)
         }
-        if unreadable > 0 { throw ExitCode(ExitStatus.failure) }
+        Output.result(result, json: json)
+        if !unreadable.isEmpty { throw ExitCode(ExitStatus.failure) }
     }
 }
 
@@ -123,15 +101,6 @@ struct History: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = try global.makeEngine()
-        let entries = try engine.history(id)
-        if json {
-            Output.json(.array(entries.map(\.report)))
-        } else {
-            for (index, entry) in entries.enumerated() {
-                let data = entry.triggerDataSnapshot.isNull ? "" : "  " + entry.triggerDataSnapshot.compactText
-                print("\(index)  \(entry.phase)  \(entry.status.rawValue)  \(Output.time(entry.startedAt)) → \(Output.time(entry.endedAt))\(data)")
-            }
-        }
+        Output.result(try global.call("history", ["id": .string(id)]), json: json)
     }
 }

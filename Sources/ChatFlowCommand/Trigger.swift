@@ -34,19 +34,15 @@ struct Trigger: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = try global.makeEngine()
-        let state = try engine.trigger(
-            id, data: try data.map { try JSONValue(argument: $0, name: "--data") } ?? .emptyObject,
-            meta: try meta.map { try JSONValue.object(argument: $0, name: "--meta") } ?? [:], to: to,
-            expectedTransition: expectTransition, token: token, force: force)
-        if json {
-            Output.json(state.report)
-        } else {
-            // The state records the phase just left; completing stays in the last phase.
-            let left = state.status == .completed ? state.currentPhase : state.previousPhase ?? "-"
-            let to = state.status == .completed ? "completed" : "\(state.currentPhase) (\(state.status.rawValue))"
-            print("\(state.instanceID): \(left) → \(to)")
-        }
+        var arguments = ArgumentValues()
+        arguments["id"] = id
+        arguments["to"] = to
+        arguments["token"] = token
+        arguments.set("expect_transition", expectTransition)
+        arguments.set("force", force)
+        arguments.set("data", try data.map { try JSONValue(argument: $0, name: "--data") })
+        arguments.set("meta", try meta.map { .object(try JSONValue.object(argument: $0, name: "--meta")) })
+        Output.result(try global.call("trigger", arguments.values), json: json)
     }
 }
 
@@ -71,12 +67,11 @@ struct Fail: ParsableCommand {
     var json = false
 
     func run() throws {
-        let engine = try global.makeEngine()
-        let state = try engine.fail(id, reason: reason, token: token, force: force)
-        if json {
-            Output.json(state.report)
-        } else {
-            print("\(state.instanceID): failed at \(state.currentPhase)")
-        }
+        var arguments = ArgumentValues()
+        arguments["id"] = id
+        arguments["reason"] = reason
+        arguments["token"] = token
+        arguments.set("force", force)
+        Output.result(try global.call("fail", arguments.values), json: json)
     }
 }

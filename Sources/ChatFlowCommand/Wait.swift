@@ -40,81 +40,28 @@ struct Wait: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if id == nil {
-            guard phase != nil, status == nil, afterTransition == nil else {
-                throw ValidationError("without an id, give --phase P (and optionally --feature F)")
-            }
-        } else {
-            guard [phase != nil, status != nil, afterTransition != nil].filter({ $0 }).count == 1 else {
-                throw ValidationError("give exactly one of --phase, --status or --after-transition")
-            }
-            guard feature == nil else { throw ValidationError("--feature goes with the form without an id") }
-        }
-        if let status, InstanceStatus(rawValue: status) == nil {
-            throw ValidationError("--status must be created, running, completed or failed, not \(IdentifierKind.quote(status))")
-        }
         if let timeout, !(timeout >= 0) { throw ValidationError("--timeout must be a number of seconds ≥ 0") }
     }
 
     func run() throws {
+        var arguments = ArgumentValues()
+        arguments["id"] = id
+        arguments["phase"] = phase
+        arguments["status"] = status
+        arguments["feature"] = feature
+        arguments.set("after_transition", afterTransition)
+        arguments.set("timeout_seconds", timeout)
         let engine = try global.makeEngine()
-        if let phase { try Identifiers.validateName(phase, kind: .phaseName) }
-        if let feature { try Identifiers.validateName(feature, kind: .featureID) }
-        try engine.prepare()
-        if id == nil, let phase, !json, let warning = try engine.unknownPhaseWarning(phase, feature: feature) {
-            writeStandardError("chatflow: warning: \(warning); waiting for one that has\n")
-        }
-        let watch = try global.changes(of: engine)
-        let deadline = timeout.map { Timestamps.unix() + $0 }
-        func timedOut() -> ExitCode {
-            Output.error("the condition did not hold within \(HookOutcome.seconds(timeout ?? 0))", code: "timeout", json: json)
-            return ExitCode(ExitStatus.timeout)
-        }
-        if let id {
-            try Identifiers.validateInstanceID(id)
-            // Armed, then checked: a commit in between is either seen here or reported by the watch.
-            var state = try engine.freshStatus(id)
-            guard state != nil else { throw ChatFlowError.notFound(instanceID: id, root: engine.storeDescription) }
-            while true {
-                if let current = state {
-                    if condition.holds(for: current) {
-                        Output.now(json ? current.json.prettyText : Output.line(current))
-                        return
-                    }
-                    if let impossible = condition.impossibility(for: current) {
-                        if case .cannotHold = impossible { Output.now(json ? current.json.prettyText : Output.line(current)) }
-                        throw impossible
-                    }
-                }
-                guard let changed = try watch.nextChange(deadline: deadline, wakeAtLeastEvery: nil) else { throw timedOut() }
-                if changed.isEmpty || changed.contains(id) { state = try engine.freshStatus(id) }
+        do {
+            let result = try global.call("wait", arguments.values, engine: engine, warn: !json)
+            // Without an id, the id alone: `id=$(chatflow wait --phase review)`.
+            Output.now(json ? result.document.prettyText : id == nil ? result.document["instance_id"]?.stringValue ?? "" : result.text)
+        } catch let error as ChatFlowError {
+            // An instance that finished without meeting the condition: the state it ended in, then the error.
+            if case .cannotHold(let instance, _, _, _) = error, let state = try engine.freshStatus(instance) {
+                Output.now(json ? state.report.prettyText : state.line)
             }
+            throw error
         }
-        func report(_ state: InstanceState) {
-            Output.now(json ? JSONValue.object(["instance_id": .string(state.instanceID)]).prettyText : state.instanceID)
-        }
-        // Every instance once (after the watch is armed), then only those that changed.
-        if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }
-        while true {
-            guard let changed = try watch.nextChange(deadline: deadline, wakeAtLeastEvery: nil) else { throw timedOut() }
-            if changed.isEmpty {
-                engine.invalidateAll()
-                if let found = try engine.list(feature: feature, phase: phase, unreadable: { _, _ in }).first { return report(found) }
-                continue
-            }
-            for id in changed {
-                guard let state = try? engine.freshStatus(id), state.currentPhase == phase,
-                    feature == nil || state.featureID == feature
-                else { continue }
-                return report(state)
-            }
-        }
-    }
-
-    /// The one condition `validate` allows with an id.
-    private var condition: WaitCondition {
-        if let phase { return .phase(phase) }
-        if let status, let parsed = InstanceStatus(rawValue: status) { return .status(parsed) }
-        return .afterTransition(afterTransition ?? 0)
     }
 }

@@ -33,21 +33,15 @@ public struct ChatFlowMCPServer: Sendable {
         let server = Server(
             name: "chatflow", version: ChatFlow.version, title: "ChatFlow", instructions: Self.instructions,
             capabilities: .init(resources: .init(subscribe: true, listChanged: true), tools: .init(listChanged: false)))
-        let context = ToolContext(engine: engine, changes: changes)
         let resources = InstanceResources(engine: engine)
         let logger = logger
         await resources.prime()
 
-        await server.withMethodHandler(ListTools.self) { _ in .init(tools: ChatFlowTools.all.map(\.tool)) }
+        let engine = engine, changes = changes
+        await server.withMethodHandler(ListTools.self) { _ in .init(tools: ChatFlowTools.all) }
         await server.withMethodHandler(CallTool.self) { call in
-            guard let tool = ChatFlowTools.named(call.name) else {
-                return ToolFailure(
-                    code: "invalid_input",
-                    message: "no tool \(IdentifierKind.quote(call.name)) (tools: \(ChatFlowTools.all.map(\.tool.name).joined(separator: ", ")))"
-                ).result
-            }
             let started = ContinuousClock.now
-            let result = await tool.call(call.arguments, context: context)
+            let result = await ChatFlowTools.call(call.name, call.arguments, engine: engine, changes: changes)
             logger.debug("tool call", metadata: ["tool": "\(call.name)", "error": "\(result.isError ?? false)", "took": "\(ContinuousClock.now - started)"])
             return result
         }

@@ -19,13 +19,15 @@ enum Reply {
         json(["error": ["code": .string(code), "message": .string(message)]], status: status)
     }
 
-    /// A thrown error as the command's `--json` error, with the HTTP status its code means.
+    /// A thrown error as the one error document, with the HTTP status its code means.
     static func error(_ error: any Error) -> Response {
-        switch error {
-        case let error as ChatFlowError: return Self.error(code: error.code, message: error.description, status: status(for: error.code))
-        case let error as UIError: return Self.error(code: error.code, message: error.message, status: status(for: error.code))
-        default: return Self.error(code: "internal", message: "\(error)", status: .internalServerError)
-        }
+        let (code, message) = ErrorDocument.describe(error)
+        return Self.error(code: code, message: message, status: (error as? UIError)?.status ?? status(for: code))
+    }
+
+    /// The JSON `body` returns, or its error.
+    static func replying(_ body: () throws -> JSONValue) -> Response {
+        do { return json(try body()) } catch { return Reply.error(error) }
     }
 
     static func status(for code: String) -> HTTPResponse.Status {
@@ -35,15 +37,26 @@ enum Reply {
         case "conflict", "finished": .conflict
         case "forbidden": .forbidden
         case "unauthorized": .unauthorized
+        case "timeout": .gatewayTimeout
         default: .internalServerError
         }
     }
 }
 
 /// A refusal by the web view itself (a request or its configuration, not the engine).
-public struct UIError: Error, Sendable {
+public struct UIError: CodedError, Sendable {
     public var code: String
     public var message: String
+    /// The HTTP status, where the code's own is not the one (a body too large is 413).
+    var status: HTTPResponse.Status?
+
+    public init(code: String, message: String) {
+        (self.code, self.message) = (code, message)
+    }
+
+    init(code: String, message: String, status: HTTPResponse.Status) {
+        (self.code, self.message, self.status) = (code, message, status)
+    }
 }
 
 extension Request {

@@ -85,7 +85,7 @@ public struct UIServer: Sendable {
         let router = Router(context: UIRequestContext.self)
         router.add(middleware: SecurityHeaders())
         router.add(middleware: AccessGuard(token: configuration.token, bindHost: configuration.bind))
-        Routes(engine: engine, events: events, configuration: configuration, logger: logger).register(on: router)
+        Routes(engine: engine, events: events, changes: changes, configuration: configuration, logger: logger).register(on: router)
         let app = Application(
             router: router,
             // A connection that sends nothing for `idleTimeout` outside a request is closed (a

@@ -13,10 +13,12 @@ import Testing
 struct ServersTests {
     @Test("tool arguments: unknown members refused, types checked, durations in seconds or with a unit")
     func arguments() throws {
-        #expect(throws: ChatFlowError.self) { try ToolArguments(tool: "trigger", values: ["expect_transiton": 1], allowed: ["id", "expect_transition"]) }
-        let arguments = try ToolArguments(
-            tool: "claim", values: ["phase": "review", "ttl": "5m", "n": 3, "x": 2.0, "flag": true, "gone": .null],
-            allowed: ["phase", "ttl", "n", "x", "flag", "gone"])
+        #expect(throws: ChatFlowError.self) {
+            try OperationArguments(operation: "trigger", values: ["expect_transiton": 1], allowed: ["id", "expect_transition"])
+        }
+        let values: [String: MCP.Value] = ["phase": "review", "ttl": "5m", "n": 3, "x": 2.0, "flag": true, "gone": .null]
+        let arguments = try OperationArguments(
+            operation: "claim", values: values.mapValues(JSONValue.init), allowed: ["phase", "ttl", "n", "x", "flag", "gone"])
         #expect(try arguments.required("phase") == "review")
         #expect(try arguments.duration("ttl") == 300)
         #expect(try arguments.int("n") == 3)
@@ -25,7 +27,7 @@ struct ServersTests {
         #expect(try arguments.string("gone") == nil, "null is absent")
         #expect(throws: ChatFlowError.self) { try arguments.int("phase") }
         #expect(throws: ChatFlowError.self) { try arguments.required("missing") }
-        let bad = try ToolArguments(tool: "claim", values: ["ttl": "soon", "zero": 0], allowed: ["ttl", "zero"])
+        let bad = try OperationArguments(operation: "claim", values: ["ttl": "soon", "zero": 0], allowed: ["ttl", "zero"])
         #expect(throws: ChatFlowError.self) { try bad.duration("ttl") }
         #expect(throws: ChatFlowError.self) { try bad.duration("zero") }
     }
@@ -39,21 +41,24 @@ struct ServersTests {
 
     @Test("every tool's schema is an object with its arguments, and the catalog names each once")
     func catalog() {
-        let names = ChatFlowTools.all.map(\.tool.name)
+        let names = ChatFlowTools.all.map(\.name)
         #expect(Set(names).count == names.count)
-        for tool in ChatFlowTools.all {
-            #expect(tool.tool.inputSchema.objectValue?["type"] == "object", "\(tool.tool.name)")
-            #expect(tool.tool.inputSchema.objectValue?["additionalProperties"] == .bool(false), "\(tool.tool.name)")
-            #expect(Set(tool.tool.inputSchema.objectValue?["properties"]?.objectValue?.keys.map { $0 } ?? []) == tool.arguments)
+        #expect(names == Operations.all.map(\.name), "one tool per operation, in the catalogue's order")
+        for (tool, operation) in zip(ChatFlowTools.all, Operations.all) {
+            #expect(tool.inputSchema.objectValue?["type"] == "object", "\(tool.name)")
+            #expect(tool.inputSchema.objectValue?["additionalProperties"] == .bool(false), "\(tool.name)")
+            #expect(Set(tool.inputSchema.objectValue?["properties"]?.objectValue?.keys.map { $0 } ?? []) == Set(operation.properties.keys))
+            #expect(tool.annotations.readOnlyHint == operation.readOnly)
         }
     }
 
     @Test("a tool failure carries the command's error code")
     func failures() {
-        let failure = ToolFailure(ChatFlowError.transitionMismatch(instanceID: "wfi_000000000001", expected: 1, actual: 2))
-        #expect(failure.code == "conflict")
-        #expect(failure.result.isError == true)
-        #expect(ToolFailure(WaitError.timedOut(after: .seconds(1))).code == "timeout")
+        let failure = ChatFlowTools.failure(ChatFlowError.transitionMismatch(instanceID: "wfi_000000000001", expected: 1, actual: 2))
+        #expect(failure.isError == true)
+        #expect(JSONValue(failure.structuredContent ?? .null)["error"]?["code"] == "conflict")
+        #expect(ErrorDocument.describe(ChatFlowError.timedOut(seconds: 1, what: "x")).code == "timeout")
+        #expect(ErrorDocument.describe(WatchError.watchFailed(path: "/x", reason: "gone")).code == "io")
     }
 
     @Test("the event log replays what a page missed, and says rescan when it cannot")
@@ -76,7 +81,7 @@ struct ServersTests {
         var last: EventLog.Event?
         for await event in fresh.stream { last = event }
         #expect(last != nil && last?.instanceID == nil, "a lost queue reaches the page as rescan")
-        #expect(Routes.frame(last, epoch: "e1").contains("event: rescan"))
+        #expect(EventStream.frame(last, epoch: "e1").contains("event: rescan"))
     }
 
     @Test("the bind rule: loopback needs no token, another address does, and so do actions")

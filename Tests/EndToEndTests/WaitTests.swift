@@ -80,7 +80,7 @@ struct WaitTests {
         let state = try await engine.wait(for: id, until: .phase("review"), timeout: .seconds(20))
         #expect(state.currentPhase == "review")
         try await writer.value
-        await #expect(throws: WaitError.self) { try await engine.wait(for: id, until: .phase("design"), timeout: .milliseconds(200)) }
+        await #expect(throws: ChatFlowError.timedOut(seconds: 0.2, what: "\(id) in phase 'design'")) { try await engine.wait(for: id, until: .phase("design"), timeout: .milliseconds(200)) }
         await #expect(throws: ChatFlowError.self) { try await engine.wait(for: "wfi_000000000000", until: .phase("design")) }
     }
 

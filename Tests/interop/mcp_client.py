@@ -27,7 +27,7 @@ BIN, WORK = sys.argv[1], sys.argv[2]
 ROOT = os.path.join(WORK, ".chatflow")
 TOOLS = {
     "start", "trigger", "fail", "status", "feature", "list", "history", "wait", "claim", "heartbeat",
-    "release", "runs", "logs", "artifacts", "artifact", "save_artifact",
+    "release", "runs", "logs", "rerun", "artifacts", "artifact", "save_artifact",
 }
 checked = []
 
@@ -182,6 +182,11 @@ async def session_checks():
             check("logs returns the hook's output", f"\nreviewing {iid}\n" in logs["text"] and not logs["running"], json.dumps(logs))
             again = await ok(session, "logs", id=iid, offset=logs["next_offset"])
             check("logs from next_offset returns nothing new", again["text"] == "", json.dumps(again))
+            rerun = await ok(session, "rerun", id=iid, hook="review")
+            check("rerun asks the running watcher", rerun["requested"] is True and rerun["watcher_running"] is True
+                  and rerun["transition"] == 1, json.dumps(rerun))
+            lacking = await error(session, "rerun", "invalid_input", id=iid, hook="deploy")
+            check("rerun of a hook the transition lacks names its hooks", "its hooks: review" in lacking["message"], lacking["message"])
 
             # 3. a wait that returns when another process triggers.
             async def trigger_later():
@@ -199,7 +204,7 @@ async def session_checks():
                 anyone = await ok(session, "wait", phase="triage", feature="later", timeout_seconds=20)
             check("wait for any instance entering a phase", anyone["feature_id"] == "later" and anyone["current_phase"] == "triage")
             timed = await error(session, "wait", "timeout", id=iid, phase="code", timeout_seconds=0.3)
-            check("a wait that runs out says so", "call again" in timed["message"])
+            check("a wait that runs out says so", "wait again" in timed["message"], timed["message"])
             await error(session, "wait", "invalid_input", id=iid, phase="code", timeout_seconds=600)
             typo = await error(session, "wait", "invalid_input", id=iid, phase="reveiw")
             check("a wait for a phase the workflow lacks names its phases", "known phases: code, review, done" in typo["message"], typo["message"])

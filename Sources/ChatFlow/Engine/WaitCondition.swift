@@ -53,3 +53,63 @@ extension WorkflowEngine {
         return "\(scope) has phase \(IdentifierKind.quote(phase)) in its workflow (known phases: \(known.joined(separator: ", ")))"
     }
 }
+
+extension WorkflowEngine {
+    /// The wait until `condition` holds for instance `id` (`wait ID`): an unknown id is
+    /// `notFound`, and what `WaitCondition.impossibility` names is thrown at once.
+    public func waitPlan(for id: String, until condition: WaitCondition, timeout: Double?) throws(ChatFlowError) -> WaitPlan<InstanceState> {
+        try Identifiers.validateInstanceID(id)
+        if case .phase(let phase) = condition { try Identifiers.validateName(phase, kind: .phaseName) }
+        try prepare()
+        return WaitPlan(timeout: timeout, condition: "\(id) \(condition.description)") { [self] (change) throws(ChatFlowError) -> InstanceState? in
+            if case .instance(let other) = change, other != id { return nil }
+            guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: storeDescription) }
+            if condition.holds(for: state) { return state }
+            if let impossible = condition.impossibility(for: state) { throw impossible }
+            return nil
+        }
+    }
+
+    /// The wait until any instance (of `feature`) is in `phase` (`wait --phase P`); one already
+    /// there counts. A phase no instance's workflow has yet is waited for too, with a warning.
+    public func waitPlan(anyIn phase: String, feature: String?, timeout: Double?) throws(ChatFlowError) -> WaitPlan<InstanceState> {
+        try Identifiers.validateName(phase, kind: .phaseName)
+        if let feature { try Identifiers.validateName(feature, kind: .featureID) }
+        try prepare()
+        let scope = feature.map { " of feature \(IdentifierKind.quote($0))" } ?? ""
+        var plan = WaitPlan(timeout: timeout, condition: "an instance\(scope) in phase \(IdentifierKind.quote(phase))") {
+            [self] (change) throws(ChatFlowError) -> InstanceState? in
+            guard case .instance(let id) = change else {
+                // Armed, or events were lost: look at every instance.
+                invalidateAll()
+                return try list(feature: feature, phase: phase, unreadable: { _, _ in }).first
+            }
+            guard let state = try? freshStatus(id), state.currentPhase == phase, feature == nil || state.featureID == feature else { return nil }
+            return state
+        }
+        plan.warning = try unknownPhaseWarning(phase, feature: feature)
+        return plan
+    }
+
+    /// `claim`, and when nothing is claimable either `nothingClaimable` or (`waiting`) the wait
+    /// until something is. A lease that runs out changes no file, so a waiting claim also looks
+    /// again every `recheck` seconds.
+    public func claimPlan(
+        phase: String, owner: String, feature: String?, ttl: Double, waiting: Bool, timeout: Double?, recheck: Double = 5
+    ) throws(ChatFlowError) -> WaitPlan<ClaimGrant> {
+        try prepare()
+        if let grant = try claim(phase: phase, owner: owner, feature: feature, ttl: ttl) { return .done(grant) }
+        // Nothing to take: a phase no workflow has may be a typo (looked at only here, off the
+        // path of a claim that wins).
+        let warning = try unknownPhaseWarning(phase, feature: feature)
+        guard waiting else {
+            throw .nothingClaimable(phase: phase, hint: warning.map { "; " + $0 } ?? " (claim with wait to wait for it)")
+        }
+        var plan = WaitPlan(timeout: timeout, recheckEvery: recheck, condition: "something in phase \(IdentifierKind.quote(phase)) claimable") {
+            [self] (_) throws(ChatFlowError) -> ClaimGrant? in
+            try claim(phase: phase, owner: owner, feature: feature, ttl: ttl)
+        }
+        plan.warning = warning
+        return plan
+    }
+}

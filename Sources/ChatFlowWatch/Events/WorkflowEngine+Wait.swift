@@ -1,93 +1,28 @@
 import ChatFlow
 
-/// What wakes a wait.
+/// What wakes an awaited wait.
 private enum WaitTick: Sendable { case changed(InstanceChange), wake, deadline }
 
-/// Why a wait ended without its condition.
-public enum WaitError: Error, Sendable, CustomStringConvertible {
-    case timedOut(after: Duration)
-    case failed(String)
-
-    public var description: String {
-        switch self {
-        case .timedOut(let after): "the condition did not hold within \(after)"
-        case .failed(let reason): reason
-        }
-    }
-}
-
-extension WorkflowEngine {
-    /// Waits until `condition` holds for instance `id` and returns its state: woken by
-    /// `changes` (by default inotify on this engine's `instances/`), checked again after the
-    /// subscription is armed so a change in between is not missed. Throws `ChatFlowError.notFound`
-    /// for an unknown id, `WaitError.timedOut` after `timeout`, and at once what
-    /// `WaitCondition.impossibility` names when the condition can never hold (a phase the
-    /// instance's workflow lacks, an instance that finished without it). The library form of
-    /// `chatflow wait`.
-    public func wait(
-        for id: String, until condition: WaitCondition, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
-    ) async throws -> InstanceState {
-        try Identifiers.validateInstanceID(id)
-        return try await untilChange(timeout: timeout, changes: changes) { (change) throws(ChatFlowError) -> InstanceState? in
-            if case .instance(let other) = change, other != id { return nil }
-            guard let state = try freshStatus(id) else { throw .notFound(instanceID: id, root: storeDescription) }
-            if condition.holds(for: state) { return state }
-            if let impossible = condition.impossibility(for: state) { throw impossible }
-            return nil
-        }
-    }
-
-    /// Waits until any instance (of `feature`) is in `phase` and returns it; one already there
-    /// counts. A phase no instance's workflow has yet is waited for too (see
-    /// `unknownPhaseWarning`). The library form of `chatflow wait --phase P`.
-    public func waitForAny(
-        phase: String, feature: String? = nil, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
-    ) async throws -> InstanceState {
-        try Identifiers.validateName(phase, kind: .phaseName)
-        if let feature { try Identifiers.validateName(feature, kind: .featureID) }
-        return try await untilChange(timeout: timeout, changes: changes) { (change) throws(ChatFlowError) -> InstanceState? in
-            guard case .instance(let id) = change else {
-                // Armed (or events were lost): look at every instance.
-                invalidateAll()
-                return try list(feature: feature, phase: phase, unreadable: { _, _ in }).first
-            }
-            guard let state = try? freshStatus(id), state.currentPhase == phase, feature == nil || state.featureID == feature
-            else { return nil }
-            return state
-        }
-    }
-
-    /// `claim`, waiting (event-driven) until something in `phase` is claimable. A lease that
-    /// expires changes no file, so it also looks again every `recheck`.
-    public func claim(
-        phase: String, owner: String, feature: String? = nil, ttl: Double = 300, waitingUpTo timeout: Duration?,
-        recheck: Duration = .seconds(5), changes: (any InstanceChangeSource)? = nil
-    ) async throws -> ClaimGrant {
-        try await untilChange(timeout: timeout, wakeEvery: recheck, changes: changes) { (_) throws(ChatFlowError) -> ClaimGrant? in
-            try claim(phase: phase, owner: owner, feature: feature, ttl: ttl)
-        }
-    }
-
-    /// Calls `check` once the subscription to `changes` is armed (with `nil`), then with each
-    /// change (`nil` again after every `wakeEvery`), until it returns a value; throws
-    /// `WaitError.timedOut` once `timeout` has passed.
-    func untilChange<Value: Sendable>(
-        timeout: Duration?, wakeEvery: Duration? = nil, changes: (any InstanceChangeSource)?,
-        check: (InstanceChange?) throws(ChatFlowError) -> Value?
-    ) async throws -> Value {
-        let source = changes ?? FileChangeSource(layout: layout)
+extension WaitPlan {
+    /// Awaits the plan on `changes`, a source shared by every waiter of the process (the
+    /// servers; the command blocks on its own descriptor instead, `run(watching:)`). Checked
+    /// once the subscription is armed, so a change in between is not missed. Throws what the
+    /// check throws, `ChatFlowError.timedOut` once the timeout has passed, and `WatchError`
+    /// when the source cannot be watched.
+    public func run(changes source: any InstanceChangeSource) async throws -> Value {
+        if let immediate { return immediate }
         let (stream, continuation) = AsyncStream.makeStream(of: WaitTick.self)
         let token = try await source.subscribe { continuation.yield(.changed($0)) }
         let timers = [
-            timeout.map { timeout in
+            timeout.map { seconds in
                 Task {
-                    try? await Task.sleep(for: timeout)
+                    try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))
                     continuation.yield(.deadline)
                 }
             },
-            wakeEvery.map { interval in
+            recheckEvery.map { seconds in
                 Task {
-                    while (try? await Task.sleep(for: interval)) != nil { continuation.yield(.wake) }
+                    while (try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))) != nil { continuation.yield(.wake) }
                 }
             },
         ].compactMap { $0 }
@@ -96,16 +31,16 @@ extension WorkflowEngine {
             continuation.finish()
         }
         do {
-            if let value = try check(nil) {
+            if let value = try check(.any) {
                 await source.unsubscribe(token)
                 return value
             }
             for await tick in stream {
                 let value: Value?
                 switch tick {
-                case .deadline: throw WaitError.timedOut(after: timeout ?? .zero)
-                case .wake: value = try check(nil)
-                case .changed(let change): value = try check(change)
+                case .deadline: throw timedOut
+                case .wake, .changed(.rescanAll): value = try check(.any)
+                case .changed(.instance(let id)): value = try check(.instance(id))
                 }
                 if let value {
                     await source.unsubscribe(token)
@@ -118,4 +53,42 @@ extension WorkflowEngine {
             throw error
         }
     }
+}
+
+/// The library forms of `chatflow wait` and `claim --wait`: the engine's wait plans, awaited.
+extension WorkflowEngine {
+    /// Waits until `condition` holds for instance `id` and returns its state (see
+    /// `waitPlan(for:until:timeout:)`); `changes` defaults to inotify on this engine's `instances/`.
+    public func wait(
+        for id: String, until condition: WaitCondition, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
+    ) async throws -> InstanceState {
+        try await waitPlan(for: id, until: condition, timeout: timeout.map(\.seconds)).run(changes: changes ?? FileChangeSource(layout: layout))
+    }
+
+    /// Waits until any instance (of `feature`) is in `phase` and returns it; one already there counts.
+    public func waitForAny(
+        phase: String, feature: String? = nil, timeout: Duration? = nil, changes: (any InstanceChangeSource)? = nil
+    ) async throws -> InstanceState {
+        try await waitPlan(anyIn: phase, feature: feature, timeout: timeout.map(\.seconds)).run(changes: changes ?? FileChangeSource(layout: layout))
+    }
+
+    /// `claim`, waiting (event-driven) until something in `phase` is claimable.
+    public func claim(
+        phase: String, owner: String, feature: String? = nil, ttl: Double = 300, waitingUpTo timeout: Duration?,
+        recheck: Duration = .seconds(5), changes: (any InstanceChangeSource)? = nil
+    ) async throws -> ClaimGrant {
+        try await claimPlan(
+            phase: phase, owner: owner, feature: feature, ttl: ttl, waiting: true, timeout: timeout.map(\.seconds), recheck: recheck.seconds
+        ).run(changes: changes ?? FileChangeSource(layout: layout))
+    }
+}
+
+extension Duration {
+    /// In seconds, as a `Double`.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+extension WatchError: CodedError {
+    public var code: String { "io" }
+    public var message: String { description }
 }
