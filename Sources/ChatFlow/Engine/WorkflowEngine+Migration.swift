@@ -37,10 +37,7 @@ extension WorkflowEngine {
     /// Writes an instance copied from another store into this engine's state directory (the
     /// file store; see `StateStore.importInstance`).
     package func importInstance(_ instance: StoredInstance) throws(ChatFlowError) {
-        guard let files = backend.store as? StateStore else {
-            throw .store(operation: "import \(instance.state.instanceID)", store: storeDescription, reason: "only a state directory takes an import this way")
-        }
-        try files.importInstance(instance.state, closing: instance.entries)
+        try backend.store.importInstance(instance.state, closing: instance.entries)
         invalidate(instance.state.instanceID)
     }
 }

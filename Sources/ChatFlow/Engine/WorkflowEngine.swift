@@ -284,8 +284,7 @@ public final class WorkflowEngine: Sendable {
     /// Every history entry of `state` as compact JSON text, in order (for `status --json`: the
     /// stored lines are passed through, not rebuilt).
     package func historyText(of state: InstanceState) throws(ChatFlowError) -> [[UInt8]] {
-        guard let files = backend.store as? StateStore else { return try history(of: state, from: 0).map { Array($0.json.compactText.utf8) } }
-        return try files.historyText(of: state)
+        try backend.store.historyText(of: state)
     }
 
     /// History entries of `state` from index `start` on (the watcher's way to recover every

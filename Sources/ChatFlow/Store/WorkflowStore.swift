@@ -66,6 +66,44 @@ package protocol WorkflowStore: Sendable, CustomStringConvertible {
 
     /// Ids of a feature's instances, or of every instance when `feature` is nil; sorted.
     func instanceIDs(feature: String?) throws(ChatFlowError) -> [String]
+
+    /// Every history entry of `state` as compact JSON text, in order (`status --json` passes a
+    /// file store's stored lines through rather than rebuilding them).
+    func historyText(of state: InstanceState) throws(ChatFlowError) -> [[UInt8]]
+
+    /// `doctor`'s check of the stored instances; with `fix`, repairs what is safe, rewriting
+    /// another writer's layout through `migrate`.
+    func diagnose(fix: Bool, migrate: (String) throws(ChatFlowError) -> Bool) throws(ChatFlowError) -> [DoctorFinding]
+
+    /// Writes an instance copied from another store (`chatflow migrate`), as it was.
+    func importInstance(_ state: InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError)
+}
+
+/// What a store offers unless it does better: history text rebuilt from the entries, a doctor
+/// that reads every instance and its history, and no import.
+extension WorkflowStore {
+    package func historyText(of state: InstanceState) throws(ChatFlowError) -> [[UInt8]] {
+        try history(of: state, from: 0).map { Array($0.json.compactText.utf8) }
+    }
+
+    package func diagnose(fix: Bool, migrate: (String) throws(ChatFlowError) -> Bool) throws(ChatFlowError) -> [DoctorFinding] {
+        var findings: [DoctorFinding] = []
+        for id in try instanceIDs(feature: nil) {
+            do {
+                guard let state = try read(id) else { continue }
+                _ = try history(of: state, from: 0)
+            } catch {
+                findings.append(DoctorFinding(
+                    problem: error.description,
+                    fix: "inspect its stored rows in \(description); ChatFlow never rewrites them", fixed: false))
+            }
+        }
+        return findings
+    }
+
+    package func importInstance(_ state: InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
+        throw .store(operation: "import \(state.instanceID)", store: description, reason: "only a state directory takes an import this way")
+    }
 }
 
 extension WorkflowStore {
