@@ -49,7 +49,7 @@ let package = Package(
             name: "ChatFlowCommand",
             dependencies: ["ChatFlow", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .executableTarget(name: "chatflow", dependencies: ["ChatFlowCommand", "ChatFlow"]),
-        // The PostgreSQL store (issue 16): its own module, so the engine and `chatflow` link no NIO.
+        // The PostgreSQL store: its own module, so the engine and `chatflow` link no NIO.
         .target(
             name: "ChatFlowPostgres",
             dependencies: [

@@ -1,5 +1,5 @@
-// The system calls of a format 2 trigger alone, over 1,000 instances (docs/BENCHMARKS.md, sixth
-// and ninth sessions): append + fdatasync of the instance's history, then its view.
+// The system calls of a format 2 trigger alone, over 1,000 instances (docs/BENCHMARKS.md):
+// append + fdatasync of the instance's history, then its view.
 // cc -O2 -o /tmp/floor scripts/syscall-floor.c && (cd /tmp && ./floor 0)
 //   0: a fresh temp file renamed over the view; 1: the same, the temp in the instance's directory;
 //   2: the view written into its spare in place and swapped in (RENAME_EXCHANGE), the history's

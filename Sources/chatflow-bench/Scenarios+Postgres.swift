@@ -7,7 +7,7 @@ import PostgresNIO
 import Glibc
 
 extension Bench {
-    // MARK: postgres (issue 16): the PostgreSQL store beside the file store, in one run
+    // MARK: postgres: the PostgreSQL store beside the file store, in one run
 
     /// `--store postgres://…`: the server's role must be able to create databases; the scenario
     /// makes its own and drops it.

@@ -7,7 +7,7 @@ import Synchronization
 /// file (its WAL index) rather than trusted; here the check is the whole text, so a memo can be
 /// wrong only if decoding a view did not give back the state it was written from, which
 /// `EngineTests.viewMemoRoundTrip` checks. Over 1,000 instances the decode was about a third of
-/// a trigger's own CPU (docs/BENCHMARKS.md, sixteenth session).
+/// a trigger's own CPU (perf, docs/BENCHMARKS.md).
 final class ViewMemo: Sendable {
     struct Entry {
         var text: [UInt8]

@@ -2,7 +2,7 @@ import Synchronization
 
 /// Workflow schemas already decoded or encoded in this process. A schema never changes after
 /// start, yet every trigger read and wrote it whole: with 200 phases, decoding (and checking) and
-/// encoding it were most of a trigger's CPU time (perf, fifth session). Keyed by the stored text
+/// encoding it were most of a trigger's CPU time (perf, docs/BENCHMARKS.md). Keyed by the stored text
 /// for decoding and by the value for encoding; bounded, so hostile or many schemas cost memory
 /// only up to the bound.
 enum SchemaCache {

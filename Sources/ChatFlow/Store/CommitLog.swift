@@ -9,8 +9,8 @@ import Synchronization
 ///
 /// Why one file: a commit that syncs its own instance's history also writes that file's inode
 /// block (its size and mtime changed), a device round trip more than SQLite's WAL, whose one file
-/// keeps its size. Over 1,000 instances that was the whole gap to SQLite (docs/BENCHMARKS.md,
-/// fourteenth session). Here every commit syncs the same file, which keeps its size and changes
+/// keeps its size. Over 1,000 instances that was the whole gap to SQLite (docs/BENCHMARKS.md, "the
+/// store's commit log"). Here every commit syncs the same file, which keeps its size and changes
 /// its mtime at most once per clock tick.
 ///
 /// What the unsynced appends cost: after a power cut a history may lack lines whose commit was
