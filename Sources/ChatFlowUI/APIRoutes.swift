@@ -53,11 +53,11 @@ struct APIRoutes: Sendable {
             let operation = try! Operations.require(route.operation)
             if route.post {
                 router.post(route.path) { request, context in
-                    await acting(request, context, operation, listing: false, adjust: route.adjust)
+                    await serve(request, context, operation, listing: false, action: true, adjust: route.adjust)
                 }
             } else {
                 router.get(route.path) { request, context in
-                    await reading(request, context, operation, listing: true, adjust: route.adjust)
+                    await serve(request, context, operation, listing: true, action: false, adjust: route.adjust)
                 }
             }
         }
@@ -67,45 +67,33 @@ struct APIRoutes: Sendable {
                 guard operation.readOnly else {
                     throw UIError(code: "invalid_input", message: "\(operation.name) changes the record: POST it, as an action")
                 }
-                return await reading(request, context, operation, listing: false)
+                return await serve(request, context, operation, listing: false, action: false)
             } catch {
                 return Reply.error(error)
             }
         }
         router.post("/api/call/:operation") { request, context in
             do {
-                return await acting(request, context, try Operations.require(try context.parameters.require("operation")), listing: false)
+                return await serve(request, context, try Operations.require(try context.parameters.require("operation")), listing: false, action: true)
             } catch {
                 return Reply.error(error)
             }
         }
     }
 
-    private func reading(
-        _ request: Request, _ context: UIRequestContext, _ operation: Operation, listing: Bool,
+    /// One call: the arguments from the query (a read) or from the body behind `ActionGuard`
+    /// (an action), the path's parameters over them, what the route adds, then the operation.
+    private func serve(
+        _ request: Request, _ context: UIRequestContext, _ operation: Operation, listing: Bool, action: Bool,
         adjust: @Sendable (inout [String: JSONValue], WorkflowEngine) throws(ChatFlowError) -> Void = { _, _ in }
     ) async -> Response {
         do {
-            var values = try request.arguments(for: operation)
-            for (name, value) in context.parameters where name != "operation" { values[String(name)] = .string(String(value)) }
-            try adjust(&values, engine)
-            return try await call(operation, values, listing: listing)
-        } catch {
-            return Reply.error(error)
-        }
-    }
-
-    private func acting(
-        _ request: Request, _ context: UIRequestContext, _ operation: Operation, listing: Bool,
-        adjust: @Sendable (inout [String: JSONValue], WorkflowEngine) throws(ChatFlowError) -> Void = { _, _ in }
-    ) async -> Response {
-        do {
-            try actions.check(request)
-            var values = try await Self.body(request)
+            if action { try actions.check(request) }
+            var values = action ? try await Self.body(request) : try request.arguments(for: operation)
             for (name, value) in context.parameters where name != "operation" { values[String(name)] = .string(String(value)) }
             try adjust(&values, engine)
             let response = try await call(operation, values, listing: listing)
-            logger.notice("action", metadata: ["operation": "\(operation.name)", "instance": "\(values["id"]?.stringValue ?? "-")"])
+            if action { logger.notice("action", metadata: ["operation": "\(operation.name)", "instance": "\(values["id"]?.stringValue ?? "-")"]) }
             return response
         } catch {
             return Reply.error(error)

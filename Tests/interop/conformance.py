@@ -26,6 +26,8 @@ import anyio
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from processes import started
+
 warnings.filterwarnings("ignore", message="resources/subscribe")
 BIN, WORK = sys.argv[1], sys.argv[2]
 ROOT = os.path.join(WORK, ".chatflow")
@@ -40,29 +42,26 @@ def check(name, condition, detail=""):
     print("ok:", name, flush=True)
 
 
-def command(*args, expect_error=False):
-    """`chatflow ARGS --json`: the document on stdout, or the error object on stderr."""
-    done = subprocess.run([os.path.join(BIN, "chatflow"), "--root", ROOT, *args, "--json"], capture_output=True, text=True)
+def run(argv, label, expect_error):
+    """A `chatflow` process: its JSON document on stdout, or (expect_error) its error object on stderr."""
+    done = subprocess.run([os.path.join(BIN, "chatflow"), "--root", ROOT, *argv], capture_output=True, text=True)
     if expect_error:
         if done.returncode == 0:
-            raise AssertionError(f"chatflow {' '.join(args)} succeeded: {done.stdout}")
+            raise AssertionError(f"{label} succeeded: {done.stdout}")
         return json.loads(done.stderr.strip().splitlines()[-1])["error"]
     if done.returncode != 0:
-        raise AssertionError(f"chatflow {' '.join(args)} exited {done.returncode}: {done.stderr}")
+        raise AssertionError(f"{label} exited {done.returncode}: {done.stderr}")
     return json.loads(done.stdout)
+
+
+def command(*args, expect_error=False):
+    """`chatflow ARGS --json`: the typed subcommand."""
+    return run([*args, "--json"], f"chatflow {' '.join(args)}", expect_error)
 
 
 def call(name, arguments, expect_error=False):
     """`chatflow call NAME JSON`: the operation by name, its whole document."""
-    done = subprocess.run([os.path.join(BIN, "chatflow"), "--root", ROOT, "call", name, json.dumps(arguments)],
-                          capture_output=True, text=True)
-    if expect_error:
-        if done.returncode == 0:
-            raise AssertionError(f"chatflow call {name} succeeded: {done.stdout}")
-        return json.loads(done.stderr.strip().splitlines()[-1])["error"]
-    if done.returncode != 0:
-        raise AssertionError(f"chatflow call {name} exited {done.returncode}: {done.stderr}")
-    return json.loads(done.stdout)
+    return run(["call", name, json.dumps(arguments)], f"chatflow call {name}", expect_error)
 
 
 class Web:
@@ -115,19 +114,6 @@ def differences(a, b, at=""):
     if a != b:
         return [f"{at}: {json.dumps(a)[:200]} != {json.dumps(b)[:200]}"]
     return []
-
-
-def started(command_line, marker):
-    process = subprocess.Popen(command_line, stderr=subprocess.PIPE, text=True)
-    lines = []
-    while True:
-        line = process.stderr.readline()
-        if not line:
-            raise AssertionError(f"{command_line[0]} ended before it was ready: {lines}")
-        lines.append(line)
-        if marker in line:
-            threading.Thread(target=process.stderr.read, daemon=True).start()
-            return process, line
 
 
 def setup():

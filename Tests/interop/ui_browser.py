@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 import http.client
 import socket
@@ -23,6 +22,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
+
+from processes import started
 
 BIN, WORK = sys.argv[1], sys.argv[2]
 SHOTS = sys.argv[3] if len(sys.argv) > 3 else WORK
@@ -43,20 +44,6 @@ def check(name, condition, detail=""):
         raise AssertionError(f"{name}: {detail}")
     checked.append(name)
     print("ok:", name, flush=True)
-
-
-def started(command, marker, env=None):
-    """A process and the stderr line with `marker` (it prints it once ready)."""
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
-    lines = []
-    while True:
-        line = process.stderr.readline()
-        if not line:
-            raise AssertionError(f"{command[0]} ended before it was ready: {lines}")
-        lines.append(line)
-        if marker in line:
-            threading.Thread(target=process.stderr.read, daemon=True).start()
-            return process, line
 
 
 def request(url, method="GET", headers=None, body=None):
