@@ -47,8 +47,7 @@ struct ClaimTests {
         #expect(try chatflow(sandbox, ["trigger", id]).status == 4, "no token on a claimed instance")
         #expect(try chatflow(sandbox, ["heartbeat", id, "--token", "wrong"]).status == 4)
         // A lease is time: wait it out.
-        try await Task.sleep(for: .milliseconds(700))
-        #expect(try chatflow(sandbox, ["list", "--phase", "review", "--claimable"]).stdout.contains(id))
+        #expect(try await eventually(timeout: 10) { try chatflow(sandbox, ["list", "--phase", "review", "--claimable"]).stdout.contains(id) })
         let second = try chatflow(sandbox, ["claim", "--phase", "review", "--as", "bob", "--json"])
         #expect(second.status == 0)
         let bobToken = try #require(try JSONValue(parsing: second.stdout)["token"]?.stringValue)
@@ -78,11 +77,10 @@ struct ClaimTests {
         let out = Pipe()
         waiter.standardOutput = out
         try waiter.run()
-        try await Task.sleep(for: .milliseconds(200))
-        #expect(waiter.isRunning)
-        // An instance the waiter has already seen in another phase, then moved into review.
+        #expect(await eventually { hasInotifyWatch(waiter.processIdentifier) }, "armed")
+        #expect(waiter.isRunning, "nothing to take yet")
+        // An instance that arrives in another phase, then moves into review.
         let next = try sandbox.engine.start(schema: WorkflowSchema(name: "i", phaseNames: ["implement", "review"]), featureID: "g")
-        try await Task.sleep(for: .milliseconds(200))
         #expect(waiter.isRunning)
         try sandbox.engine.trigger(next)
         waiter.waitUntilExit()

@@ -34,6 +34,17 @@ public func eventually(timeout: Double = 20, _ condition: () throws -> Bool) asy
     return try condition()
 }
 
+/// Whether process `pid` holds an inotify watch (a `chatflow wait` or `claim --wait` that is
+/// armed: from then on no commit is missed). Read from `/proc/PID/fdinfo`, where each watch of an
+/// inotify descriptor is an `inotify wd:` line.
+public func hasInotifyWatch(_ pid: Int32) -> Bool {
+    let directory = "/proc/\(pid)/fdinfo"
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+        if let text = try? String(contentsOfFile: directory + "/" + name, encoding: .utf8), text.contains("inotify wd:") { return true }
+    }
+    return false
+}
+
 /// How a process ended and what it wrote.
 public struct CommandResult: Sendable {
     public var status: Int32

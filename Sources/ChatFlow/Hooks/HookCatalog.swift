@@ -13,6 +13,13 @@ public struct Hook: Sendable, Hashable {
     public var retries: Int?
     public var retryDelay: Double?
     public var noRetryExitCodes: [Int32]?
+
+    package init(
+        path: String, name: String, timeout: Double? = nil, retries: Int? = nil, retryDelay: Double? = nil, noRetryExitCodes: [Int32]? = nil
+    ) {
+        (self.path, self.name, self.timeout) = (path, name, timeout)
+        (self.retries, self.retryDelay, self.noRetryExitCodes) = (retries, retryDelay, noRetryExitCodes)
+    }
 }
 
 /// A hook file that will not be run, and why.

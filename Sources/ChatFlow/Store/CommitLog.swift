@@ -208,5 +208,4 @@ package final class CommitLog: Sendable {
         try CommitLog.writeSectors(log, CommitLog.emptyLog(size: size), at: 0, path: logPath)
         try CommitLog.writeHead(lock, Head(boot: CommitLog.bootID, seq: 1, offset: CommitLog.dataStart), path: lockPath)
     }
-
 }

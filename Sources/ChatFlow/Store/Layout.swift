@@ -67,8 +67,7 @@ public struct Layout: Sendable, Hashable {
     }
 }
 
-/// One instance's paths, built once per change (`Layout` builds each anew): the same paths as
-/// `Layout`'s functions above, which `EngineTests.viewMemoRoundTrip` checks.
+/// One instance's paths from `Layout`'s functions, built once per change rather than at each use.
 struct InstanceFiles {
     let directory: String
     let history: String
@@ -78,12 +77,11 @@ struct InstanceFiles {
     let lock: String
 
     init(_ layout: Layout, _ id: String) {
-        let instances = layout.instancesDirectory
-        directory = instances + "/" + id
-        history = directory + "/history.ndjson"
-        start = directory + "/start.json"
-        state = directory + ".json"
-        temp = instances + "/." + id + ".json.tmp"
-        lock = layout.locksDirectory + "/" + id + ".lock"
+        directory = layout.instanceDirectory(id)
+        history = layout.historyFile(id)
+        start = layout.startFile(id)
+        state = layout.stateFile(id)
+        temp = layout.stateTempFile(id)
+        lock = layout.lockFile(id)
     }
 }

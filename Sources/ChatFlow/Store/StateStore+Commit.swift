@@ -11,10 +11,14 @@ extension StateStore {
         committed: (InstanceState) -> Void
     ) throws(ChatFlowError) -> InstanceState? {
         let files = InstanceFiles(layout, id)
-        // Every instance started here has a lock file; without one, `modifyInGeneral` checks that
-        // the instance exists before it creates one.
-        guard let lock = try? FileDescriptor(opening: files.lock, flags: O_RDWR) else {
-            return try modifyInGeneral(id, change, committed: committed)
+        // Every instance started here has a lock file, so the `stat` of its state file (a path
+        // walk per trigger) is needed only when it is missing (another writer's instance).
+        let lock: FileDescriptor
+        if let opened = try? FileDescriptor(opening: files.lock, flags: O_RDWR) {
+            lock = opened
+        } else {
+            guard exists(id) else { return nil }
+            lock = try openLock(files.lock)
         }
         // Before the instance's lock: a replay repairs views under their instances' locks.
         try ensureRecovered()
@@ -45,7 +49,8 @@ extension StateStore {
                 }
             }
         }
-        // Behind its history, torn, or its history missing or not writable here: the general way.
+        // Behind its history, torn, or its history missing or not writable here: read it
+        // recovering what its history holds, then commit as any change does.
         guard var state = try readLocked(id, skipping: [])?.state else { return nil }
         let closed = try change(&state)
         try commit(&state, closing: closed, isNew: false)
@@ -53,6 +58,9 @@ extension StateStore {
         return state
     }
 
+    /// The seam's commit: `start` for a new instance, the view alone for a change that closed no
+    /// entry (a claim), else the commit below into the history, opened here.
+    ///
     /// Commits entries closed by a change: appends them to `history.ndjson` at the committed
     /// length (first cutting off any tail a crashed writer left), the last line carrying the new
     /// state, without a sync, then appends the same lines to the store's commit log and syncs it:
@@ -60,7 +68,9 @@ extension StateStore {
     /// they are replayed before anyone reads). Then replaces the state file as a view, without
     /// syncs (after a power cut it is recovered from the line). Updates `historyBytes`. Call
     /// with the instance lock held.
-    func commit(_ state: inout InstanceState, closing entries: [HistoryEntry]) throws(ChatFlowError) {
+    package func commit(_ state: inout InstanceState, closing entries: [HistoryEntry], isNew: Bool) throws(ChatFlowError) {
+        if isNew { return try start(state) }
+        if entries.isEmpty { return try write(state) }
         let files = InstanceFiles(layout, state.instanceID)
         // `start` creates the file (and syncs its directory), so a first trigger need not; one
         // made by another writer, or before that, is created here and its directory synced.

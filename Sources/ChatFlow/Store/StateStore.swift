@@ -35,16 +35,20 @@ package struct StateStore: Sendable {
     /// Runs `body` while holding the exclusive `flock` on `lockPath`. A fresh open per call, so
     /// threads of one process exclude each other too (flock belongs to the open file description).
     func withExclusiveLock<T>(_ lockPath: String, _ body: () throws(ChatFlowError) -> T) throws(ChatFlowError) -> T {
-        let lock: FileDescriptor
+        let lock = try openLock(lockPath)
+        try lock.lockExclusive()
+        return try body()
+    }
+
+    /// A lock file, created (with `.locks/`) if missing.
+    func openLock(_ lockPath: String) throws(ChatFlowError) -> FileDescriptor {
         do {
-            lock = try FileDescriptor(opening: lockPath, flags: O_RDWR | O_CREAT)
+            return try FileDescriptor(opening: lockPath, flags: O_RDWR | O_CREAT)
         } catch {
             guard case .io(_, _, let code) = error, code == ENOENT else { throw error }
             try prepare()
-            lock = try FileDescriptor(opening: lockPath, flags: O_RDWR | O_CREAT)
+            return try FileDescriptor(opening: lockPath, flags: O_RDWR | O_CREAT)
         }
-        try lock.lockExclusive()
-        return try body()
     }
 }
 

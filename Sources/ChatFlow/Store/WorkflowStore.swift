@@ -32,7 +32,7 @@ package protocol WorkflowStore: Sendable, CustomStringConvertible {
     /// One change of an existing instance as its only writer: the committed state read under the
     /// lock (`readLocked`), `change` (which returns the history entries it closed), `commit`, then
     /// `committed` with the lock still held. `nil`, without running `change`, when the instance
-    /// does not exist. The default is those calls in turn (`modifyInGeneral`); the file store
+    /// does not exist. The default is those calls in turn; the file store
     /// opens each file once.
     func modify(
         _ id: String, _ change: (inout InstanceState) throws(ChatFlowError) -> [HistoryEntry],
@@ -107,15 +107,8 @@ extension WorkflowStore {
 }
 
 extension WorkflowStore {
+    /// `modify` through the store's separate calls (the file store opens each file once instead).
     package func modify(
-        _ id: String, _ change: (inout InstanceState) throws(ChatFlowError) -> [HistoryEntry],
-        committed: (InstanceState) -> Void
-    ) throws(ChatFlowError) -> InstanceState? {
-        try modifyInGeneral(id, change, committed: committed)
-    }
-
-    /// `modify` through the store's separate calls.
-    package func modifyInGeneral(
         _ id: String, _ change: (inout InstanceState) throws(ChatFlowError) -> [HistoryEntry],
         committed: (InstanceState) -> Void
     ) throws(ChatFlowError) -> InstanceState? {
@@ -154,16 +147,6 @@ extension StateStore: WorkflowStore {
         }
         guard exists(id) else { return nil }
         return try withInstanceLock(id, body)
-    }
-
-    package func commit(_ state: inout InstanceState, closing entries: [HistoryEntry], isNew: Bool) throws(ChatFlowError) {
-        if isNew {
-            try start(state)
-        } else if entries.isEmpty {
-            try write(state)
-        } else {
-            try commit(&state, closing: entries)
-        }
     }
 
     package func addToFeature(_ feature: String, id: String) throws(ChatFlowError) {
