@@ -28,11 +28,11 @@ struct SaveArtifact: ParsableCommand {
             } catch {
                 throw ChatFlowError.invalidJSON(what: "--file \(file)", reason: "cannot be read: \(error)")
             }
-            bytes = try readToEnd(descriptor.rawValue, limit: WorkflowEngine.maximumArtifactBytes, path: file)
+            bytes = try readToEnd(descriptor.rawValue, limit: TaskArtifacts.maximumBytes, path: file)
         } else {
-            bytes = try readToEnd(0, limit: WorkflowEngine.maximumArtifactBytes, path: "standard input")
+            bytes = try readToEnd(0, limit: TaskArtifacts.maximumBytes, path: "standard input")
         }
-        try engine.saveArtifact(id, name: name, bytes: bytes)
+        try engine.artifacts.save(id, name: name, bytes: bytes)
         print(engine.layout.tasksDirectory(id) + "/" + name)
     }
 }
@@ -70,7 +70,7 @@ struct Artifact: ParsableCommand {
 
     func run() throws {
         guard json else {
-            let bytes = try global.makeEngine().artifact(id, name: name)
+            let bytes = try global.makeEngine().artifacts.read(id, name: name)
             return try writeAll(1, bytes, operation: "write", path: "standard output")
         }
         Output.result(try global.call("artifact", ["id": .string(id), "name": .string(name)]), json: true)

@@ -32,9 +32,9 @@ struct Logs: ParsableCommand {
             return Output.result(try global.call("logs", arguments.values), json: true)
         }
         let engine = try global.makeEngine()
-        let run = try engine.latestRun(of: id, transition: transition, hook: hook)
+        let run = try engine.hookRuns.latestRun(of: id, transition: transition, hook: hook)
         let follower = RunLogFollower(logPath: run.logPath, root: engine.layout.root, journalPath: engine.layout.runJournalFile, pid: run.running?.pid) {
-            engine.runHasEnded(id, startedAt: run.startedAt)
+            engine.hookRuns.runHasEnded(id, startedAt: run.startedAt)
         }
         try follower.run(follow: follow && run.running != nil)
     }

@@ -17,7 +17,7 @@ struct Status: ParsableCommand {
         guard let state = try engine.status(id) else {
             throw ChatFlowError.notFound(instanceID: id, root: engine.storeDescription)
         }
-        let running = engine.runningHooks(of: id)
+        let running = engine.hookRuns.runningHooks(of: id)
         let now = Timestamps.unix()
         if json {
             Output.printDocument(

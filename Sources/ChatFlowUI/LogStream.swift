@@ -65,7 +65,7 @@ enum LogStream {
             return Follow(stream: stream, stop: {})
         }
         let following = startDetachedThread {
-            let follower = RunLogFollower(logPath: logPath, root: engine.layout.root, journalPath: journalPath, pid: pid) { engine.runHasEnded(id, startedAt: startedAt) }
+            let follower = RunLogFollower(logPath: logPath, root: engine.layout.root, journalPath: journalPath, pid: pid) { engine.hookRuns.runHasEnded(id, startedAt: startedAt) }
             try? follower.run(follow: pid != nil, out: writeEnd, cancel: cancelRead)
             close(writeEnd)
             close(cancelRead)

@@ -60,7 +60,7 @@ struct Routes: Sendable {
         router.get("/api/instances/:id/artifacts/:name") { _, context in
             do {
                 let id = try context.parameters.require("id"), name = try context.parameters.require("name")
-                let bytes = try engine.artifact(id, name: name)
+                let bytes = try engine.artifacts.read(id, name: name)
                 return Reply.bytes(bytes, type: "application/octet-stream", extra: [.contentDisposition: "attachment; filename=\"\(name)\""])
             } catch {
                 return Reply.error(error)
@@ -69,7 +69,7 @@ struct Routes: Sendable {
         router.get("/api/instances/:id/logs/follow") { request, context in
             do {
                 let id = try context.parameters.require("id")
-                let run = try engine.latestRun(of: id, transition: request.query("transition").flatMap(Int.init), hook: request.query("hook"))
+                let run = try engine.hookRuns.latestRun(of: id, transition: request.query("transition").flatMap(Int.init), hook: request.query("hook"))
                 return LogStream.response(engine: engine, id: id, run: run, channel: context.channel)
             } catch {
                 return Reply.error(error)

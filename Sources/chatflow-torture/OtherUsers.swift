@@ -127,7 +127,7 @@ extension Torture {
         let watcher = try startWatcher(root, ["--shutdown-grace", "1"])
         defer { stop(watcher) }
         try engine.trigger(id)
-        try waitFor("the hook", timeout: 20) { (try? engine.runs(of: id).running.isEmpty) == false }
+        try waitFor("the hook", timeout: 20) { (try? engine.hookRuns.runs(of: id).running.isEmpty) == false }
         _ = system("chmod -R a+rX '\(root)'")
         // The build may sit where the other user cannot reach: run a copy.
         let binary = place + "/chatflow-ui"

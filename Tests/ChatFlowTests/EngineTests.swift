@@ -240,10 +240,10 @@ struct EngineTests {
         let root = TemporaryRoot()
         let engine = root.engine
         let id = try engine.start(schema: fourPhases, featureID: "f")
-        try engine.saveArtifact(id, name: "report.txt", bytes: Array("ok".utf8))
-        #expect(try engine.artifacts(id) == ["report.txt"])
-        #expect(try engine.artifact(id, name: "report.txt") == Array("ok".utf8))
-        #expect(throws: ChatFlowError.self) { try engine.saveArtifact(id, name: "../x", bytes: []) }
+        try engine.artifacts.save(id, name: "report.txt", bytes: Array("ok".utf8))
+        #expect(try engine.artifacts.names(id) == ["report.txt"])
+        #expect(try engine.artifacts.read(id, name: "report.txt") == Array("ok".utf8))
+        #expect(throws: ChatFlowError.self) { try engine.artifacts.save(id, name: "../x", bytes: []) }
     }
 
     @Test("the commit log: one sector-aligned record per commit; a head the lock file lost or garbled is found again by replaying, and nothing is lost")

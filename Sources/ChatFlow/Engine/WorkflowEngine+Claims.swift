@@ -127,9 +127,6 @@ extension WorkflowEngine {
     /// 128 random bits as hex.
     static func newToken() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<2).map { _ in
-            let hex = String(generator.next() as UInt64, radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        return Hex.padded(generator.next(), width: 16) + Hex.padded(generator.next(), width: 16)
     }
 }

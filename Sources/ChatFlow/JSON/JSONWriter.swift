@@ -118,8 +118,6 @@ struct JSONWriter {
         bytes.append(UInt8(ascii: "}"))
     }
 
-    private static let hexDigits = Array("0123456789abcdef".utf8)
-
     private mutating func writeString(_ text: String) {
         bytes.append(UInt8(ascii: "\""))
         var text = text
@@ -140,7 +138,7 @@ struct JSONWriter {
                 case 0x0C: bytes.append(0x5C); bytes.append(UInt8(ascii: "f"))
                 default:
                     for escaped in [0x5C, UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
-                                    JSONWriter.hexDigits[Int(byte >> 4)], JSONWriter.hexDigits[Int(byte & 0xF)]] {
+                                    Hex.digits[Int(byte >> 4)], Hex.digits[Int(byte & 0xF)]] {
                         bytes.append(escaped)
                     }
                 }

@@ -50,8 +50,9 @@ public enum Identifiers {
     /// A fresh random instance id.
     public static func newInstanceID() -> String {
         var generator = SystemRandomNumberGenerator()
-        let value = generator.next() & 0xFFFF_FFFF_FFFF
-        let hex = String(value, radix: 16)
-        return "wfi_" + String(repeating: "0", count: 12 - hex.count) + hex
+        return instanceID(generator.next())
     }
+
+    /// The instance id of a 48-bit number (`wfi_` and its 12 hex digits).
+    package static func instanceID(_ value: UInt64) -> String { "wfi_" + Hex.padded(value, width: 12) }
 }

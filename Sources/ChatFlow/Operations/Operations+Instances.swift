@@ -74,7 +74,7 @@ extension Operations {
             let id = try arguments.required("id")
             guard let state = try engine.freshStatus(id) else { throw .notFound(instanceID: id, root: engine.storeDescription) }
             let now = Timestamps.unix()
-            let running = engine.runningHooks(of: id)
+            let running = engine.hookRuns.runningHooks(of: id)
             let text = ([state.summaryText] + running.map {
                 "hook      \($0.hook) running for #\($0.transition) (pid \($0.pid), \(HookOutcome.seconds(now - $0.startedAt)))"
             }).joined(separator: "\n")

@@ -5,7 +5,7 @@ extension Operations {
             "runs", "Hook runs recorded by chatflow-watch (of one instance, if id is given): finished ones with their outcome, then running ones.",
             readOnly: true, properties: ["id": ArgumentSchema.id]
         ) { (arguments, engine) throws(ChatFlowError) -> OperationResult in
-            let (ended, running) = try engine.runs(of: try arguments.string("id"))
+            let (ended, running) = try engine.hookRuns.runs(of: try arguments.string("id"))
             let now = Timestamps.unix()
             let lines =
                 ended.map { record in
@@ -33,7 +33,7 @@ extension Operations {
         ) { (arguments, engine) throws(ChatFlowError) -> OperationResult in
             let maxBytes = try arguments.int("max_bytes") ?? 65536
             guard (1...(1 << 20)).contains(maxBytes) else { throw arguments.wrong("max_bytes", "1 to 1048576") }
-            let (report, run, text) = try engine.logReport(
+            let (report, run, text) = try engine.hookRuns.logReport(
                 of: try arguments.required("id"), transition: try arguments.int("transition"), hook: try arguments.string("hook"),
                 offset: try arguments.int("offset"), maxBytes: maxBytes)
             let header = "== \(run.hook) for #\(run.transition): " + (run.ended.map { $0.outcome.summary } ?? "running") + " =="
@@ -57,7 +57,7 @@ extension Operations {
             "artifacts", "The names of an instance's task artifacts.", readOnly: true, properties: ["id": ArgumentSchema.id], required: ["id"]
         ) { (arguments, engine) throws(ChatFlowError) -> OperationResult in
             let id = try arguments.required("id")
-            let names = try engine.artifacts(id)
+            let names = try engine.artifacts.names(id)
             return OperationResult(
                 document: ["instance_id": .string(id), "artifacts": .array(names.map(JSONValue.string))], text: names.joined(separator: "\n"),
                 listing: "artifacts")
@@ -67,7 +67,7 @@ extension Operations {
             properties: ["id": ArgumentSchema.id, "name": ArgumentSchema.string("The artifact name.")], required: ["id", "name"]
         ) { (arguments, engine) throws(ChatFlowError) -> OperationResult in
             let id = try arguments.required("id"), name = try arguments.required("name")
-            let bytes = try engine.artifact(id, name: name)
+            let bytes = try engine.artifacts.read(id, name: name)
             var document: [String: JSONValue] = ["instance_id": .string(id), "name": .string(name), "size": .number(JSONNumber(bytes.count))]
             if let text = String(validating: bytes, as: UTF8.self) {
                 document["text"] = .string(text)
@@ -93,7 +93,7 @@ extension Operations {
                 bytes = decoded
             default: throw .invalidJSON(what: "arguments of save_artifact", reason: "give exactly one of text or base64")
             }
-            try engine.saveArtifact(id, name: name, bytes: bytes)
+            try engine.artifacts.save(id, name: name, bytes: bytes)
             let path = engine.layout.tasksDirectory(id) + "/" + name
             return OperationResult(document: ["instance_id": .string(id), "name": .string(name), "path": .string(path)], text: path)
         },

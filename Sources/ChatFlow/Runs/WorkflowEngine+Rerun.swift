@@ -54,7 +54,7 @@ extension WorkflowEngine {
         for lookup in [catalog.hooks(for: event), catalog.hooks(for: "@any")] {
             names += lookup.hooks.map(\.name) + lookup.refused.map { catalog.name(of: $0.path) }
         }
-        names += try runs(of: state.instanceID).ended.filter { $0.transition == transition }.map(\.hook)
+        names += try hookRuns.runs(of: state.instanceID).ended.filter { $0.transition == transition }.map(\.hook)
         guard !names.contains(hook) else { return }
         var known: [String] = []
         for name in names where !known.contains(name) { known.append(name) }

@@ -165,22 +165,11 @@ extension CommitLog {
         }
     }
 
-    static func hex(_ value: UInt32) -> [UInt8] {
-        stride(from: 28, through: 0, by: -4).map { hexDigits[Int((value >> UInt32($0)) & 0xF)] }
-    }
-
-    static let hexDigits = Array("0123456789abcdef".utf8)
+    static func hex(_ value: UInt32) -> [UInt8] { Hex.bytes(UInt64(value), width: 8) }
 
     static func hexValue(_ bytes: ArraySlice<UInt8>) -> UInt32? {
-        var value: UInt32 = 0
-        for byte in bytes {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = value << 4 | UInt32(byte - UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = value << 4 | UInt32(byte - UInt8(ascii: "a") + 10)
-            default: return nil
-            }
-        }
-        return value
+        guard bytes.count == 8, let value = Hex.value(bytes) else { return nil }
+        return UInt32(value)
     }
 
     static func number<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Int? {

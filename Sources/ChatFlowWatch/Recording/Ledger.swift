@@ -9,28 +9,17 @@ struct InstanceKey: Hashable, Sendable {
     let value: UInt64
 
     init?(_ id: String) {
-        guard Identifiers.isInstanceID(id), let value = UInt64(id.dropFirst(4), radix: 16) else { return nil }
+        guard Identifiers.isInstanceID(id), let value = Hex.value(id.utf8.dropFirst(4)) else { return nil }
         self.value = value
     }
 
     /// From the 12 hex digits of an id, as bytes.
     init?(hexDigits: ArraySlice<UInt8>) {
-        guard hexDigits.count == 12 else { return nil }
-        var value: UInt64 = 0
-        for byte in hexDigits {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = value << 4 | UInt64(byte - 0x30)
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = value << 4 | UInt64(byte - 0x61 + 10)
-            default: return nil
-            }
-        }
+        guard hexDigits.count == 12, let value = Hex.value(hexDigits) else { return nil }
         self.value = value
     }
 
-    var id: String {
-        let hex = String(value, radix: 16)
-        return "wfi_" + String(repeating: "0", count: 12 - hex.count) + hex
-    }
+    var id: String { Identifiers.instanceID(value) }
 }
 
 /// The durable record of how far each instance's hooks have run: `.watch/ledger.ndjson`, one

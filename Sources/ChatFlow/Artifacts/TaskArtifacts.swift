@@ -1,17 +1,22 @@
 import Glibc
 
-extension WorkflowEngine {
+/// An instance's task artifacts: files in `instances/wfi_<id>/tasks/`, in the host's state
+/// directory whatever the store, opened beneath it without following a link.
+public struct TaskArtifacts: Sendable {
+    let engine: WorkflowEngine
+    var layout: Layout { engine.layout }
+
     /// Largest artifact accepted, so a runaway agent cannot fill the disk through ChatFlow.
-    public static let maximumArtifactBytes = 64 << 20
+    public static let maximumBytes = 64 << 20
 
     /// Saves a task artifact as `instances/wfi_<id>/tasks/<name>`, replaced atomically.
-    public func saveArtifact(_ id: String, name: String, bytes: [UInt8]) throws(ChatFlowError) {
+    public func save(_ id: String, name: String, bytes: [UInt8]) throws(ChatFlowError) {
         try Identifiers.validateInstanceID(id)
         try Identifiers.validateName(name, kind: .artifactName)
-        guard bytes.count <= WorkflowEngine.maximumArtifactBytes else {
-            throw .invalidJSON(what: "artifact \(name)", reason: "larger than \(WorkflowEngine.maximumArtifactBytes) bytes")
+        guard bytes.count <= TaskArtifacts.maximumBytes else {
+            throw .invalidJSON(what: "artifact \(name)", reason: "larger than \(TaskArtifacts.maximumBytes) bytes")
         }
-        guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
+        guard engine.hasInstance(id) else { throw .notFound(instanceID: id, root: engine.storeDescription) }
         let directory = layout.tasksDirectory(id)
         try RootDirectory(path: layout.root).makeDirectories(directory)
         // Under the instance lock, so `doctor --fix` can tell a stale temp file from one in use.
@@ -19,7 +24,7 @@ extension WorkflowEngine {
         try store.withExclusiveLock(layout.lockFile(id)) { () throws(ChatFlowError) in
             // Relative to the tasks directory opened without following links: a link planted
             // in the state directory cannot lead the write out of it.
-            let tasks = try WorkflowEngine.beneath(layout, ["instances", id, "tasks"], flags: O_RDONLY | O_DIRECTORY)
+            let tasks = try TaskArtifacts.beneath(layout, ["instances", id, "tasks"], flags: O_RDONLY | O_DIRECTORY)
             let temp = "." + name + ".tmp"
             if unlinkat(tasks.rawValue, temp, 0) != 0 && errno != ENOENT { throw .io(operation: "unlink", path: directory + "/" + temp, errno: errno) }
             let fd = openat(tasks.rawValue, temp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
@@ -47,27 +52,32 @@ extension WorkflowEngine {
     }
 
     /// Names of the task artifacts of an instance, sorted (temp files excluded).
-    public func artifacts(_ id: String) throws(ChatFlowError) -> [String] {
+    public func names(_ id: String) throws(ChatFlowError) -> [String] {
         try Identifiers.validateInstanceID(id)
-        guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
+        guard engine.hasInstance(id) else { throw .notFound(instanceID: id, root: engine.storeDescription) }
         let directory = layout.tasksDirectory(id)
         guard FileSystem.isDirectory(directory) else { return [] }
         // Listed only when reached without a link (a listing of another directory is a leak too).
-        _ = try WorkflowEngine.beneath(layout, ["instances", id, "tasks"], flags: O_RDONLY | O_DIRECTORY)
+        _ = try TaskArtifacts.beneath(layout, ["instances", id, "tasks"], flags: O_RDONLY | O_DIRECTORY)
         return try FileSystem.list(directory).filter { Identifiers.nameProblem($0) == nil }.sorted()
     }
 
     /// The bytes of one artifact.
-    public func artifact(_ id: String, name: String) throws(ChatFlowError) -> [UInt8] {
+    public func read(_ id: String, name: String) throws(ChatFlowError) -> [UInt8] {
         try Identifiers.validateInstanceID(id)
         try Identifiers.validateName(name, kind: .artifactName)
-        guard backend.store.exists(id) else { throw .notFound(instanceID: id, root: storeDescription) }
+        guard engine.hasInstance(id) else { throw .notFound(instanceID: id, root: engine.storeDescription) }
         do {
-            let file = try WorkflowEngine.beneath(layout, ["instances", id, "tasks", name], flags: O_RDONLY | O_NONBLOCK)
-            return try file.readAll(limit: WorkflowEngine.maximumArtifactBytes)
+            let file = try TaskArtifacts.beneath(layout, ["instances", id, "tasks", name], flags: O_RDONLY | O_NONBLOCK)
+            return try file.readAll(limit: TaskArtifacts.maximumBytes)
         } catch {
             if case .io(_, _, let code) = error, code == ENOENT { throw .artifactNotFound(instanceID: id, name: name) }
             throw error
         }
     }
+}
+
+extension WorkflowEngine {
+    /// This state directory's task artifacts.
+    public var artifacts: TaskArtifacts { TaskArtifacts(engine: self) }
 }
