@@ -36,15 +36,20 @@ struct ReconcilerTests {
                 layout: layout, hooksDirectory: layout.hooksDirectory, configuration: WatchConfiguration(jobs: 1), catalog: catalog, logger: logger)
             reconciler = Reconciler(engine: engine, catalog: catalog, scheduler: scheduler, dispatcher: dispatcher, logger: logger, fromNow: fromNow)
         }
+
+        /// An instance started and triggered `triggers` times, then reconciled at start.
+        func instance(triggers: Int) throws -> String {
+            let id = try engine.start(schema: fourPhasesSchema, featureID: "f")
+            for _ in 0..<triggers { _ = try engine.trigger(id) }
+            reconciler.reconcile([id], initial: true)
+            return id
+        }
     }
 
     @Test("transitions with no hook are recorded at once; a later change schedules only what is new")
     func hookless() throws {
         let rig = try Rig()
-        let id = try rig.engine.start(schema: fourPhasesSchema, featureID: "f")
-        _ = try rig.engine.trigger(id)
-        _ = try rig.engine.trigger(id)
-        rig.reconciler.reconcile([id], initial: true)
+        let id = try rig.instance(triggers: 2)
         #expect(rig.scheduler.recordedPosition(id) == 3, "start and two triggers: positions 0, 1, 2 done")
         #expect(rig.scheduler.isIdle(id))
         _ = try rig.engine.trigger(id)
@@ -67,9 +72,7 @@ struct ReconcilerTests {
     @Test("from now: the backlog is recorded where each instance stands and nothing old runs")
     func fromNow() throws {
         let rig = try Rig(fromNow: true, hooks: ["implement": "exit 0"])
-        let id = try rig.engine.start(schema: fourPhasesSchema, featureID: "f")
-        _ = try rig.engine.trigger(id)
-        rig.reconciler.reconcile([id], initial: true)
+        let id = try rig.instance(triggers: 1)
         #expect(rig.scheduler.recordedPosition(id) == 2)
         #expect(rig.scheduler.isIdle(id), "the implement hook of the backlog is not run")
     }
@@ -77,10 +80,7 @@ struct ReconcilerTests {
     @Test("a history that went backwards (restored from a backup) resumes from the current state")
     func backwards() throws {
         let rig = try Rig()
-        let id = try rig.engine.start(schema: fourPhasesSchema, featureID: "f")
-        _ = try rig.engine.trigger(id)
-        _ = try rig.engine.trigger(id)
-        rig.reconciler.reconcile([id], initial: true)
+        let id = try rig.instance(triggers: 2)
         #expect(rig.scheduler.recordedPosition(id) == 3)
         // The instance restored to an earlier copy: start again with one trigger.
         let copy = try WorkflowEngine(root: rig.directory.path + "/other").start(schema: fourPhasesSchema, featureID: "f")
