@@ -30,8 +30,7 @@ struct Call: ParsableCommand {
         }
         guard let operation else { throw ValidationError("name the operation (see `chatflow call --list`)") }
         let values = try arguments.map { try JSONValue.object(argument: $0, name: "the arguments of \(operation)") } ?? [:]
-        let result = try global.call(operation, values)
-        Output.now(result.document.prettyText)
+        try global.call(operation, values) { Output.now($0.document.prettyText) }
     }
 }
 
@@ -39,10 +38,28 @@ extension GlobalOptions {
     /// Runs operation `name` on this command's store; a wait blocks on `changes(of:)`, which is
     /// armed before the first check. `warn` prints a wait's warning on stderr first.
     func call(_ name: String, _ values: [String: JSONValue], engine: WorkflowEngine? = nil, warn: Bool = false) throws -> OperationResult {
+        var result: OperationResult?
+        try call(name, values, engine: engine, warn: warn) { result = $0 }
+        return result!
+    }
+
+    /// `call`, handing the result to `deliver` while a wait's watch is still open: closing an
+    /// inotify descriptor waits for an RCU grace period (about 15 ms here), which a waiter's
+    /// answer must not wait for (`chatflow-bench --only wait`).
+    func call(
+        _ name: String, _ values: [String: JSONValue], engine: WorkflowEngine? = nil, warn: Bool = false,
+        deliver: (OperationResult) throws -> Void
+    ) throws {
         let engine = try engine ?? makeEngine()
         let plan = try Operations.require(name).prepare(values, engine: engine)
         if warn, let warning = plan.warning, plan.immediate == nil { writeStandardError("chatflow: warning: \(warning); waiting for one that has\n") }
-        return try plan.run { () throws(ChatFlowError) in try changes(of: engine) }
+        var watch: (any InstanceChangeWaiting)?
+        let result = try plan.run { () throws(ChatFlowError) in
+            let opened = try changes(of: engine)
+            watch = opened
+            return opened
+        }
+        try withExtendedLifetime(watch) { try deliver(result) }
     }
 }
 

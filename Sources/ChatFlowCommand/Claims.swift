@@ -51,11 +51,12 @@ struct ClaimCommand: ParsableCommand {
         arguments.set("ttl", try parseDuration(ttl, "--ttl"))
         arguments.set("wait", wait)
         arguments.set("timeout_seconds", timeout)
-        let result = try global.call("claim", arguments.values, warn: wait && !json)
-        let grant = result.document
-        // `read id transition token < <(chatflow claim …)`.
-        let line = [grant["instance_id"]?.stringValue, grant["transition"]?.intValue.map(String.init), grant["token"]?.stringValue]
-        Output.now(json ? grant.prettyText : line.map { $0 ?? "" }.joined(separator: " "))
+        try global.call("claim", arguments.values, warn: wait && !json) { result in
+            let grant = result.document
+            // `read id transition token < <(chatflow claim …)`.
+            let line = [grant["instance_id"]?.stringValue, grant["transition"]?.intValue.map(String.init), grant["token"]?.stringValue]
+            Output.now(json ? grant.prettyText : line.map { $0 ?? "" }.joined(separator: " "))
+        }
     }
 }
 

@@ -53,9 +53,10 @@ struct Wait: ParsableCommand {
         arguments.set("timeout_seconds", timeout)
         let engine = try global.makeEngine()
         do {
-            let result = try global.call("wait", arguments.values, engine: engine, warn: !json)
-            // Without an id, the id alone: `id=$(chatflow wait --phase review)`.
-            Output.now(json ? result.document.prettyText : id == nil ? result.document["instance_id"]?.stringValue ?? "" : result.text)
+            try global.call("wait", arguments.values, engine: engine, warn: !json) { result in
+                // Without an id, the id alone: `id=$(chatflow wait --phase review)`.
+                Output.now(json ? result.document.prettyText : id == nil ? result.document["instance_id"]?.stringValue ?? "" : result.text)
+            }
         } catch let error as ChatFlowError {
             // An instance that finished without meeting the condition: the state it ended in, then the error.
             if case .cannotHold(let instance, _, _, _) = error, let state = try engine.freshStatus(instance) {
