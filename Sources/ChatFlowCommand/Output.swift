@@ -33,11 +33,6 @@ enum Output {
         try? writeAll(1, Array((text + "\n").utf8), operation: "write", path: "standard output")
     }
 
-    /// `2026-11-25 14:03:12Z` from Unix seconds.
-    static func time(_ seconds: Double?) -> String { Timestamps.text(seconds) }
-
-    static func summary(_ state: InstanceState) -> String { state.summaryText }
-
     /// `status --json`: the state with its whole history (the open entry last, one compact
     /// entry per line as stored) and its transition (the number `--expect-transition` takes),
     /// then `extra` members. Written around the stored lines rather than rebuilt: at history
@@ -60,6 +55,4 @@ enum Output {
         out += Array((history.isEmpty ? "]\n}\n" : "\n  ]\n}\n").utf8)
         try? writeAll(1, out, operation: "write", path: "standard output")
     }
-
-    static func line(_ state: InstanceState) -> String { state.line }
 }

@@ -23,10 +23,7 @@ struct Status: ParsableCommand {
             Output.printDocument(
                 state, history: try engine.historyText(of: state), extra: ["running_hooks": .array(running.map { $0.report(now: now) })])
         } else {
-            print(Output.summary(state))
-            for hook in running {
-                print("hook      \(hook.hook) running for #\(hook.transition) (pid \(hook.pid), \(HookOutcome.seconds(now - hook.startedAt)))")
-            }
+            print(state.statusText(running: running, now: now))
         }
     }
 }

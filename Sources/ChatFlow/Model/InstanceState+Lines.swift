@@ -13,7 +13,14 @@ extension InstanceState {
         return "  claimed by \(Terminal.printable(claim.owner)) until \(Timestamps.text(claim.expiresAt))"
     }
 
-    /// What `chatflow status` prints.
+    /// What `chatflow status` prints: the summary, then a line per running hook.
+    package func statusText(running: [RunningHook], now: Double) -> String {
+        ([summaryText] + running.map {
+            "hook      \($0.hook) running for #\($0.transition) (pid \($0.pid), \(HookOutcome.seconds(now - $0.startedAt)))"
+        }).joined(separator: "\n")
+    }
+
+    /// The instance's summary lines.
     package var summaryText: String {
         """
         instance  \(instanceID)

@@ -75,10 +75,8 @@ extension Operations {
             guard let state = try engine.freshStatus(id) else { throw .notFound(instanceID: id, root: engine.storeDescription) }
             let now = Timestamps.unix()
             let running = engine.hookRuns.runningHooks(of: id)
-            let text = ([state.summaryText] + running.map {
-                "hook      \($0.hook) running for #\($0.transition) (pid \($0.pid), \(HookOutcome.seconds(now - $0.startedAt)))"
-            }).joined(separator: "\n")
-            return OperationResult(document: try engine.statusDocument(state, running: running, now: now), text: text)
+            return OperationResult(
+                document: try engine.statusDocument(state, running: running, now: now), text: state.statusText(running: running, now: now))
         },
         Operation(
             "feature", "A feature's aggregate status: counts of its instances by status, and the latest.", readOnly: true,

@@ -66,9 +66,4 @@ extension OperationArguments {
         }
         return seconds
     }
-
-    /// An object of `JSONValue`s for a document.
-    static func document(_ members: KeyValuePairs<String, JSONValue>) -> JSONValue {
-        .object(Dictionary(uniqueKeysWithValues: members.map { ($0.key, $0.value) }))
-    }
 }
